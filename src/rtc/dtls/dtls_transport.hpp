@@ -1,0 +1,70 @@
+// DTLS 1.2 over an unreliable datagram path (the ICE transport), as RFC 8827 uses it for WebRTC.
+// Loop thread only. Callbacks run on the loop thread; they may destroy the transport only by
+// posting the destruction (never synchronously from inside a callback).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "loop/loop.hpp"
+#include "rtc/dtls/certificate.hpp"
+
+namespace trystero::rtc {
+
+class DtlsTransport {
+ public:
+  enum class Role { Client, Server };
+  enum class State { New, Connecting, Connected, Closed, Failed };
+
+  struct Callbacks {
+    // One datagram to put on the wire (one DTLS record flight fragment; never merged).
+    std::function<void(std::span<const std::uint8_t>)> sendDatagram;
+    // Handshake done and the peer's certificate matches the expected fingerprint.
+    std::function<void()> onConnected;
+    // Decrypted application data (one SCTP packet per call).
+    std::function<void(std::span<const std::uint8_t>)> onData;
+    // close_notify received, or close() called: no more data either way.
+    std::function<void()> onClosed;
+    // Handshake failure, fingerprint mismatch or fatal alert; the message says which.
+    std::function<void(const std::string&)> onFailed;
+  };
+
+  DtlsTransport(loop::Loop& loop, std::shared_ptr<Certificate> certificate, Callbacks callbacks);
+  ~DtlsTransport();
+  DtlsTransport(const DtlsTransport&) = delete;
+  DtlsTransport& operator=(const DtlsTransport&) = delete;
+
+  // From the remote SDP's a=fingerprint, e.g. ("sha-256", "AB:CD:..."). Case-insensitive.
+  // Only sha-256 needs to be supported; other algorithms fail the handshake with a clear error.
+  void setRemoteFingerprint(const std::string& algorithm, const std::string& fingerprint);
+
+  // Starts the handshake in the given role. Datagrams received before start() are kept (a
+  // bounded few) and processed right after it, because the peer's ClientHello may arrive
+  // before our own negotiation finished.
+  void start(Role role);
+
+  // One received datagram whose first byte is in [20, 63].
+  void receiveDatagram(std::span<const std::uint8_t> datagram);
+
+  // Encrypts and sends application data; false when not connected.
+  bool send(std::span<const std::uint8_t> data);
+
+  // Sends close_notify (when connected) and stops; idempotent. onClosed is not called for a
+  // local close.
+  void close();
+
+  State state() const;
+  Role role() const;
+
+  // RFC 5705 keying material, for SRTP keys later. Empty when not connected.
+  std::string exportKeyingMaterial(const std::string& label, std::size_t length) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace trystero::rtc
