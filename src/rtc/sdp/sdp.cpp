@@ -1,0 +1,562 @@
+#include "rtc/sdp/sdp.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <exception>
+#include <string>
+#include <unordered_set>
+
+namespace trystero::rtc::sdp {
+
+namespace {
+
+constexpr std::size_t kMaxCandidateLength = 2048;
+constexpr std::size_t kMaxFoundationLength = 32;
+constexpr std::size_t kMaxAddressLength = 255;
+constexpr std::size_t kMaxFingerprintBytes = 64;  // sha-512
+
+bool isBlank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (isBlank(s.front()) || s.front() == '\r' || s.front() == '\n')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (isBlank(s.back()) || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char upperAscii(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+std::string toLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = lowerAscii(c);
+  return out;
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lowerAscii(a[i]) != lowerAscii(b[i])) return false;
+  }
+  return true;
+}
+
+bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+// Splits on spaces and tabs, dropping empty tokens.
+std::vector<std::string_view> tokens(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && isBlank(s[i])) ++i;
+    std::size_t start = i;
+    while (i < s.size() && !isBlank(s[i])) ++i;
+    if (i > start) out.push_back(s.substr(start, i - start));
+  }
+  return out;
+}
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isAlnum(char c) { return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool isHex(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+// Visible ASCII: no space, no control characters, no bytes >= 0x80.
+bool isVisible(char c) { return c > ' ' && c < 0x7f; }
+
+bool isVisibleToken(std::string_view s, std::size_t maxLength) {
+  return !s.empty() && s.size() <= maxLength && std::all_of(s.begin(), s.end(), isVisible);
+}
+
+bool isAlnumToken(std::string_view s, std::size_t maxLength) {
+  return !s.empty() && s.size() <= maxLength && std::all_of(s.begin(), s.end(), isAlnum);
+}
+
+// Plain decimal digits only: no sign, no whitespace, no overflow.
+template <typename T>
+std::optional<T> parseUnsigned(std::string_view s) {
+  if (s.empty() || !std::all_of(s.begin(), s.end(), isDigit)) return std::nullopt;
+  T value{};
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<std::uint16_t> parsePort(std::string_view s) {
+  auto value = parseUnsigned<std::uint32_t>(s);
+  if (!value || *value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(*value);
+}
+
+// Untrusted text made safe for an error string: short, printable.
+std::string quote(std::string_view s) {
+  constexpr std::size_t kMax = 40;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+    out += isVisible(s[i]) || s[i] == ' ' ? s[i] : '?';
+  }
+  if (s.size() > kMax) out += "...";
+  out += '"';
+  return out;
+}
+
+struct Fingerprint {
+  std::string algorithm;
+  std::string hex;
+};
+
+std::optional<Fingerprint> parseFingerprint(std::string_view value) {
+  auto parts = tokens(value);
+  if (parts.size() != 2) return std::nullopt;
+  if (!isVisibleToken(parts[0], 32)) return std::nullopt;
+  std::string_view hex = parts[1];
+  if ((hex.size() + 1) % 3 != 0) return std::nullopt;
+  std::size_t bytes = (hex.size() + 1) / 3;
+  if (bytes == 0 || bytes > kMaxFingerprintBytes) return std::nullopt;
+  Fingerprint fp;
+  fp.algorithm = toLower(parts[0]);
+  fp.hex.reserve(hex.size());
+  for (std::size_t i = 0; i < hex.size(); ++i) {
+    char c = hex[i];
+    if (i % 3 == 2) {
+      if (c != ':') return std::nullopt;
+    } else if (!isHex(c)) {
+      return std::nullopt;
+    }
+    fp.hex += upperAscii(c);
+  }
+  return fp;
+}
+
+// ICE/DTLS attributes found at one level: the session, or one media section.
+struct TransportAttributes {
+  std::optional<std::string> iceUfrag;
+  std::optional<std::string> icePwd;
+  std::optional<Fingerprint> fingerprint;
+  std::optional<std::string> setup;
+};
+
+bool isDirection(std::string_view name) {
+  return name == "sendrecv" || name == "sendonly" || name == "recvonly" || name == "inactive";
+}
+
+bool isSetupValue(std::string_view value) {
+  return value == "actpass" || value == "active" || value == "passive" || value == "holdconn";
+}
+
+std::string candidateKey(const Candidate& c) {
+  std::string key = c.foundation;
+  key += ' ';
+  key += std::to_string(c.component);
+  key += ' ';
+  key += c.transport;
+  key += ' ';
+  key += c.address;
+  key += ' ';
+  key += std::to_string(c.port);
+  key += ' ';
+  key += c.type;
+  return key;
+}
+
+ParseResult fail(std::string error) {
+  ParseResult result;
+  result.error = std::move(error);
+  return result;
+}
+
+ParseResult parseDescription(std::string_view text) {
+  if (text.size() > kMaxDescriptionBytes) {
+    return fail("description too large: " + std::to_string(text.size()) + " bytes (limit " +
+                std::to_string(kMaxDescriptionBytes) + ")");
+  }
+
+  SessionDescription d;
+  TransportAttributes session;
+  std::vector<TransportAttributes> sections;  // parallel to d.media
+  std::string sessionDirection;
+  bool sawVersion = false;
+  bool sawOrigin = false;
+  bool sawBundle = false;
+  std::size_t candidateLines = 0;
+  std::unordered_set<std::string> seenCandidates;
+
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    while (!line.empty() && (line.back() == '\r' || isBlank(line.back()))) line.remove_suffix(1);
+    if (line.size() < 2 || line[1] != '=') continue;  // blank or not "<type>=": ignored
+
+    const char type = line[0];
+    const std::string_view value = line.substr(2);
+    if (!sawVersion) {
+      if (type != 'v') return fail("missing v= line: a description starts with v=0");
+      if (trim(value) != "0") return fail("unsupported SDP version v=" + quote(value));
+      sawVersion = true;
+      continue;
+    }
+
+    if (type == 'o') {
+      if (sawOrigin) continue;
+      sawOrigin = true;
+      auto fields = tokens(value);
+      if (fields.size() >= 3) {
+        d.sessionId = parseUnsigned<std::uint64_t>(fields[1]).value_or(0);
+        d.sessionVersion = parseUnsigned<std::uint64_t>(fields[2]).value_or(0);
+      }
+      continue;
+    }
+
+    if (type == 'm') {
+      if (d.media.size() >= kMaxMediaSections) {
+        return fail("too many media sections (limit " + std::to_string(kMaxMediaSections) + ")");
+      }
+      auto fields = tokens(value);
+      if (fields.size() < 3) return fail("malformed m= line " + quote(value));
+      std::string_view portText = fields[1];
+      if (auto slash = portText.find('/'); slash != std::string_view::npos) {
+        portText = portText.substr(0, slash);  // "<port>/<number of ports>"
+      }
+      auto port = parsePort(portText);
+      if (!port) return fail("malformed port in m= line " + quote(value));
+      MediaSection section;
+      section.kind = std::string(fields[0]);
+      section.port = *port;
+      section.protocol = std::string(fields[2]);
+      for (std::size_t i = 3; i < fields.size(); ++i) section.formats.emplace_back(fields[i]);
+      d.media.push_back(std::move(section));
+      sections.emplace_back();
+      continue;
+    }
+
+    if (type != 'a') continue;  // s=, t=, c=, b=, ...: nothing we need
+
+    const bool inMedia = !d.media.empty();
+    TransportAttributes& level = inMedia ? sections.back() : session;
+    std::string_view name = value;
+    std::string_view attributeValue;
+    if (auto colon = value.find(':'); colon != std::string_view::npos) {
+      name = value.substr(0, colon);
+      attributeValue = value.substr(colon + 1);
+    }
+
+    if (equalsIgnoreCase(name, "candidate")) {
+      if (++candidateLines > kMaxCandidates) {
+        return fail("too many candidates (limit " + std::to_string(kMaxCandidates) + ")");
+      }
+      if (auto candidate = parseCandidate(value)) {
+        if (seenCandidates.insert(candidateKey(*candidate)).second) {
+          d.candidates.push_back(std::move(*candidate));
+        }
+      }
+    } else if (equalsIgnoreCase(name, "end-of-candidates")) {
+      d.endOfCandidates = true;
+    } else if (equalsIgnoreCase(name, "ice-lite")) {
+      d.iceLite = true;
+    } else if (equalsIgnoreCase(name, "ice-options")) {
+      // Transport-wide and never echoed back (we do not write a=ice-options).
+    } else if (equalsIgnoreCase(name, "ice-ufrag")) {
+      std::string_view ufrag = trim(attributeValue);
+      if (!isVisibleToken(ufrag, kMaxCredentialLength)) {
+        return fail("malformed a=ice-ufrag " + quote(ufrag));
+      }
+      level.iceUfrag = std::string(ufrag);
+    } else if (equalsIgnoreCase(name, "ice-pwd")) {
+      std::string_view pwd = trim(attributeValue);
+      if (!isVisibleToken(pwd, kMaxCredentialLength)) return fail("malformed a=ice-pwd");
+      level.icePwd = std::string(pwd);
+    } else if (equalsIgnoreCase(name, "fingerprint")) {
+      auto fingerprint = parseFingerprint(attributeValue);
+      if (!fingerprint) return fail("malformed a=fingerprint " + quote(attributeValue));
+      // Several are allowed (RFC 8122); prefer sha-256, else keep the first.
+      if (!level.fingerprint ||
+          (level.fingerprint->algorithm != "sha-256" && fingerprint->algorithm == "sha-256")) {
+        level.fingerprint = std::move(*fingerprint);
+      }
+    } else if (equalsIgnoreCase(name, "setup")) {
+      std::string setup = toLower(trim(attributeValue));
+      if (!isSetupValue(setup)) return fail("unknown a=setup value " + quote(attributeValue));
+      level.setup = std::move(setup);
+    } else if (!inMedia) {
+      if (equalsIgnoreCase(name, "group")) {
+        auto fields = tokens(attributeValue);
+        if (!sawBundle && !fields.empty() && equalsIgnoreCase(fields[0], "BUNDLE")) {
+          sawBundle = true;
+          for (std::size_t i = 1; i < fields.size(); ++i) d.bundleMids.emplace_back(fields[i]);
+        }
+      } else if (isDirection(toLower(name))) {
+        sessionDirection = toLower(name);
+      }
+      // Other session-level attributes (msid-semantic, extmap-allow-mixed, ...) are ignored.
+    } else {
+      MediaSection& section = d.media.back();
+      std::string lowerName = toLower(name);
+      if (lowerName == "mid") {
+        std::string_view mid = trim(attributeValue);
+        if (!isVisibleToken(mid, kMaxCredentialLength))
+          return fail("malformed a=mid " + quote(mid));
+        section.mid = std::string(mid);
+      } else if (lowerName == "sctp-port") {
+        if (auto port = parsePort(trim(attributeValue))) section.sctpPort = *port;
+      } else if (lowerName == "max-message-size") {
+        if (auto size = parseUnsigned<std::size_t>(trim(attributeValue))) {
+          section.maxMessageSize = *size;
+        }
+      } else if (isDirection(lowerName)) {
+        section.direction = std::move(lowerName);
+      } else if (!value.empty()) {
+        section.otherAttributes.emplace_back(value);
+      }
+    }
+  }
+
+  if (!sawVersion) return fail("missing v= line: not a session description");
+  if (d.media.empty()) return fail("no m= section");
+
+  if (!sessionDirection.empty()) {
+    for (auto& section : d.media) {
+      if (section.direction.empty()) section.direction = sessionDirection;
+    }
+  }
+
+  // All sections share one (BUNDLE) transport: take its parameters from the first accepted one.
+  std::size_t chosen = 0;
+  for (std::size_t i = 0; i < d.media.size(); ++i) {
+    if (d.media[i].port != 0) {
+      chosen = i;
+      break;
+    }
+  }
+  const TransportAttributes& media = sections[chosen];
+  if (const auto& ufrag = media.iceUfrag ? media.iceUfrag : session.iceUfrag) {
+    d.iceUfrag = *ufrag;
+  } else {
+    return fail("missing ICE credentials: no a=ice-ufrag");
+  }
+  if (const auto& pwd = media.icePwd ? media.icePwd : session.icePwd) {
+    d.icePwd = *pwd;
+  } else {
+    return fail("missing ICE credentials: no a=ice-pwd");
+  }
+  if (const auto& fp = media.fingerprint ? media.fingerprint : session.fingerprint) {
+    d.fingerprintAlgorithm = fp->algorithm;
+    d.fingerprint = fp->hex;
+  } else {
+    return fail("missing DTLS fingerprint: no a=fingerprint");
+  }
+  if (const auto& setup = media.setup ? media.setup : session.setup) d.setup = *setup;
+
+  std::stable_sort(
+      d.candidates.begin(), d.candidates.end(),
+      [](const Candidate& a, const Candidate& b) { return a.component < b.component; });
+
+  ParseResult result;
+  result.description = std::move(d);
+  return result;
+}
+
+void appendLine(std::string& out, std::string_view a, std::string_view b = {}) {
+  out += a;
+  out += b;
+  out += "\r\n";
+}
+
+bool isIceOptions(std::string_view attribute) {
+  return startsWithIgnoreCase(attribute, "ice-options") &&
+         (attribute.size() == 11 || attribute[11] == ':');
+}
+
+void appendTransport(std::string& out, const LocalParameters& local) {
+  if (!local.iceUfrag.empty()) appendLine(out, "a=ice-ufrag:", local.iceUfrag);
+  if (!local.icePwd.empty()) appendLine(out, "a=ice-pwd:", local.icePwd);
+  if (!local.fingerprint.empty()) appendLine(out, "a=fingerprint:sha-256 ", local.fingerprint);
+  if (!local.setup.empty()) appendLine(out, "a=setup:", local.setup);
+}
+
+}  // namespace
+
+std::optional<Candidate> parseCandidate(std::string_view text) {
+  std::string_view s = trim(text);
+  if (s.size() > kMaxCandidateLength) return std::nullopt;
+  if (s.starts_with("a=")) s.remove_prefix(2);
+  if (startsWithIgnoreCase(s, "candidate:")) s.remove_prefix(10);
+  s = trim(s);
+
+  auto fields = tokens(s);
+  if (fields.size() < 8) return std::nullopt;
+
+  Candidate c;
+  if (!isVisibleToken(fields[0], kMaxFoundationLength)) return std::nullopt;
+  c.foundation = std::string(fields[0]);
+
+  auto component = parseUnsigned<std::uint32_t>(fields[1]);
+  if (!component || *component < 1 || *component > 256) return std::nullopt;
+  c.component = static_cast<int>(*component);
+
+  if (!isAlnumToken(fields[2], 16)) return std::nullopt;
+  c.transport = toLower(fields[2]);
+
+  auto priority = parseUnsigned<std::uint32_t>(fields[3]);
+  if (!priority) return std::nullopt;
+  c.priority = *priority;
+
+  if (!isVisibleToken(fields[4], kMaxAddressLength)) return std::nullopt;
+  c.address = std::string(fields[4]);
+
+  auto port = parsePort(fields[5]);
+  if (!port) return std::nullopt;
+  c.port = *port;
+
+  if (!equalsIgnoreCase(fields[6], "typ")) return std::nullopt;
+  c.type = toLower(fields[7]);
+  if (c.type != "host" && c.type != "srflx" && c.type != "prflx" && c.type != "relay") {
+    return std::nullopt;
+  }
+
+  // Extension name/value pairs; unknown ones (generation, ufrag, network-id, ...) are skipped. A
+  // dangling name without a value is ignored.
+  for (std::size_t i = 8; i + 1 < fields.size(); i += 2) {
+    std::string_view name = fields[i];
+    std::string_view value = fields[i + 1];
+    if (equalsIgnoreCase(name, "raddr")) {
+      if (!isVisibleToken(value, kMaxAddressLength)) return std::nullopt;
+      c.relatedAddress = std::string(value);
+    } else if (equalsIgnoreCase(name, "rport")) {
+      auto relatedPort = parsePort(value);
+      if (!relatedPort) return std::nullopt;
+      c.relatedPort = *relatedPort;
+    } else if (equalsIgnoreCase(name, "tcptype")) {
+      std::string tcpType = toLower(value);
+      if (tcpType != "active" && tcpType != "passive" && tcpType != "so") return std::nullopt;
+      c.tcpType = std::move(tcpType);
+    }
+  }
+
+  c.line = "candidate:";
+  c.line += s;
+  return c;
+}
+
+std::string writeCandidate(const Candidate& candidate) {
+  std::string out = "candidate:";
+  out += candidate.foundation;
+  out += ' ';
+  out += std::to_string(candidate.component);
+  out += ' ';
+  out += candidate.transport;
+  out += ' ';
+  out += std::to_string(candidate.priority);
+  out += ' ';
+  out += candidate.address;
+  out += ' ';
+  out += std::to_string(candidate.port);
+  out += " typ ";
+  out += candidate.type;
+  if (candidate.relatedAddress) {
+    out += " raddr ";
+    out += *candidate.relatedAddress;
+  }
+  if (candidate.relatedPort) {
+    out += " rport ";
+    out += std::to_string(*candidate.relatedPort);
+  }
+  if (!candidate.tcpType.empty()) {
+    out += " tcptype ";
+    out += candidate.tcpType;
+  }
+  return out;
+}
+
+ParseResult parse(std::string_view text) {
+  try {
+    return parseDescription(text);
+  } catch (const std::exception& e) {
+    return fail(std::string("cannot parse description: ") + e.what());
+  } catch (...) {
+    return fail("cannot parse description");
+  }
+}
+
+std::string write(const LocalParameters& local) {
+  std::string out;
+  out.reserve(1024 + local.candidates.size() * 128);
+  appendLine(out, "v=0");
+  appendLine(out, "o=- " + std::to_string(local.sessionId) + " " +
+                      std::to_string(local.sessionVersion) + " IN IP4 127.0.0.1");
+  appendLine(out, "s=-");
+  appendLine(out, "t=0 0");
+
+  std::optional<std::size_t> firstAccepted;
+  std::string bundle;
+  for (std::size_t i = 0; i < local.media.size(); ++i) {
+    const MediaSection& section = local.media[i];
+    if (section.port == 0) continue;
+    if (!firstAccepted) firstAccepted = i;
+    if (!section.mid.empty()) {
+      bundle += ' ';
+      bundle += section.mid;
+    }
+  }
+  if (!bundle.empty()) appendLine(out, "a=group:BUNDLE", bundle);
+  appendLine(out, "a=msid-semantic: WMS");
+  // Nothing accepted: no section carries the transport, so describe it at session level.
+  if (!firstAccepted) appendTransport(out, local);
+
+  for (std::size_t i = 0; i < local.media.size(); ++i) {
+    const MediaSection& section = local.media[i];
+    const bool application = section.kind == "application";
+    const bool rejected = section.port == 0;
+
+    std::string m = "m=" + section.kind + " " + std::to_string(section.port) + " ";
+    if (!section.protocol.empty()) {
+      m += section.protocol;
+    } else {
+      m += application ? "UDP/DTLS/SCTP" : "UDP/TLS/RTP/SAVPF";
+    }
+    bool anyFormat = false;
+    for (const auto& format : section.formats) {
+      if (format.empty()) continue;
+      m += ' ';
+      m += format;
+      anyFormat = true;
+    }
+    if (!anyFormat && application) m += " webrtc-datachannel";
+    appendLine(out, m);
+    appendLine(out, "c=IN IP4 0.0.0.0");
+
+    if (!rejected && firstAccepted == i) {
+      for (const auto& candidate : local.candidates) {
+        appendLine(out, "a=", writeCandidate(candidate));
+      }
+      if (local.endOfCandidates) appendLine(out, "a=end-of-candidates");
+    }
+    if (!rejected) appendTransport(out, local);
+    if (!section.mid.empty()) appendLine(out, "a=mid:", section.mid);
+
+    if (application) {
+      if (rejected) continue;
+      if (section.sctpPort) appendLine(out, "a=sctp-port:", std::to_string(*section.sctpPort));
+      if (section.maxMessageSize) {
+        appendLine(out, "a=max-message-size:", std::to_string(*section.maxMessageSize));
+      }
+    } else {
+      if (!section.direction.empty()) appendLine(out, "a=", section.direction);
+      for (const auto& attribute : section.otherAttributes) {
+        if (attribute.empty() || isIceOptions(attribute) ||
+            attribute.find_first_of("\r\n") != std::string::npos) {
+          continue;
+        }
+        appendLine(out, "a=", attribute);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace trystero::rtc::sdp
