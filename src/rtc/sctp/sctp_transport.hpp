@@ -22,6 +22,8 @@ class SctpTransport : public std::enable_shared_from_this<SctpTransport> {
     std::uint16_t remotePort = 5000;
     // The peer's a=max-message-size; 0 means the peer did not say (then 65536, per RFC 8841).
     std::size_t remoteMaxMessageSize = 262144;
+    // Our a=max-message-size: larger incoming messages are dropped (and counted).
+    std::size_t localMaxMessageSize = 262144;
   };
 
   struct Callbacks {
@@ -50,6 +52,9 @@ class SctpTransport : public std::enable_shared_from_this<SctpTransport> {
   // A new channel; opened with DCEP as soon as the association is up (or at once if it is).
   std::shared_ptr<DataChannel> createDataChannel(const std::string& label,
                                                  const std::string& protocol = "");
+
+  // The peer's a=max-message-size once the remote description is known (0: 65536).
+  void setRemoteMaxMessageSize(std::size_t bytes);
 
   // Graceful shutdown; every channel goes Closed. Idempotent.
   void close();

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests in the release build and under ASan+UBSan, then the
+# interop tests against real browsers and JS peers. Network tests run in a loopback-only
+# network namespace when the machine allows one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh release
+bash scripts/build.sh asan
+
+in_loopback_namespace() {
+  if unshare --net true 2>/dev/null; then
+    unshare --net bash -c 'ip link set lo up && exec "$@"' _ "$@"
+  else
+    echo "note: cannot create a network namespace; running on the host's loopback" >&2
+    "$@"
+  fi
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+status=0
+echo "== unit tests (ASan+UBSan)"
+in_loopback_namespace ctest --test-dir build-asan -L unit --output-on-failure -j2 || status=1
+echo "== all tests (release)"
+in_loopback_namespace ctest --test-dir build --output-on-failure -j2 || status=1
+exit $status

@@ -1,0 +1,325 @@
+#include "room/signaller.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "room/room_core.hpp"
+
+namespace trystero::room {
+
+namespace {
+
+constexpr std::size_t kMaxSignalBytes = 256 * 1024;
+
+std::string topicPath(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (auto part : parts) {
+    if (!out.empty()) out += '@';
+    out += part;
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Signaller::Session : std::enable_shared_from_this<Session> {
+  std::weak_ptr<Signaller> owner;
+  Config config;
+  std::string roomId;
+  std::string rootPlain, rootTopic, selfTopic;
+  crypto::SignalKey key;
+  JoinErrorHandler onJoinError;
+  std::map<std::string, std::map<std::size_t, std::shared_ptr<Peer>>> pendingOffers;
+  std::map<std::string, std::shared_ptr<Peer>> connectedPeers;
+  // Answering peers between their answer and their connection (or death).
+  std::map<Peer*, std::shared_ptr<Peer>> answering;
+  std::map<std::string, std::string> topicCache;
+  std::vector<std::chrono::milliseconds> intervals;
+  std::vector<loop::Loop::TimerId> announceTimers;
+  std::shared_ptr<RoomCore> core;
+  // Self-rescheduling announce closures, owned here so leaving the room ends them.
+  std::vector<std::shared_ptr<std::function<void()>>> announcers;
+  bool left = false;
+
+  Session(const Config& c, const std::string& room, const std::string& selfId)
+      : config(c),
+        roomId(room),
+        rootPlain(topicPath({"Trystero", c.appId, room})),
+        rootTopic(crypto::topicHash(rootPlain)),
+        selfTopic(crypto::topicHash(topicPath({rootPlain, selfId}))),
+        key(c.password, c.appId, room) {}
+
+  nlohmann::json sealed(const rtc::SessionDescription& description) const {
+    return {{"type", rtc::toString(description.type)}, {"sdp", key.seal(description.sdp)}};
+  }
+
+  // The peer's {type, sdp} with sdp opened; nullopt when it does not decrypt.
+  std::optional<rtc::SessionDescription> opened(const nlohmann::json& signal,
+                                                rtc::SdpType expected) const {
+    if (!signal.is_object() || !signal.contains("sdp") || !signal["sdp"].is_string()) {
+      return std::nullopt;
+    }
+    auto plain = key.open(signal["sdp"].get<std::string>());
+    if (!plain) return std::nullopt;
+    return rtc::SessionDescription{expected, *plain};
+  }
+
+  void joinError(const std::string& peerId, const char* sdpType) {
+    if (!onJoinError) return;
+    onJoinError({"incorrect password (" + config.password + ") when decrypting " + sdpType,
+                 config.appId, peerId, roomId});
+  }
+};
+
+Signaller::Signaller(loop::Loop& loop, std::unique_ptr<Strategy> strategy, std::string selfId,
+                     rtc::Configuration rtcConfig, Timing timing)
+    : loop_(loop),
+      strategy_(std::move(strategy)),
+      selfId_(std::move(selfId)),
+      rtcConfig_(std::move(rtcConfig)),
+      timing_(timing) {}
+
+Signaller::~Signaller() {
+  if (poolTimer_) loop_.cancelTimer(poolTimer_);
+  for (auto& peer : pool_) peer->destroy();
+}
+
+std::shared_ptr<Peer> Signaller::takeOffer() {
+  // As strategy.js: top the pool up by one and hand out the oldest, whose offer is likely ready.
+  pool_.push_back(Peer::create(loop_, rtcConfig_, true));
+  auto peer = pool_.front();
+  pool_.erase(pool_.begin());
+  return peer;
+}
+
+void Signaller::sweepPool() {
+  auto now = loop::nowMs();
+  std::erase_if(pool_, [&](const std::shared_ptr<Peer>& peer) {
+    bool expired = now - peer->createdMs() >= timing_.offerTtl.count();
+    if (expired) peer->destroy();
+    return expired;
+  });
+}
+
+const std::string& Signaller::peerTopic(Session& session, const std::string& peerId) {
+  auto it = session.topicCache.find(peerId);
+  if (it == session.topicCache.end()) {
+    // Bounded: one entry per peer that reached us with a valid-looking message.
+    if (session.topicCache.size() > 4096) session.topicCache.clear();
+    it = session.topicCache
+             .emplace(peerId, crypto::topicHash(topicPath({session.rootPlain, peerId})))
+             .first;
+  }
+  return it->second;
+}
+
+std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& roomId,
+                                      JoinErrorHandler onJoinError) {
+  if (config.appId.empty()) throw std::invalid_argument("trystero: config is missing appId");
+  if (roomId.empty()) throw std::invalid_argument("trystero: roomId argument required");
+  auto sessionKey = std::make_pair(config.appId, roomId);
+  if (auto it = sessions_.find(sessionKey); it != sessions_.end()) {
+    if (auto room = it->second->core->room()) return room;
+  }
+
+  if (pool_.empty() && sessions_.empty()) {
+    for (std::size_t i = 0; i < timing_.offerPoolSize; ++i) {
+      pool_.push_back(Peer::create(loop_, rtcConfig_, true));
+    }
+    std::weak_ptr<Signaller> weakSelf = weak_from_this();
+    auto period = std::chrono::milliseconds(timing_.offerTtl.count() * 103 / 100);
+    poolTimer_ = loop_.addTimer(period, [weakSelf] {
+      if (auto self = weakSelf.lock()) self->sweepPool();
+      return true;
+    });
+  }
+
+  auto session = std::make_shared<Session>(config, roomId, selfId_);
+  session->owner = weak_from_this();
+  session->onJoinError = std::move(onJoinError);
+  session->intervals.assign(strategy_->relayCount(), timing_.announceInterval);
+  session->announceTimers.assign(strategy_->relayCount(), 0);
+  std::weak_ptr<Session> weakSession = session;
+  std::weak_ptr<Signaller> weakSelf = weak_from_this();
+
+  session->core = RoomCore::create(
+      loop_, selfId_, config.appId, roomId,
+      // a peer left: it may connect again later
+      [weakSession](const std::string& peerId) {
+        if (auto s = weakSession.lock()) s->connectedPeers.erase(peerId);
+      },
+      // we left
+      [weakSelf, appId = config.appId, roomId] {
+        if (auto self = weakSelf.lock()) self->leaveSession(appId, roomId);
+      });
+  sessions_[sessionKey] = session;
+
+  auto connectPeer = [weakSession](const std::shared_ptr<Peer>& peer, const std::string& peerId) {
+    auto s = weakSession.lock();
+    if (!s || s->left) return peer->destroy();
+    if (auto it = s->connectedPeers.find(peerId); it != s->connectedPeers.end()) {
+      if (it->second != peer) peer->destroy();
+      return;
+    }
+    s->connectedPeers[peerId] = peer;
+    if (auto pending = s->pendingOffers.find(peerId); pending != s->pendingOffers.end()) {
+      for (auto& [relay, offer] : pending->second) {
+        if (offer != peer) offer->destroy();
+      }
+      s->pendingOffers.erase(pending);
+    }
+    s->core->addPeer(peer, peerId);
+  };
+
+  auto watch = [weakSession, connectPeer](const std::shared_ptr<Peer>& peer,
+                                          const std::string& peerId) {
+    std::weak_ptr<Peer> weakPeer = peer;
+    peer->setHandlers({
+        [weakSession, weakPeer, peerId, connectPeer] {
+          auto p = weakPeer.lock();
+          if (!p) return;
+          connectPeer(p, peerId);
+          if (auto s = weakSession.lock()) s->answering.erase(p.get());
+        },
+        [weakSession, weakPeer, peerId] {
+          auto s = weakSession.lock();
+          auto p = weakPeer.lock();
+          if (s && p) {
+            s->answering.erase(p.get());
+            auto it = s->connectedPeers.find(peerId);
+            if (it != s->connectedPeers.end() && it->second == p) s->connectedPeers.erase(it);
+          }
+        },
+        nullptr,
+    });
+  };
+
+  for (std::size_t relay = 0; relay < strategy_->relayCount(); ++relay) {
+    auto onMessage = [this, weakSelf, weakSession, relay, watch](const std::string& topic,
+                                                                 const std::string& text) {
+      auto self = weakSelf.lock();
+      auto s = weakSession.lock();
+      if (!self || !s || s->left) return;
+      if (topic != s->rootTopic && topic != s->selfTopic) return;
+      if (text.size() > kMaxSignalBytes) return;
+      auto message = nlohmann::json::parse(text, nullptr, false);
+      if (!message.is_object() || !message.contains("peerId") || !message["peerId"].is_string()) {
+        return;
+      }
+      std::string peerId = message["peerId"].get<std::string>();
+      if (peerId.empty() || peerId == selfId_ || s->connectedPeers.count(peerId)) return;
+      bool hasOffer = message.contains("offer") && !message["offer"].is_null();
+      bool hasAnswer = message.contains("answer") && !message["answer"].is_null();
+
+      if (!hasOffer && !hasAnswer) {
+        auto& pending = s->pendingOffers[peerId];
+        if (pending.count(relay)) return;
+        auto peer = takeOffer();
+        pending[relay] = peer;
+        watch(peer, peerId);
+        auto prune = std::chrono::milliseconds(s->intervals[relay].count() * 9 / 10);
+        loop_.callLater(prune, [weakSession, peerId, relay] {
+          auto s = weakSession.lock();
+          if (!s || s->connectedPeers.count(peerId)) return;
+          auto it = s->pendingOffers.find(peerId);
+          if (it == s->pendingOffers.end()) return;
+          if (auto offer = it->second.find(relay); offer != it->second.end()) {
+            offer->second->destroy();
+            it->second.erase(offer);
+          }
+          if (it->second.empty()) s->pendingOffers.erase(it);
+        });
+        std::string topic = peerTopic(*s, peerId);
+        peer->whenOffer([weakSelf, weakSession, relay, topic](auto offer) {
+          auto self = weakSelf.lock();
+          auto s = weakSession.lock();
+          if (!self || !s || s->left || !offer) return;
+          nlohmann::json out = {{"peerId", self->selfId_}, {"offer", s->sealed(*offer)}};
+          self->strategy_->signal(relay, topic, out.dump());
+        });
+      } else if (hasOffer) {
+        auto pending = s->pendingOffers.find(peerId);
+        bool haveMine = pending != s->pendingOffers.end() && pending->second.count(relay);
+        if (haveMine && selfId_ > peerId) return;  // glare: the larger id's offer wins
+        auto plain = s->opened(message["offer"], rtc::SdpType::Offer);
+        if (!plain) return s->joinError(peerId, "offer");
+        auto peer = Peer::create(loop_, rtcConfig_, false);
+        watch(peer, peerId);
+        if (s->answering.size() >= 256) {  // a flood of offers must not pile up connections
+          s->answering.begin()->second->destroy();
+          s->answering.erase(s->answering.begin());
+        }
+        s->answering[peer.get()] = peer;
+        std::string topic = peerTopic(*s, peerId);
+        // The peer keeps itself alive through its handlers until it connects or dies; hold it
+        // here until the answer is out.
+        peer->signal(*plain, [weakSelf, weakSession, relay, topic, peer](auto answer) {
+          auto self = weakSelf.lock();
+          auto s = weakSession.lock();
+          if (!self || !s || s->left || !answer || peer->isDead()) return;
+          nlohmann::json out = {{"peerId", self->selfId_}, {"answer", s->sealed(*answer)}};
+          self->strategy_->signal(relay, topic, out.dump());
+        });
+      } else {
+        auto plain = s->opened(message["answer"], rtc::SdpType::Answer);
+        if (!plain) return s->joinError(peerId, "answer");
+        auto pending = s->pendingOffers.find(peerId);
+        if (pending == s->pendingOffers.end()) return;
+        auto offer = pending->second.find(relay);
+        if (offer == pending->second.end() || offer->second->isDead()) return;
+        offer->second->signal(*plain, [](auto) {});
+      }
+    };
+
+    strategy_->whenReady(relay, [weakSelf, weakSession, relay, onMessage] {
+      auto self = weakSelf.lock();
+      auto s = weakSession.lock();
+      if (!self || !s || s->left) return;
+      self->strategy_->subscribe(relay, s->rootTopic, s->selfTopic, onMessage);
+      // Announce now and then on the (possibly medium-chosen) interval.
+      auto announce = std::make_shared<std::function<void()>>();
+      *announce = [weakSelf, weakSession, relay, announce] {
+        auto self = weakSelf.lock();
+        auto s = weakSession.lock();
+        if (!self || !s || s->left) return;
+        if (auto ms = self->strategy_->announce(relay, s->rootTopic, s->selfTopic)) {
+          s->intervals[relay] = *ms;
+        }
+        std::weak_ptr<std::function<void()>> next = announce;
+        s->announceTimers[relay] = self->loop_.callLater(s->intervals[relay], [next] {
+          if (auto f = next.lock()) (*f)();
+        });
+      };
+      s->announcers.push_back(announce);
+      (*announce)();
+    });
+  }
+  return session->core->makeRoom();
+}
+
+void Signaller::leaveSession(const std::string& appId, const std::string& roomId) {
+  auto it = sessions_.find({appId, roomId});
+  if (it == sessions_.end()) return;
+  auto session = it->second;
+  sessions_.erase(it);
+  session->left = true;
+  for (std::size_t relay = 0; relay < session->announceTimers.size(); ++relay) {
+    if (session->announceTimers[relay]) loop_.cancelTimer(session->announceTimers[relay]);
+    strategy_->unsubscribe(relay, session->rootTopic, session->selfTopic);
+  }
+  session->announcers.clear();
+  for (auto& [peerId, offers] : session->pendingOffers) {
+    for (auto& [relay, peer] : offers) peer->destroy();
+  }
+  session->pendingOffers.clear();
+  for (auto& [raw, peer] : session->answering) peer->destroy();
+  session->answering.clear();
+  session->connectedPeers.clear();
+  if (sessions_.empty()) {
+    if (poolTimer_) loop_.cancelTimer(poolTimer_);
+    poolTimer_ = 0;
+    for (auto& peer : pool_) peer->destroy();
+    pool_.clear();
+  }
+}
+
+}  // namespace trystero::room

@@ -1,0 +1,60 @@
+// The room-joining state machine of strategy.js: topics, the offer pool, announce/offer/answer
+// with the glare rule, pending-offer pruning and SDP sealing. One Signaller per strategy
+// instance and identity; it hands connected peers to the room core. Loop thread only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "crypto/crypto.hpp"
+#include "loop/loop.hpp"
+#include "room/peer.hpp"
+#include "room/strategy.hpp"
+#include "trystero/trystero.hpp"
+
+namespace trystero {
+class RoomCore;
+}
+
+namespace trystero::room {
+
+struct Timing {
+  std::chrono::milliseconds announceInterval{5333};
+  std::chrono::milliseconds offerTtl{57333};
+  std::size_t offerPoolSize = 20;
+};
+
+class Signaller : public std::enable_shared_from_this<Signaller> {
+ public:
+  Signaller(loop::Loop& loop, std::unique_ptr<Strategy> strategy, std::string selfId,
+            rtc::Configuration rtcConfig, Timing timing = {});
+  ~Signaller();
+
+  const std::string& selfId() const { return selfId_; }
+  loop::Loop& loop() { return loop_; }
+  Strategy& strategy() { return *strategy_; }
+
+  // Joins (or returns the already joined) room. Throws std::invalid_argument on a missing
+  // appId/roomId.
+  std::shared_ptr<Room> join(const Config& config, const std::string& roomId,
+                             JoinErrorHandler onJoinError);
+
+ private:
+  struct Session;
+  std::shared_ptr<Peer> takeOffer();
+  void sweepPool();
+  void leaveSession(const std::string& appId, const std::string& roomId);
+  const std::string& peerTopic(Session& session, const std::string& peerId);
+
+  loop::Loop& loop_;
+  std::unique_ptr<Strategy> strategy_;
+  std::string selfId_;
+  rtc::Configuration rtcConfig_;
+  Timing timing_;
+  std::vector<std::shared_ptr<Peer>> pool_;
+  loop::Loop::TimerId poolTimer_ = 0;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Session>> sessions_;
+};
+
+}  // namespace trystero::room

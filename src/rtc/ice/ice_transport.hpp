@@ -1,0 +1,68 @@
+// ICE (RFC 8445) for one BUNDLEd component over libnice, on the loop's GMainContext.
+// Loop thread only; callbacks run on the loop thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "loop/loop.hpp"
+#include "rtc/sdp/sdp.hpp"
+
+namespace trystero::rtc {
+
+struct IceServer;
+struct Configuration;
+
+class IceTransport {
+ public:
+  enum class State { New, Gathering, Checking, Connected, Failed, Closed };
+
+  struct Callbacks {
+    std::function<void()> onGatheringDone;
+    std::function<void(State)> onStateChange;
+    // One received datagram that is not STUN (DTLS, RTP, RTCP).
+    std::function<void(std::span<const std::uint8_t>)> onPacket;
+  };
+
+  IceTransport(loop::Loop& loop, const Configuration& configuration, Callbacks callbacks);
+  ~IceTransport();
+  IceTransport(const IceTransport&) = delete;
+  IceTransport& operator=(const IceTransport&) = delete;
+
+  // Offerer: controlling. Must be set before remote candidates.
+  void setControlling(bool controlling);
+
+  // Resolves ICE server host names, then gathers; onGatheringDone fires once, after
+  // gathering completed or the configured deadline passed.
+  void gather();
+  bool gatheringDone() const;
+
+  const std::string& localUfrag() const;
+  const std::string& localPwd() const;
+  std::vector<sdp::Candidate> localCandidates() const;
+
+  // Starts connectivity checks. May be called before gathering is done: it is applied then.
+  // mDNS (.local) candidates are skipped: the peer's checks reach us as peer-reflexive ones.
+  void setRemote(const std::string& ufrag, const std::string& pwd,
+                 const std::vector<sdp::Candidate>& candidates);
+
+  // Sends one datagram over the selected pair; false when there is none yet or on error.
+  bool send(std::span<const std::uint8_t> datagram);
+
+  State state() const;
+  // "address:port typ" of the selected pair, for diagnostics.
+  std::string selectedLocal() const;
+  std::string selectedRemote() const;
+
+  void close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace trystero::rtc

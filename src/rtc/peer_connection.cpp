@@ -1,0 +1,357 @@
+#include "rtc/peer_connection.hpp"
+
+#include <openssl/rand.h>
+
+#include <deque>
+
+#include "rtc/dtls/dtls_transport.hpp"
+#include "rtc/ice/ice_transport.hpp"
+#include "rtc/sctp/sctp_transport.hpp"
+#include "rtc/sdp/sdp.hpp"
+
+namespace trystero::rtc {
+
+namespace {
+
+constexpr std::size_t kLocalMaxMessageSize = 262144;
+// DTLS datagrams produced before ICE has a pair (ClientHello, retransmissions): a handful.
+constexpr std::size_t kMaxQueuedDatagrams = 64;
+
+bool isDtls(std::uint8_t first) { return first >= 20 && first <= 63; }
+
+std::uint64_t randomSessionId() {
+  std::uint64_t id = 0;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof(id));
+  return id & 0x3FFFFFFFFFFFFFFFull;  // stays positive as a signed 64-bit number
+}
+
+}  // namespace
+
+std::string toString(SdpType type) { return type == SdpType::Offer ? "offer" : "answer"; }
+
+std::optional<SdpType> sdpTypeFromString(const std::string& type) {
+  if (type == "offer") return SdpType::Offer;
+  if (type == "answer") return SdpType::Answer;
+  return std::nullopt;
+}
+
+std::string toString(PeerConnection::State state) {
+  switch (state) {
+    case PeerConnection::State::New:
+      return "new";
+    case PeerConnection::State::Connecting:
+      return "connecting";
+    case PeerConnection::State::Connected:
+      return "connected";
+    case PeerConnection::State::Disconnected:
+      return "disconnected";
+    case PeerConnection::State::Failed:
+      return "failed";
+    case PeerConnection::State::Closed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+struct PeerConnection::Impl {
+  loop::Loop& loop;
+  Configuration config;
+  std::shared_ptr<Certificate> certificate;
+  std::unique_ptr<IceTransport> ice;
+  std::unique_ptr<DtlsTransport> dtls;
+  std::shared_ptr<SctpTransport> sctp;
+  State state = State::New;
+  bool closed = false;
+  std::deque<std::vector<std::uint8_t>> queuedDatagrams;
+
+  std::optional<SessionDescription> localDescription;
+  std::optional<sdp::SessionDescription> remote;
+  std::uint64_t sessionId = randomSessionId();
+  std::uint64_t sessionVersion = 1;
+  bool isOfferer = false;
+  bool dtlsStarted = false;
+  DescriptionCallback pendingDescription;
+  SdpType pendingType = SdpType::Offer;
+
+  std::function<void(std::shared_ptr<DataChannel>)> onDataChannel;
+  std::function<void(State)> onStateChange;
+
+  std::int64_t describeStartMs = 0, remoteAppliedMs = 0;
+  Stats stats;
+
+  Impl(loop::Loop& l, Configuration c) : loop(l), config(std::move(c)) {
+    certificate = config.certificate ? config.certificate : Certificate::shared();
+    ice = std::make_unique<IceTransport>(
+        loop, config,
+        IceTransport::Callbacks{
+            [this] { onGatheringDone(); },
+            [this](IceTransport::State s) { onIceState(s); },
+            [this](std::span<const std::uint8_t> packet) {
+              if (!packet.empty() && isDtls(packet[0]) && dtls) dtls->receiveDatagram(packet);
+            },
+        });
+    dtls = std::make_unique<DtlsTransport>(
+        loop, certificate,
+        DtlsTransport::Callbacks{
+            [this](std::span<const std::uint8_t> datagram) { sendDatagram(datagram); },
+            [this] { onDtlsConnected(); },
+            [this](std::span<const std::uint8_t> data) {
+              if (sctp) sctp->receivePacket(data);
+            },
+            [this] { fail(State::Closed, "peer closed DTLS"); },
+            [this](const std::string& error) { fail(State::Failed, error); },
+        });
+    sctp = SctpTransport::create(
+        loop, SctpTransport::Config{},
+        SctpTransport::Callbacks{
+            [this](std::span<const std::uint8_t> packet) {
+              if (dtls) dtls->send(packet);
+            },
+            [] {},
+            [this](std::shared_ptr<DataChannel> channel) {
+              if (onDataChannel && !closed) onDataChannel(std::move(channel));
+            },
+            [this](const std::string& reason) { fail(State::Closed, reason); },
+        });
+  }
+
+  ~Impl() { shutdown(); }
+
+  void setState(State next) {
+    if (state == next || state == State::Closed) return;
+    state = next;
+    if (onStateChange) onStateChange(next);
+  }
+
+  void fail(State next, const std::string& reason) {
+    if (closed) return;
+    g_debug("trystero: peer connection %s: %s", toString(next).c_str(), reason.c_str());
+    setState(next);
+  }
+
+  void sendDatagram(std::span<const std::uint8_t> datagram) {
+    if (closed) return;
+    if (ice->state() == IceTransport::State::Connected && queuedDatagrams.empty()) {
+      ice->send(datagram);
+      return;
+    }
+    if (queuedDatagrams.size() < kMaxQueuedDatagrams) {
+      queuedDatagrams.emplace_back(datagram.begin(), datagram.end());
+    }
+  }
+
+  void onIceState(IceTransport::State s) {
+    switch (s) {
+      case IceTransport::State::Checking:
+        setState(State::Connecting);
+        break;
+      case IceTransport::State::Connected:
+        while (!queuedDatagrams.empty()) {
+          ice->send(queuedDatagrams.front());
+          queuedDatagrams.pop_front();
+        }
+        break;
+      case IceTransport::State::Failed:
+        fail(State::Failed, "ICE failed");
+        break;
+      default:
+        break;
+    }
+  }
+
+  void onDtlsConnected() {
+    stats.connectMs = loop::nowMs() - remoteAppliedMs;
+    stats.selectedLocalCandidate = ice->selectedLocal();
+    stats.selectedRemoteCandidate = ice->selectedRemote();
+    setState(State::Connected);
+    sctp->start(dtls->role() == DtlsTransport::Role::Client);
+  }
+
+  void onGatheringDone() {
+    if (!pendingDescription) return;
+    auto callback = std::move(pendingDescription);
+    pendingDescription = nullptr;
+    SessionDescription description{pendingType, writeLocal(pendingType)};
+    localDescription = description;
+    stats.gatheringMs = loop::nowMs() - describeStartMs;
+    if (pendingType == SdpType::Answer) startDtlsIfReady();
+    callback(description, "");
+  }
+
+  std::string writeLocal(SdpType type) {
+    sdp::LocalParameters local;
+    local.sessionId = sessionId;
+    local.sessionVersion = ++sessionVersion;
+    local.iceUfrag = ice->localUfrag();
+    local.icePwd = ice->localPwd();
+    local.fingerprint = certificate->fingerprint();
+    local.candidates = ice->localCandidates();
+    local.endOfCandidates = true;
+    if (type == SdpType::Offer) {
+      local.setup = "actpass";
+      sdp::MediaSection data;
+      data.kind = "application";
+      data.protocol = "UDP/DTLS/SCTP";
+      data.formats = {"webrtc-datachannel"};
+      data.mid = "0";
+      data.sctpPort = 5000;
+      data.maxMessageSize = kLocalMaxMessageSize;
+      local.media.push_back(std::move(data));
+    } else {
+      // RFC 8842: an answerer to "actpass" picks active, so it sends the ClientHello at once.
+      local.setup = remote->setup == "active" ? "passive" : "active";
+      bool dataAccepted = false;
+      for (const auto& offered : remote->media) {
+        sdp::MediaSection section;
+        section.kind = offered.kind;
+        section.protocol = offered.protocol;
+        section.formats = offered.formats;
+        section.mid = offered.mid;
+        if (offered.kind == "application" && !dataAccepted && offered.port != 0) {
+          dataAccepted = true;
+          section.sctpPort = 5000;
+          section.maxMessageSize = kLocalMaxMessageSize;
+        } else {
+          section.port = 0;  // media lands with the media issue; reject for now
+        }
+        local.media.push_back(std::move(section));
+      }
+    }
+    return sdp::write(local);
+  }
+
+  void startDtlsIfReady() {
+    if (dtlsStarted || !remote || !localDescription) return;
+    dtlsStarted = true;
+    // Whoever the offerer is, we took the role the peer's a=setup left us (see writeLocal).
+    bool weAreActive = remote->setup != "active";
+    dtls->start(weAreActive ? DtlsTransport::Role::Client : DtlsTransport::Role::Server);
+  }
+
+  void shutdown() {
+    if (closed) return;
+    if (sctp) sctp->close();
+    if (dtls) dtls->close();
+    closed = true;
+    if (ice) ice->close();
+  }
+};
+
+PeerConnection::PeerConnection(loop::Loop& loop, Configuration configuration)
+    : impl_(std::make_unique<Impl>(loop, std::move(configuration))) {}
+
+std::shared_ptr<PeerConnection> PeerConnection::create(loop::Loop& loop,
+                                                       Configuration configuration) {
+  return std::shared_ptr<PeerConnection>(new PeerConnection(loop, std::move(configuration)));
+}
+
+PeerConnection::~PeerConnection() {
+  // Tear down later, from the loop itself: the last reference may be dropped inside one of our
+  // own callbacks, with libnice, OpenSSL or usrsctp frames still on the stack.
+  impl_->onDataChannel = nullptr;
+  impl_->onStateChange = nullptr;
+  impl_->shutdown();
+  auto& loop = impl_->loop;
+  loop.post([impl = std::shared_ptr<Impl>(std::move(impl_))] {});
+}
+
+std::shared_ptr<DataChannel> PeerConnection::createDataChannel(const std::string& label) {
+  return impl_->sctp->createDataChannel(label);
+}
+
+void PeerConnection::createOffer(DescriptionCallback callback) {
+  auto& impl = *impl_;
+  if (impl.closed) return callback(std::nullopt, "peer connection is closed");
+  if (impl.pendingDescription) return callback(std::nullopt, "a description is being gathered");
+  impl.isOfferer = true;
+  impl.ice->setControlling(true);
+  impl.pendingType = SdpType::Offer;
+  impl.pendingDescription = std::move(callback);
+  impl.describeStartMs = loop::nowMs();
+  if (impl.ice->gatheringDone()) {
+    impl.onGatheringDone();
+  } else {
+    impl.ice->gather();
+  }
+}
+
+void PeerConnection::setRemoteDescription(const SessionDescription& description,
+                                          std::function<void(const std::string&)> callback) {
+  auto& impl = *impl_;
+  auto fail = [&](const std::string& error) {
+    if (callback) callback(error);
+  };
+  if (impl.closed) return fail("peer connection is closed");
+  if (impl.remote) return fail("renegotiation is not supported yet");
+  if (description.type == SdpType::Answer && !impl.isOfferer) {
+    return fail("got an answer without having made an offer");
+  }
+  if (description.type == SdpType::Offer && impl.isOfferer) {
+    return fail("got an offer while having made one (glare)");
+  }
+  auto parsed = sdp::parse(description.sdp);
+  if (!parsed.description) return fail("invalid SDP: " + parsed.error);
+  auto& remote = *parsed.description;
+  if (remote.fingerprintAlgorithm != "sha-256") {
+    return fail("unsupported fingerprint algorithm: " + remote.fingerprintAlgorithm);
+  }
+  const sdp::MediaSection* data = nullptr;
+  for (const auto& section : remote.media) {
+    if (section.kind == "application" && section.port != 0) {
+      data = &section;
+      break;
+    }
+  }
+  if (!data) return fail("the description has no data channel section");
+  if (description.type == SdpType::Answer && remote.setup == "actpass") {
+    return fail("an answer must not use a=setup:actpass");
+  }
+  impl.remoteAppliedMs = loop::nowMs();
+  impl.remote = std::move(remote);
+  impl.sctp->setRemoteMaxMessageSize(data->maxMessageSize.value_or(65536));
+  if (description.type == SdpType::Offer) impl.ice->setControlling(false);
+  impl.dtls->setRemoteFingerprint(impl.remote->fingerprintAlgorithm, impl.remote->fingerprint);
+  impl.ice->setRemote(impl.remote->iceUfrag, impl.remote->icePwd, impl.remote->candidates);
+  if (description.type == SdpType::Answer) impl.startDtlsIfReady();
+  fail("");
+}
+
+void PeerConnection::createAnswer(DescriptionCallback callback) {
+  auto& impl = *impl_;
+  if (impl.closed) return callback(std::nullopt, "peer connection is closed");
+  if (!impl.remote || impl.isOfferer) return callback(std::nullopt, "no remote offer to answer");
+  if (impl.pendingDescription) return callback(std::nullopt, "a description is being gathered");
+  impl.pendingType = SdpType::Answer;
+  impl.pendingDescription = std::move(callback);
+  impl.describeStartMs = loop::nowMs();
+  if (impl.ice->gatheringDone()) {
+    impl.onGatheringDone();
+  } else {
+    impl.ice->gather();
+  }
+}
+
+void PeerConnection::onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> f) {
+  impl_->onDataChannel = std::move(f);
+}
+
+void PeerConnection::onStateChange(std::function<void(State)> f) {
+  impl_->onStateChange = std::move(f);
+}
+
+PeerConnection::State PeerConnection::state() const { return impl_->state; }
+
+std::optional<SessionDescription> PeerConnection::localDescription() const {
+  return impl_->localDescription;
+}
+
+void PeerConnection::close() {
+  if (impl_->closed) return;
+  impl_->shutdown();
+  impl_->state = State::Closed;
+  if (impl_->onStateChange) impl_->onStateChange(State::Closed);
+}
+
+PeerConnection::Stats PeerConnection::stats() const { return impl_->stats; }
+
+}  // namespace trystero::rtc

@@ -1,0 +1,101 @@
+// RTCPeerConnection for data channels: ICE (libnice) -> DTLS (OpenSSL) -> SCTP (usrsctp) -> DCEP.
+// Non-trickle like trystero: a local description is handed out only once ICE gathering
+// completed (or the gathering deadline passed), with every candidate inline.
+//
+// Threading: create, call and destroy on the loop thread only. Callbacks run on the loop
+// thread. Destroying the object (dropping the last shared_ptr) closes everything silently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loop/loop.hpp"
+#include "rtc/dtls/certificate.hpp"
+#include "rtc/sctp/data_channel.hpp"
+
+namespace trystero::rtc {
+
+struct IceServer {
+  // "stun:host:port", "turn:host:port?transport=udp|tcp", "turns:host:port"
+  std::vector<std::string> urls;
+  std::string username;
+  std::string credential;
+};
+
+enum class IceTransportPolicy { All, Relay };
+
+struct Configuration {
+  std::vector<IceServer> iceServers;
+  IceTransportPolicy iceTransportPolicy = IceTransportPolicy::All;
+  // Gather loopback host candidates too (needed when loopback is the only interface, as in
+  // tests inside a network namespace). Off by default, as in browsers.
+  bool allowLoopback = false;
+  // Upper bound on ICE gathering before the description is handed out anyway (trystero: 5 s).
+  std::chrono::milliseconds gatheringTimeout{5000};
+  // Defaults to Certificate::shared().
+  std::shared_ptr<Certificate> certificate;
+};
+
+enum class SdpType { Offer, Answer };
+
+struct SessionDescription {
+  SdpType type;
+  std::string sdp;
+};
+
+std::string toString(SdpType type);  // "offer" / "answer"
+std::optional<SdpType> sdpTypeFromString(const std::string& type);
+
+class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
+ public:
+  enum class State { New, Connecting, Connected, Disconnected, Failed, Closed };
+
+  using DescriptionCallback =
+      std::function<void(std::optional<SessionDescription> description, const std::string& error)>;
+
+  static std::shared_ptr<PeerConnection> create(loop::Loop& loop, Configuration configuration);
+  ~PeerConnection();
+
+  // Must be called before createOffer() by the offering side (trystero's initiator).
+  std::shared_ptr<DataChannel> createDataChannel(const std::string& label);
+
+  // Gathers and hands out a complete offer. Calling it again before the callback ran is an error.
+  void createOffer(DescriptionCallback callback);
+  // Applies the peer's offer (answerer) or answer (offerer). The callback gets an error string
+  // (empty on success): unparsable SDP, missing fingerprint/ICE credentials, wrong state.
+  void setRemoteDescription(const SessionDescription& description,
+                            std::function<void(const std::string& error)> callback);
+  // After an offer was applied: gathers and hands out the complete answer.
+  void createAnswer(DescriptionCallback callback);
+
+  void onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> f);
+  void onStateChange(std::function<void(State)> f);
+
+  State state() const;
+  // Local/remote description as last set, for diagnostics.
+  std::optional<SessionDescription> localDescription() const;
+
+  // Closes channels, sends DTLS close_notify, stops ICE. State becomes Closed. Idempotent.
+  void close();
+
+  struct Stats {
+    std::int64_t gatheringMs = -1;  // createOffer/createAnswer to description handed out
+    std::int64_t connectMs = -1;  // remote description applied to DTLS connected
+    std::string selectedLocalCandidate, selectedRemoteCandidate;
+  };
+  Stats stats() const;
+
+ private:
+  struct Impl;
+  PeerConnection(loop::Loop& loop, Configuration configuration);
+  std::unique_ptr<Impl> impl_;
+};
+
+std::string toString(PeerConnection::State state);
+
+}  // namespace trystero::rtc

@@ -1,0 +1,256 @@
+#include "rtc/peer_connection.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <future>
+
+#include "support/child_process.hpp"
+
+using namespace trystero;
+using namespace std::chrono_literals;
+
+namespace {
+
+rtc::Configuration loopbackConfig() {
+  rtc::Configuration config;
+  config.allowLoopback = true;
+  config.gatheringTimeout = 2000ms;
+  return config;
+}
+
+// Two peer connections on one loop, connected offer -> answer like trystero does.
+struct Pair {
+  loop::Loop& loop;
+  std::shared_ptr<rtc::PeerConnection> offerer, answerer;
+  std::shared_ptr<rtc::DataChannel> offererChannel, answererChannel;
+
+  explicit Pair(loop::Loop& l, rtc::Configuration config = loopbackConfig()) : loop(l) {
+    std::promise<void> offererOpen, answererOpen;
+    loop.invoke([&] {
+      offerer = rtc::PeerConnection::create(loop, config);
+      answerer = rtc::PeerConnection::create(loop, config);
+      offererChannel = offerer->createDataChannel("data");
+      offererChannel->onOpen([&] { offererOpen.set_value(); });
+      answerer->onDataChannel([&](std::shared_ptr<rtc::DataChannel> channel) {
+        answererChannel = channel;
+        EXPECT_EQ(channel->label(), "data");
+        EXPECT_EQ(channel->readyState(), rtc::DataChannel::State::Open);
+        answererOpen.set_value();
+      });
+      offerer->createOffer([this](auto offer, const std::string& error) {
+        ASSERT_TRUE(offer) << error;
+        answerer->setRemoteDescription(*offer, [this](const std::string& error) {
+          ASSERT_EQ(error, "");
+          answerer->createAnswer([this](auto answer, const std::string& error) {
+            ASSERT_TRUE(answer) << error;
+            offerer->setRemoteDescription(
+                *answer, [](const std::string& error) { ASSERT_EQ(error, ""); });
+          });
+        });
+      });
+    });
+    EXPECT_EQ(offererOpen.get_future().wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(answererOpen.get_future().wait_for(10s), std::future_status::ready);
+  }
+
+  ~Pair() {
+    loop.invoke([&] {
+      offererChannel.reset();
+      answererChannel.reset();
+      offerer.reset();
+      answerer.reset();
+    });
+  }
+};
+
+std::string text(std::span<const std::uint8_t> data) {
+  return std::string(reinterpret_cast<const char*>(data.data()), data.size());
+}
+
+}  // namespace
+
+TEST(PeerConnection, OpensAndEchoesStringsAndBinary) {
+  loop::Loop loop;
+  Pair pair(loop);
+  ASSERT_TRUE(pair.answererChannel);
+  std::promise<std::pair<std::string, bool>> gotText, gotBinary;
+  int count = 0;
+  loop.invoke([&] {
+    pair.answererChannel->onMessage([&](std::span<const std::uint8_t> data, bool binary) {
+      if (binary) {
+        pair.answererChannel->send(data);
+      } else {
+        pair.answererChannel->send(text(data));
+      }
+    });
+    pair.offererChannel->onMessage([&](std::span<const std::uint8_t> data, bool binary) {
+      (count++ == 0 ? gotText : gotBinary).set_value({text(data), binary});
+    });
+    EXPECT_TRUE(pair.offererChannel->send(std::string_view("hello ünïcode")));
+    const std::uint8_t bytes[] = {0, 1, 2, 255};
+    EXPECT_TRUE(pair.offererChannel->send(std::span<const std::uint8_t>(bytes)));
+  });
+  auto t = gotText.get_future().get();
+  EXPECT_EQ(t.first, "hello ünïcode");
+  EXPECT_FALSE(t.second);
+  auto b = gotBinary.get_future().get();
+  EXPECT_EQ(b.first, std::string("\0\1\2\xff", 4));
+  EXPECT_TRUE(b.second);
+  auto stats = loop.invoke([&] { return pair.offerer->stats(); });
+  EXPECT_GE(stats.connectMs, 0);
+  EXPECT_FALSE(stats.selectedLocalCandidate.empty());
+}
+
+TEST(PeerConnection, Transfers64MiBByteExact) {
+  loop::Loop loop;
+  Pair pair(loop);
+  constexpr std::size_t kTotal = 64u << 20;
+  constexpr std::size_t kMessage = 16u << 10;
+  std::size_t sent = 0, received = 0;
+  bool ok = true;
+  std::promise<void> done;
+  std::vector<std::uint8_t> message(kMessage);
+  auto pattern = [](std::size_t i) { return static_cast<std::uint8_t>((i * 31 + 7) & 0xFF); };
+  auto start = std::chrono::steady_clock::now();
+  loop.invoke([&] {
+    pair.answererChannel->onMessage([&](std::span<const std::uint8_t> data, bool) {
+      for (std::size_t i = 0; i < data.size(); ++i) ok &= data[i] == pattern(received + i);
+      received += data.size();
+      if (received == kTotal) done.set_value();
+    });
+    auto pump = [&] {
+      while (sent < kTotal && pair.offererChannel->bufferedAmount() <= (1u << 20)) {
+        for (std::size_t i = 0; i < kMessage; ++i) message[i] = pattern(sent + i);
+        ASSERT_TRUE(pair.offererChannel->send(std::span<const std::uint8_t>(message)));
+        sent += kMessage;
+      }
+    };
+    pair.offererChannel->setBufferedAmountLowThreshold(256u << 10);
+    pair.offererChannel->onBufferedAmountLow(pump);
+    pump();
+  });
+  ASSERT_EQ(done.get_future().wait_for(60s), std::future_status::ready);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(ok);
+  std::printf("64 MiB in %.2f s: %.1f MB/s\n", seconds, kTotal / seconds / 1e6);
+}
+
+TEST(PeerConnection, ChannelCloseIsSeenOnBothSides) {
+  loop::Loop loop;
+  Pair pair(loop);
+  std::promise<void> offererClosed, answererClosed;
+  loop.invoke([&] {
+    pair.offererChannel->onClose([&] { offererClosed.set_value(); });
+    pair.answererChannel->onClose([&] { answererClosed.set_value(); });
+    pair.answererChannel->close();
+  });
+  EXPECT_EQ(offererClosed.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(answererClosed.get_future().wait_for(5s), std::future_status::ready);
+}
+
+TEST(PeerConnection, PeerConnectionCloseIsSeenByThePeer) {
+  loop::Loop loop;
+  Pair pair(loop);
+  std::promise<void> channelClosed, peerClosed;
+  loop.invoke([&] {
+    pair.answererChannel->onClose([&] { channelClosed.set_value(); });
+    pair.answerer->onStateChange([&](rtc::PeerConnection::State state) {
+      if (state == rtc::PeerConnection::State::Closed) peerClosed.set_value();
+    });
+    pair.offerer->close();
+  });
+  EXPECT_EQ(channelClosed.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(peerClosed.get_future().wait_for(5s), std::future_status::ready);
+}
+
+TEST(PeerConnection, RejectsBadRemoteDescriptions) {
+  loop::Loop loop;
+  loop.invoke([&] {
+    auto pc = rtc::PeerConnection::create(loop, loopbackConfig());
+    std::vector<std::string> errors;
+    auto collect = [&](const std::string& e) { errors.push_back(e); };
+    pc->setRemoteDescription({rtc::SdpType::Offer, ""}, collect);
+    pc->setRemoteDescription({rtc::SdpType::Offer, "garbage\r\nv=0\r\n"}, collect);
+    pc->setRemoteDescription({rtc::SdpType::Answer, "v=0\r\n"}, collect);
+    ASSERT_EQ(errors.size(), 3u);
+    for (const auto& e : errors) EXPECT_FALSE(e.empty());
+  });
+}
+
+TEST(PeerConnection, WrongFingerprintNeverOpens) {
+  loop::Loop loop;
+  std::promise<rtc::PeerConnection::State> offererEnd;
+  std::shared_ptr<rtc::PeerConnection> offerer, answerer;
+  bool opened = false;
+  loop.invoke([&] {
+    offerer = rtc::PeerConnection::create(loop, loopbackConfig());
+    answerer = rtc::PeerConnection::create(loop, loopbackConfig());
+    auto channel = offerer->createDataChannel("data");
+    channel->onOpen([&] { opened = true; });
+    offerer->onStateChange([&](rtc::PeerConnection::State state) {
+      if (state == rtc::PeerConnection::State::Failed ||
+          state == rtc::PeerConnection::State::Closed) {
+        offererEnd.set_value(state);
+        offerer->onStateChange(nullptr);
+      }
+    });
+    offerer->createOffer([&](auto offer, const std::string&) {
+      answerer->setRemoteDescription(*offer, [&](const std::string&) {
+        answerer->createAnswer([&](auto answer, const std::string&) {
+          // Swap in another certificate's fingerprint: an impostor answering for the peer.
+          auto other = rtc::Certificate::generate();
+          auto sdp = answer->sdp;
+          auto pos = sdp.find("a=fingerprint:sha-256 ");
+          ASSERT_NE(pos, std::string::npos);
+          sdp.replace(pos + 22, other->fingerprint().size(), other->fingerprint());
+          offerer->setRemoteDescription({rtc::SdpType::Answer, sdp}, [](const std::string&) {});
+        });
+      });
+    });
+  });
+  auto future = offererEnd.get_future();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(future.get(), rtc::PeerConnection::State::Failed);
+  EXPECT_FALSE(opened);
+  loop.invoke([&] {
+    offerer.reset();
+    answerer.reset();
+  });
+}
+
+TEST(PeerConnection, TwoProcessesOpenEchoAndTransfer) {
+  using trystero::testing::ChildProcess;
+  using nlohmann::json;
+  std::string program = trystero::testing::executableDir() + "/pc_peer";
+  ChildProcess offerer({program, "--role", "offer"});
+  ChildProcess answerer({program, "--role", "answer"});
+  auto next = [](ChildProcess& p, const std::string& key, const std::string& value) {
+    for (int i = 0; i < 100; ++i) {
+      auto line = p.readLine(15s);
+      if (!line) return json();
+      auto j = json::parse(*line, nullptr, false);
+      if (j.is_object() && j.value(key, "") == value) return j;
+    }
+    return json();
+  };
+  auto offer = next(offerer, "type", "offer");
+  ASSERT_FALSE(offer.is_null());
+  answerer.writeLine(offer.dump());
+  auto answer = next(answerer, "type", "answer");
+  ASSERT_FALSE(answer.is_null());
+  offerer.writeLine(answer.dump());
+  ASSERT_FALSE(next(offerer, "event", "open").is_null());
+  ASSERT_FALSE(next(answerer, "event", "open").is_null());
+  const std::size_t size = 64u << 20;
+  answerer.writeLine(json{{"cmd", "expect-bytes"}, {"size", size}, {"seed", 3}}.dump());
+  offerer.writeLine(json{{"cmd", "send-bytes"}, {"size", size}, {"seed", 3}}.dump());
+  auto received = next(answerer, "event", "received");
+  ASSERT_FALSE(received.is_null());
+  EXPECT_TRUE(received.value("ok", false));
+  std::printf("two processes: 64 MiB in %lld ms\n", received.value("ms", 0ll));
+  offerer.writeLine(json{{"cmd", "close"}}.dump());
+  EXPECT_FALSE(next(answerer, "event", "close").is_null());
+  offerer.writeLine(json{{"cmd", "quit"}}.dump());
+  answerer.writeLine(json{{"cmd", "quit"}}.dump());
+}
