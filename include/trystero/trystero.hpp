@@ -67,6 +67,22 @@ struct JoinError {
 // This process's peer id: 20 characters, shared by all rooms.
 const std::string& selfId();
 
+// One signalling relay connection of a strategy (what getRelaySockets() lists).
+struct RelaySocketInfo {
+  enum class State { Connecting, Open, Waiting, Closed };
+  std::string url;
+  State state = State::Connecting;
+  std::uint64_t opens = 0;       // successful connections so far
+  std::uint64_t reconnects = 0;  // connection attempts after the first
+  std::uint64_t messagesIn = 0;
+  std::uint64_t messagesOut = 0;
+};
+
+// While paused, relay sockets that drop stay closed; resuming reconnects them at once.
+// Any thread.
+void pauseRelayReconnection();
+void resumeRelayReconnection();
+
 // ---------------------------------------------------------------------------------------------
 // Payloads: JS's three kinds. Text is sent raw, JSON as JSON text, binary as bytes.
 

@@ -9,6 +9,9 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "trystero/trystero.hpp"
 
 namespace trystero::room {
 
@@ -29,10 +32,13 @@ class Strategy {
                            const std::string& selfTopic) = 0;
   // Publishes our presence; may return the interval the medium wants until the next announce.
   virtual std::optional<std::chrono::milliseconds> announce(std::size_t relay,
-                                                           const std::string& rootTopic,
-                                                           const std::string& selfTopic) = 0;
+                                                            const std::string& rootTopic,
+                                                            const std::string& selfTopic) = 0;
   // Publishes one signalling message (offer/answer JSON text) to a topic.
   virtual void signal(std::size_t relay, const std::string& topic, const std::string& message) = 0;
+
+  // The medium's connections, for getRelaySockets(); empty for media without sockets.
+  virtual std::vector<RelaySocketInfo> relaySockets() const { return {}; }
 };
 
 }  // namespace trystero::room
