@@ -1,5 +1,7 @@
 #include "room/signaller.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "room/room_core.hpp"
@@ -30,8 +32,11 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
   JoinErrorHandler onJoinError;
   std::map<std::string, std::map<std::size_t, std::shared_ptr<Peer>>> pendingOffers;
   std::map<std::string, std::shared_ptr<Peer>> connectedPeers;
-  // Answering peers between their answer and their connection (or death).
+  // Answering peers between their answer and their connection (or death); also offers handed
+  // out through getOffers once their answer came.
   std::map<Peer*, std::shared_ptr<Peer>> answering;
+  // Offers handed out through getOffers, by handle, until answered or expired.
+  std::map<std::uint64_t, std::shared_ptr<Peer>> offered;
   std::map<std::string, std::string> topicCache;
   std::vector<std::chrono::milliseconds> intervals;
   std::vector<loop::Loop::TimerId> announceTimers;
@@ -48,8 +53,12 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
         selfTopic(crypto::topicHash(topicPath({rootPlain, selfId}))),
         key(c.password, c.appId, room) {}
 
-  nlohmann::json sealed(const rtc::SessionDescription& description) const {
-    return {{"type", rtc::toString(description.type)}, {"sdp", key.seal(description.sdp)}};
+  // {type, sdp} in the JS key order, so that messages match JSON.stringify byte for byte.
+  nlohmann::ordered_json sealed(const rtc::SessionDescription& description) const {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    out["type"] = rtc::toString(description.type);
+    out["sdp"] = key.seal(description.sdp);
+    return out;
   }
 
   // The peer's {type, sdp} with sdp opened; nullopt when it does not decrypt.
@@ -61,6 +70,15 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
     auto plain = key.open(signal["sdp"].get<std::string>());
     if (!plain) return std::nullopt;
     return rtc::SessionDescription{expected, *plain};
+  }
+
+  // Destroys a handed-out offer (if still there); erased first since destroy() calls back.
+  void dropOffered(std::uint64_t handle) {
+    auto it = offered.find(handle);
+    if (it == offered.end()) return;
+    auto peer = std::move(it->second);
+    offered.erase(it);
+    peer->destroy();
   }
 
   void joinError(const std::string& peerId, const char* sdpType) {
@@ -83,12 +101,71 @@ Signaller::~Signaller() {
   for (auto& peer : pool_) peer->destroy();
 }
 
-std::shared_ptr<Peer> Signaller::takeOffer() {
-  // As strategy.js: top the pool up by one and hand out the oldest, whose offer is likely ready.
-  pool_.push_back(Peer::create(loop_, rtcConfig_, true));
-  auto peer = pool_.front();
-  pool_.erase(pool_.begin());
-  return peer;
+std::shared_ptr<Peer> Signaller::takeOffer() { return takeOffers(1).front(); }
+
+std::vector<std::shared_ptr<Peer>> Signaller::takeOffers(std::size_t n) {
+  // As strategy.js: top the pool up by n and hand out the oldest, whose offers are likely ready.
+  for (std::size_t i = 0; i < n; ++i) pool_.push_back(Peer::create(loop_, rtcConfig_, true));
+  std::vector<std::shared_ptr<Peer>> out(pool_.begin(),
+                                         pool_.begin() + static_cast<std::ptrdiff_t>(n));
+  pool_.erase(pool_.begin(), pool_.begin() + static_cast<std::ptrdiff_t>(n));
+  return out;
+}
+
+void Signaller::getOffers(const std::shared_ptr<Session>& session, std::size_t n,
+                          std::function<void(std::vector<Strategy::OfferedPeer>)> done) {
+  if (session->left) return;
+  n = std::min<std::size_t>(n, 64);  // a medium asking for more is a bug; bound the peers made
+  struct Batch {
+    std::vector<std::optional<Strategy::OfferedPeer>> slots;
+    std::size_t remaining = 0;
+    std::function<void(std::vector<Strategy::OfferedPeer>)> done;
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->slots.resize(n);
+  batch->remaining = n;
+  batch->done = std::move(done);
+  std::weak_ptr<Session> weakSession = session;
+  auto finishOne = [batch, weakSession] {
+    if (--batch->remaining) return;
+    auto s = weakSession.lock();
+    if (!s || s->left) return;
+    std::vector<Strategy::OfferedPeer> out;
+    for (auto& slot : batch->slots) {
+      if (slot) out.push_back(std::move(*slot));
+    }
+    auto f = std::move(batch->done);
+    f(std::move(out));
+  };
+  if (n == 0) {
+    ++batch->remaining;
+    return finishOne();
+  }
+  auto peers = takeOffers(n);
+  std::vector<std::uint64_t> handles;
+  for (auto& peer : peers) {
+    auto handle = ++nextOfferHandle_;
+    handles.push_back(handle);
+    session->offered[handle] = peer;
+    // Unanswered offers die after the offer TTL (the JS never reclaims them).
+    loop_.callLater(timing_.offerTtl, [weakSession, handle] {
+      if (auto s = weakSession.lock()) s->dropOffered(handle);
+    });
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    peers[i]->whenOffer([batch, weakSession, handle = handles[i], i, finishOne](auto offer) {
+      auto s = weakSession.lock();
+      if (s && !s->left) {
+        auto it = s->offered.find(handle);
+        if (offer && it != s->offered.end()) {
+          batch->slots[i] = Strategy::OfferedPeer{handle, s->sealed(*offer).dump()};
+        } else {
+          s->dropOffered(handle);
+        }
+      }
+      finishOne();
+    });
+  }
 }
 
 void Signaller::sweepPool() {
@@ -194,8 +271,9 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
   };
 
   for (std::size_t relay = 0; relay < strategy_->relayCount(); ++relay) {
-    auto onMessage = [this, weakSelf, weakSession, relay, watch](const std::string& topic,
-                                                                 const std::string& text) {
+    auto onMessage = [this, weakSelf, weakSession, relay, watch](Strategy::Delivery delivery) {
+      const std::string& topic = delivery.topic;
+      const std::string& text = delivery.message;
       auto self = weakSelf.lock();
       auto s = weakSession.lock();
       if (!self || !s || s->left) return;
@@ -206,7 +284,11 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
         return;
       }
       std::string peerId = message["peerId"].get<std::string>();
-      if (peerId.empty() || peerId == selfId_ || s->connectedPeers.count(peerId)) return;
+      if (peerId.empty() || peerId == selfId_ || s->connectedPeers.count(peerId)) {
+        // An answer for one of our handed-out offers that is of no use any more.
+        if (delivery.offerHandle) s->dropOffered(delivery.offerHandle);
+        return;
+      }
       bool hasOffer = message.contains("offer") && !message["offer"].is_null();
       bool hasAnswer = message.contains("answer") && !message["answer"].is_null();
 
@@ -233,7 +315,9 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
           auto self = weakSelf.lock();
           auto s = weakSession.lock();
           if (!self || !s || s->left || !offer) return;
-          nlohmann::json out = {{"peerId", self->selfId_}, {"offer", s->sealed(*offer)}};
+          nlohmann::ordered_json out = nlohmann::ordered_json::object();
+          out["peerId"] = self->selfId_;
+          out["offer"] = s->sealed(*offer);
           self->strategy_->signal(relay, topic, out.dump());
         });
       } else if (hasOffer) {
@@ -252,15 +336,35 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
         std::string topic = peerTopic(*s, peerId);
         // The peer keeps itself alive through its handlers until it connects or dies; hold it
         // here until the answer is out.
-        peer->signal(*plain, [weakSelf, weakSession, relay, topic, peer](auto answer) {
+        peer->signal(*plain, [weakSelf, weakSession, relay, topic, peer,
+                              reply = std::move(delivery.reply)](auto answer) {
           auto self = weakSelf.lock();
           auto s = weakSession.lock();
           if (!self || !s || s->left || !answer || peer->isDead()) return;
-          nlohmann::json out = {{"peerId", self->selfId_}, {"answer", s->sealed(*answer)}};
+          nlohmann::ordered_json out = nlohmann::ordered_json::object();
+          out["peerId"] = self->selfId_;
+          out["answer"] = s->sealed(*answer);
+          if (reply) return reply(topic, out.dump());
           self->strategy_->signal(relay, topic, out.dump());
         });
       } else {
         auto plain = s->opened(message["answer"], rtc::SdpType::Answer);
+        if (delivery.offerHandle) {
+          // The answer to an offer we handed out (torrent.js passes the very peer along).
+          auto it = s->offered.find(delivery.offerHandle);
+          if (it == s->offered.end()) return;  // expired, or answered before
+          auto peer = it->second;
+          s->offered.erase(it);
+          if (!plain) {
+            peer->destroy();
+            return s->joinError(peerId, "answer");
+          }
+          if (peer->isDead()) return;
+          watch(peer, peerId);
+          s->answering[peer.get()] = peer;
+          peer->signal(*plain, [](auto) {});
+          return;
+        }
         if (!plain) return s->joinError(peerId, "answer");
         auto pending = s->pendingOffers.find(peerId);
         if (pending == s->pendingOffers.end()) return;
@@ -274,17 +378,26 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
       auto self = weakSelf.lock();
       auto s = weakSession.lock();
       if (!self || !s || s->left) return;
-      self->strategy_->subscribe(relay, s->rootTopic, s->selfTopic, onMessage);
+      std::weak_ptr<Session> weakSession2 = s;
+      self->strategy_->subscribeWithOffers(
+          relay, s->rootTopic, s->selfTopic, onMessage,
+          [weakSelf, weakSession2](std::size_t n,
+                                   std::function<void(std::vector<Strategy::OfferedPeer>)> done) {
+            auto self = weakSelf.lock();
+            auto s = weakSession2.lock();
+            if (self && s) self->getOffers(s, n, std::move(done));
+          });
       // Announce now and then on the (possibly medium-chosen) interval.
       auto announce = std::make_shared<std::function<void()>>();
-      *announce = [weakSelf, weakSession, relay, announce] {
+      // The closure reschedules itself through a weak reference: the session owns it.
+      std::weak_ptr<std::function<void()>> next = announce;
+      *announce = [weakSelf, weakSession, relay, next] {
         auto self = weakSelf.lock();
         auto s = weakSession.lock();
         if (!self || !s || s->left) return;
         if (auto ms = self->strategy_->announce(relay, s->rootTopic, s->selfTopic)) {
           s->intervals[relay] = *ms;
         }
-        std::weak_ptr<std::function<void()>> next = announce;
         s->announceTimers[relay] = self->loop_.callLater(s->intervals[relay], [next] {
           if (auto f = next.lock()) (*f)();
         });
@@ -313,6 +426,9 @@ void Signaller::leaveSession(const std::string& appId, const std::string& roomId
   session->pendingOffers.clear();
   for (auto& [raw, peer] : session->answering) peer->destroy();
   session->answering.clear();
+  auto offered = std::move(session->offered);
+  session->offered.clear();
+  for (auto& [handle, peer] : offered) peer->destroy();
   session->connectedPeers.clear();
   if (sessions_.empty()) {
     if (poolTimer_) loop_.cancelTimer(poolTimer_);

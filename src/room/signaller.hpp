@@ -3,9 +3,12 @@
 // instance and identity; it hands connected peers to the room core. Loop thread only.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "crypto/crypto.hpp"
 #include "loop/loop.hpp"
@@ -43,6 +46,10 @@ class Signaller : public std::enable_shared_from_this<Signaller> {
  private:
   struct Session;
   std::shared_ptr<Peer> takeOffer();
+  // strategy.js getOffers(n): tops the pool up by n and hands out the n oldest.
+  std::vector<std::shared_ptr<Peer>> takeOffers(std::size_t n);
+  void getOffers(const std::shared_ptr<Session>& session, std::size_t n,
+                 std::function<void(std::vector<Strategy::OfferedPeer>)> done);
   void sweepPool();
   void leaveSession(const std::string& appId, const std::string& roomId);
   const std::string& peerTopic(Session& session, const std::string& peerId);
@@ -53,6 +60,7 @@ class Signaller : public std::enable_shared_from_this<Signaller> {
   rtc::Configuration rtcConfig_;
   Timing timing_;
   std::vector<std::shared_ptr<Peer>> pool_;
+  std::uint64_t nextOfferHandle_ = 0;
   loop::Loop::TimerId poolTimer_ = 0;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Session>> sessions_;
 };

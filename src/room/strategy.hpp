@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -39,6 +40,48 @@ class Strategy {
 
   // The medium's connections, for getRelaySockets(); empty for media without sockets.
   virtual std::vector<RelaySocketInfo> relaySockets() const { return {}; }
+
+  // --- Media whose announce carries offers (the WebTorrent tracker of torrent.js) ---
+  //
+  // strategy.js hands such media a getOffers(n) function and lets them attach routing to a
+  // message: the answer to one of our offers names the offering peer (the JS `peer` field), and
+  // the answer to a received offer goes back through a medium-made reply (the JS signalPeer
+  // argument) instead of the peer's self topic.
+
+  // A pooled offer as getOffers(n) yields it: the sealed {"type","sdp"} object as JSON text
+  // (keys in the JS order) and a handle naming the offering peer for the answer's delivery.
+  struct OfferedPeer {
+    std::uint64_t handle = 0;
+    std::string offer;
+  };
+  // getOffers(n, done): takes n offers from the engine's pool (topping it up as strategy.js
+  // does) and calls done once all of them are gathered, with those that succeeded, in order.
+  // done is not called when the room was left meanwhile. Offers nobody answered are destroyed
+  // by the engine after the offer TTL; each handle is good for one answer.
+  using OfferSource =
+      std::function<void(std::size_t n, std::function<void(std::vector<OfferedPeer>)> done)>;
+  using Reply = std::function<void(const std::string& topic, const std::string& message)>;
+  struct Delivery {
+    std::string topic;
+    std::string message;  // as for MessageHandler: {peerId}, {peerId, offer} or {peerId, answer}
+    // Non-zero: an answer to this OfferedPeer (the engine signals that very peer).
+    std::uint64_t offerHandle = 0;
+    // Set: how the answer to this offer is sent (instead of signal() to the peer's self topic).
+    Reply reply;
+  };
+  using DeliveryHandler = std::function<void(Delivery)>;
+
+  // What the engine calls to subscribe. The default forgets getOffers and forwards to
+  // subscribe(); media that announce with offers override this instead.
+  virtual void subscribeWithOffers(std::size_t relay, const std::string& rootTopic,
+                                   const std::string& selfTopic, DeliveryHandler handler,
+                                   OfferSource getOffers) {
+    (void)getOffers;
+    subscribe(relay, rootTopic, selfTopic,
+              [handler = std::move(handler)](const std::string& topic, const std::string& text) {
+                handler(Delivery{topic, text, 0, {}});
+              });
+  }
 };
 
 }  // namespace trystero::room
