@@ -1,0 +1,296 @@
+#!/usr/bin/env node
+// A room peer on real trystero@0.22.0, speaking tests/interop/ROOM_PROTOCOL.md (JSON lines).
+//
+//   node tests/interop/peers/node_peer.mjs --strategy nostr|mqtt|torrent --app-id A --room R \
+//        [--password P] --relay URL [--relay URL...]
+//
+// This file has two parts:
+//  - RoomProtocolPeer: the protocol on any trystero joinRoom (no Node API used), shared with the
+//    Chromium peer (browser_peer.page.mjs bundles it);
+//  - main(), when run as a program: trystero in Node with @roamhq/wrtc as rtcPolyfill, wrapped
+//    for the two gaps of test-peers.md (argument-less setLocalDescription(), and a
+//    `bufferedamountlow` that wrtc never fires, emulated by polling bufferedAmount), and `ws`
+//    as the global WebSocket (Node 20 has none).
+// stdout carries protocol lines only; console output and diagnostics go to stderr.
+
+/** The byte pattern of binary sends: byte i = (i * 31 + seed) & 0xff. */
+export function patternBytes(size, seed = 0) {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+}
+
+async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const TypedArray = Object.getPrototypeOf(Uint8Array);
+const now = () => performance.now();
+
+export class RoomProtocolPeer {
+  /**
+   * @param {object} o
+   * @param {string} o.impl                  'node' | 'chromium'
+   * @param {string} o.strategy
+   * @param {object} o.trystero             the strategy module: {joinRoom, selfId, getRelaySockets}
+   * @param {object} o.config               trystero config (appId, password, relayUrls, rtcConfig, ...)
+   * @param {string} o.roomId
+   * @param {(obj: object) => void} o.out   writes one protocol line
+   * @param {() => void} [o.onQuit]
+   */
+  constructor({ impl, strategy, trystero, config, roomId, out, onQuit = () => {} }) {
+    Object.assign(this, { impl, strategy, trystero, config, roomId, out, onQuit });
+    this.actions = new Map();          // type -> {send, get, onProgress}
+    this.receiveProgress = new Map();  // `${type}\0${peerId}` -> {count, last}
+    this.room = null;
+  }
+
+  error(message, id) {
+    this.out({ event: 'error', message: String(message), ...(id !== undefined ? { id } : {}) });
+  }
+
+  /** Joins (again, after leave: same config and room) and prints ready. */
+  start() {
+    this.actions.clear();
+    this.receiveProgress.clear();
+    this.room = this.trystero.joinRoom(this.config, this.roomId, (e) =>
+      this.out({ event: 'join-error', error: e.error, appId: e.appId, peerId: e.peerId, roomId: e.roomId }));
+    this.room.onPeerJoin((peerId) => this.out({ event: 'peer-join', peerId }));
+    this.room.onPeerLeave((peerId) => this.out({ event: 'peer-leave', peerId }));
+    this.out({
+      event: 'ready', selfId: this.trystero.selfId, impl: this.impl, strategy: this.strategy,
+      roomId: this.roomId, appId: this.config.appId,
+    });
+  }
+
+  handle(msg) {
+    const { id } = msg;
+    try {
+      switch (msg.cmd) {
+        case 'make-action': return this.makeActions(msg.types, id);
+        case 'send': return this.send(msg, id);
+        case 'ping': return this.ping(msg.peerId, id);
+        case 'get-peers': return this.out({ event: 'peers', id, peers: Object.keys(this.room.getPeers()) });
+        case 'get-relay-sockets': return this.out({ event: 'relay-sockets', id, sockets: this.relaySockets() });
+        case 'leave': {
+          const started = now();
+          this.room.leave().then(
+            () => this.out({ event: 'left', id, ms: now() - started }),
+            (e) => this.error(`leave failed: ${e?.message ?? e}`, id));
+          return;
+        }
+        case 'join': return this.start();
+        case 'quit': return this.onQuit();
+        default: return this.error(`unknown command: ${msg.cmd}`, id);
+      }
+    } catch (e) {
+      this.error(`command ${msg.cmd} failed: ${e?.message ?? e}`, id);
+    }
+  }
+
+  makeActions(types, id) {
+    for (const type of types) {
+      const [send, get, onProgress] = this.room.makeAction(type);
+      onProgress((p, peerId) => {
+        const key = `${type}\0${peerId}`;
+        const c = this.receiveProgress.get(key) ?? { count: 0, last: 0 };
+        c.count++;
+        c.last = p;
+        this.receiveProgress.set(key, c);
+      });
+      get((data, peerId, meta) => this.onReceive(type, data, peerId, meta));
+      this.actions.set(type, { send });
+    }
+    this.out({ event: 'actions', id, types });
+  }
+
+  onReceive(type, data, peerId, meta) {
+    const key = `${type}\0${peerId}`;
+    const progress = this.receiveProgress.get(key) ?? { count: 0, last: 0 };
+    this.receiveProgress.delete(key);
+    this.out({ event: 'progress-summary', type, peerId, count: progress.count, last: progress.last });
+    const base = { event: 'receive', type, peerId, meta: meta ?? null, progress };
+    if (typeof data === 'string') {
+      this.out({ ...base, kind: 'text', value: data });
+    } else if (data instanceof ArrayBuffer || data instanceof TypedArray) {
+      const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      // Hash a copy: the receive event must not race later deliveries reusing the buffer.
+      const copy = bytes.slice();
+      sha256Hex(copy).then((sha256) => this.out({ ...base, kind: 'binary', size: copy.byteLength, sha256 }));
+    } else {
+      this.out({ ...base, kind: 'json', value: data });
+    }
+  }
+
+  send(msg, id) {
+    const action = this.actions.get(msg.type);
+    if (!action) return this.error(`send: no action ${msg.type} (make-action first)`, id);
+    let data;
+    if (msg.kind === 'text') data = String(msg.value);
+    else if (msg.kind === 'json' || msg.kind === undefined) data = msg.value;
+    else if (msg.kind === 'binary') data = patternBytes(msg.binary.size, msg.binary.seed ?? 0);
+    else return this.error(`send: unknown kind ${msg.kind}`, id);
+    const targets = msg.targets ?? null;
+    const meta = msg.meta ?? undefined;
+    const byPeer = {};
+    const started = now();
+    let promise;
+    try {
+      promise = action.send(data, targets, meta, (p, peerId) => {
+        const c = (byPeer[peerId] ??= { count: 0, last: 0 });
+        c.count++;
+        c.last = p;
+      });
+    } catch (e) {
+      promise = Promise.reject(e);
+    }
+    Promise.resolve(promise).then(
+      () => this.out({ event: 'sent', id, type: msg.type, ms: now() - started, progress: byPeer }),
+      (e) => this.out({ event: 'send-failed', id, type: msg.type, ms: now() - started, error: String(e?.message ?? e), progress: byPeer }));
+  }
+
+  ping(peerId, id) {
+    this.room.ping(peerId).then(
+      (rtt) => this.out({ event: 'ping', id, peerId, rtt }),
+      (e) => this.out({ event: 'ping-failed', id, peerId, error: String(e?.message ?? e) }));
+  }
+
+  relaySockets() {
+    const states = ['connecting', 'open', 'closing', 'closed'];
+    return Object.entries(this.trystero.getRelaySockets?.() ?? {}).map(([url, socket]) => ({
+      url,
+      state: typeof socket?.readyState === 'number' ? states[socket.readyState] : 'unknown',
+    }));
+  }
+}
+
+/** --strategy S --app-id A --room R [--password P] --relay URL... */
+export function parseArgs(argv) {
+  const o = { relays: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--strategy') o.strategy = v();
+    else if (a === '--app-id') o.appId = v();
+    else if (a === '--room') o.roomId = v();
+    else if (a === '--password') o.password = v();
+    else if (a === '--relay') o.relays.push(v());
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!o.strategy || !o.appId || !o.roomId) throw new Error('--strategy, --app-id and --room are required');
+  return o;
+}
+
+/** The trystero config every JS peer uses: local relays, no STUN. */
+export function trysteroConfig({ appId, password, relays }, extra = {}) {
+  return {
+    appId,
+    ...(password !== undefined ? { password } : {}),
+    relayUrls: relays,
+    rtcConfig: { iceServers: [] },
+    ...extra,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node program
+
+/** @roamhq/wrtc's RTCPeerConnection with the two wrappers trystero needs. */
+export function wrapWrtc(wrtc) {
+  // wrtc never fires `bufferedamountlow`: when trystero waits for it (addEventListener), poll
+  // bufferedAmount and dispatch the event ourselves once it is at or below the threshold.
+  const pollLow = (channel) => {
+    if (!channel || channel.__pollLow) return channel;
+    channel.__pollLow = true;
+    const add = channel.addEventListener;
+    let timer = null;
+    const waiting = () => (channel._listeners?.bufferedamountlow?.size ?? 0) > 0 || typeof channel.onbufferedamountlow === 'function';
+    channel.addEventListener = function addEventListener(type, listener, options) {
+      add.call(this, type, listener, options);
+      if (type !== 'bufferedamountlow' || timer) return;
+      timer = setInterval(() => {
+        if (!waiting()) { clearInterval(timer); timer = null; return; }
+        if (channel.readyState !== 'open' || channel.bufferedAmount <= channel.bufferedAmountLowThreshold) {
+          channel.dispatchEvent({ type: 'bufferedamountlow', target: channel });
+        }
+      }, 1);
+    };
+    return channel;
+  };
+
+  return function RTCPeerConnection(config) {
+    const pc = new wrtc.RTCPeerConnection(config);
+    // Argument-less setLocalDescription() (perfect negotiation style): make the description.
+    const setLocal = pc.setLocalDescription.bind(pc);
+    pc.setLocalDescription = async (description) => {
+      if (!description || !description.type) {
+        description = ['have-remote-offer', 'have-local-pranswer'].includes(pc.signalingState)
+          ? await pc.createAnswer()
+          : await pc.createOffer();
+      }
+      return setLocal(description);
+    };
+    const createDataChannel = pc.createDataChannel.bind(pc);
+    pc.createDataChannel = (...args) => pollLow(createDataChannel(...args));
+    // Listeners run before the `ondatachannel` property handler trystero sets.
+    pc.addEventListener('datachannel', (e) => pollLow(e.channel));
+    return pc;
+  };
+}
+
+async function main() {
+  const { createInterface } = await import('node:readline');
+  const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+  // Keep stdout for protocol lines: the libraries log with console.*.
+  for (const k of ['log', 'info', 'debug']) console[k] = (...a) => console.error(...a);
+
+  let args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`node_peer: ${e.message}\n`);
+    process.exit(2);
+  }
+  if (!globalThis.WebSocket) globalThis.WebSocket = (await import('ws')).WebSocket;
+  const { default: wrtc } = await import('@roamhq/wrtc');
+  const trystero = await import(`trystero/${args.strategy}`);
+
+  let quitting = false;
+  const quit = () => {
+    if (quitting) return;
+    quitting = true;
+    out({ event: 'bye' });
+    // wrtc keeps native threads alive: exit explicitly once stdout is flushed.
+    process.stdout.write('', () => process.exit(0));
+  };
+  process.on('SIGTERM', quit);
+  process.on('SIGINT', quit);
+
+  const peer = new RoomProtocolPeer({
+    impl: 'node',
+    strategy: args.strategy,
+    trystero,
+    config: trysteroConfig(args, { rtcPolyfill: wrapWrtc(wrtc) }),
+    roomId: args.roomId,
+    out,
+    onQuit: quit,
+  });
+  peer.start();
+
+  createInterface({ input: process.stdin })
+    .on('line', (line) => {
+      if (!line.trim()) return;
+      let msg;
+      try { msg = JSON.parse(line); } catch { peer.error(`stdin line is not JSON: ${line.slice(0, 200)}`); return; }
+      peer.handle(msg);
+    })
+    .on('close', quit);
+}
+
+const isMain = typeof process !== 'undefined' && process.argv?.[1]
+  && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
+if (isMain) await main();

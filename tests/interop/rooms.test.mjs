@@ -1,0 +1,578 @@
+// Room-level interop: the native room peer (tests/programs/room_peer.cpp) against real
+// trystero@0.22.0 in Node (peers/node_peer.mjs) and in Chromium (peers/browser_peer.mjs), over
+// local relays (lib/relays.mjs), for every strategy whose C++ header and relay exist. All three
+// peers speak ROOM_PROTOCOL.md, so each test body drives them identically.
+//
+//   tests/interop/run.sh BUILD_DIR --test-name-pattern=rooms     (inside a loopback-only netns)
+//   ROOM_PEER="node tests/interop/peers/node_peer.mjs" tests/interop/run.sh   (JS stand-in for
+//     the native peer: validates the harness JS↔JS)
+//
+// Env: ROOM_PEER (native peer command, split on spaces; default: room_peer next to $PC_PEER, else
+// build/tests/room_peer), ROOMS_STRATEGIES=nostr,mqtt,torrent, ROOMS_HOSTS=node,chromium,
+// INTEROP_RESULTS=FILE (figures as JSON lines), INTEROP_VERBOSE=1 (every protocol line).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import fs from 'node:fs';
+import path from 'node:path';
+import { interopDir, repoRoot } from './lib/native.mjs';
+import { CHROMIUM_PATH } from './lib/browser.mjs';
+import { relayUnavailable, startRelay } from './lib/relays.mjs';
+import { patternBytes } from './peers/node_peer.mjs';
+import { buildBrowserBundle } from './peers/browser_peer.mjs';
+
+const verbose = !!process.env.INTEROP_VERBOSE;
+const STRATEGIES = (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent').split(',').filter(Boolean);
+const HOSTS = (process.env.ROOMS_HOSTS ?? 'node,chromium').split(',').filter(Boolean);
+
+// trystero@0.22.0 timings the expectations below are derived from.
+const ANNOUNCE_MS = 5333;        // strategy.js announceIntervalMs (nostr, mqtt)
+const RECONNECT_MS = 3333;       // utils.js makeSocket first retry
+const TORRENT_ANNOUNCE_MS = 33333;
+
+// ---------------------------------------------------------------------------------------------
+// Which native peer, and what it can do
+
+function resolveArg(arg) {
+  if (path.isAbsolute(arg) || !arg.includes('/') || arg.startsWith('-')) return arg;
+  for (const base of [process.cwd(), repoRoot]) {
+    const p = path.resolve(base, arg);
+    if (fs.existsSync(p)) return p;
+  }
+  return arg;
+}
+
+function nativeCommand() {
+  const spec = (process.env.ROOM_PEER ?? '').trim();
+  if (spec) return { argv: spec.split(/\s+/).map(resolveArg), standIn: true };
+  const pc = (process.env.PC_PEER ?? '').trim();
+  const beside = pc && !/\s/.test(pc) && path.basename(pc) === 'pc_peer' ? path.join(path.dirname(resolveArg(pc)), 'room_peer') : null;
+  return { argv: [beside ?? path.join(repoRoot, 'build', 'tests', 'room_peer')], standIn: false };
+}
+const NATIVE = nativeCommand();
+
+// Strategies compiled into room_peer (it says with --list-strategies), or a reason it can't run.
+const nativeStrategies = (() => {
+  if (NATIVE.standIn) return { list: STRATEGIES };
+  const bin = NATIVE.argv[0];
+  if (!fs.existsSync(bin)) return { reason: `${bin} not built` };
+  const r = spawnSync(bin, ['--list-strategies'], { encoding: 'utf8', timeout: 10000 });
+  try { return { list: JSON.parse(r.stdout).strategies }; } catch { return { reason: `${bin} --list-strategies failed: ${r.stderr || r.error}` }; }
+})();
+
+function strategyUnavailable(strategy) {
+  if (!NATIVE.standIn && !fs.existsSync(path.join(repoRoot, 'include', 'trystero', `${strategy}.hpp`))) {
+    return `include/trystero/${strategy}.hpp does not exist yet`;
+  }
+  const relay = relayUnavailable(strategy);
+  if (relay) return relay;
+  if (nativeStrategies.reason) return nativeStrategies.reason;
+  if (!nativeStrategies.list.includes(strategy)) return `room_peer was built without ${strategy} (rebuild it)`;
+  return null;
+}
+
+function hostUnavailable(host) {
+  if (host === 'chromium' && !fs.existsSync(CHROMIUM_PATH)) return `${CHROMIUM_PATH} not installed`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer processes (native, node, chromium) behind one interface
+
+const livePids = new Set();
+process.on('exit', () => {
+  for (const pid of livePids) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+});
+
+const PEER_SCRIPTS = {
+  node: path.join(interopDir, 'peers', 'node_peer.mjs'),
+  chromium: path.join(interopDir, 'peers', 'browser_peer.mjs'),
+};
+
+class PeerProcess {
+  constructor(kind, { strategy, appId, roomId, password, relays }, label = kind) {
+    this.kind = kind;
+    this.label = label;
+    this.password = password;
+    this.lines = [];
+    this.times = new WeakMap();
+    this.consumed = new Set();
+    this.waiters = new Set();
+    this.stderrTail = [];
+    this.extraPids = [];
+    this.exited = null;
+    this.nextId = 1;
+    const args = ['--strategy', strategy, '--app-id', appId, '--room', roomId,
+      ...(password !== undefined ? ['--password', password] : []),
+      ...relays.flatMap((r) => ['--relay', r])];
+    const argv = kind === 'native' ? [...NATIVE.argv, ...args] : [process.execPath, PEER_SCRIPTS[kind], ...args];
+    this.child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.pid = this.child.pid;
+    if (this.pid) livePids.add(this.pid);
+    this.exitPromise = new Promise((resolve) => {
+      const done = (e) => { livePids.delete(this.pid); this.exited = e; this.#wake(); resolve(e); };
+      this.child.on('exit', (code, signal) => done({ code, signal }));
+      this.child.on('error', (error) => done({ error: String(error) }));
+    });
+    this.child.stdin.on('error', () => { /* EPIPE after exit: reported through exit */ });
+    createInterface({ input: this.child.stdout }).on('line', (line) => this.#onLine(line));
+    createInterface({ input: this.child.stderr }).on('line', (line) => {
+      this.stderrTail.push(line);
+      if (this.stderrTail.length > 100) this.stderrTail.shift();
+      if (verbose) process.stderr.write(`[${this.label} stderr] ${line}\n`);
+    });
+  }
+
+  #onLine(line) {
+    if (!line.trim()) return;
+    let obj;
+    try { obj = JSON.parse(line); } catch { obj = { event: 'error', message: `stdout line is not JSON: ${line.slice(0, 200)}` }; }
+    if (verbose) process.stderr.write(`[${this.label} >] ${line.length > 300 ? line.slice(0, 300) + '…' : line}\n`);
+    if (obj.event === 'pids') {
+      for (const pid of obj.pids) { this.extraPids.push(pid); livePids.add(pid); }
+    }
+    this.times.set(obj, performance.now());
+    this.lines.push(obj);
+    this.#wake();
+  }
+
+  #wake() { for (const w of [...this.waiters]) w(); }
+
+  describe() {
+    return `${this.label} (${this.kind}, pid ${this.pid}${this.selfId ? `, ${this.selfId}` : ''})\n--- last stderr:\n${this.stderrTail.slice(-25).join('\n')}`;
+  }
+
+  /** First unconsumed line matching pred; rejects on timeout, exit, or an error event. */
+  waitFor(pred, timeoutMs, what) {
+    return new Promise((resolve, reject) => {
+      let timer;
+      const done = (fn, v) => { clearTimeout(timer); this.waiters.delete(check); fn(v); };
+      const check = () => {
+        for (let i = 0; i < this.lines.length; i++) {
+          if (this.consumed.has(i)) continue;
+          const o = this.lines[i];
+          if (pred(o)) { this.consumed.add(i); return done(resolve, o); }
+          if (o.event === 'error') return done(reject, new Error(`${this.label}: error event while waiting for ${what}: ${o.message}\n${this.describe()}`));
+        }
+        if (this.exited) return done(reject, new Error(`${this.label} exited (${JSON.stringify(this.exited)}) while waiting for ${what}\n${this.describe()}`));
+      };
+      timer = setTimeout(() => done(reject, new Error(`${this.label}: timeout after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`)), timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  waitEvent(event, timeoutMs, extra = () => true, what = event) {
+    return this.waitFor((o) => o.event === event && extra(o), timeoutMs, what);
+  }
+
+  /** Lines seen so far (consumed or not) matching pred. */
+  seen(pred) { return this.lines.filter(pred); }
+
+  timeOf(obj) { return this.times.get(obj); }
+
+  send(obj) {
+    if (this.exited) throw new Error(`${this.label} already exited (${JSON.stringify(this.exited)})`);
+    const line = JSON.stringify(obj);
+    if (verbose) process.stderr.write(`[${this.label} <] ${line.length > 300 ? line.slice(0, 300) + '…' : line}\n`);
+    this.child.stdin.write(line + '\n');
+  }
+
+  /** Sends cmd with a fresh id; resolves with the reply carrying that id (any event). */
+  request(cmd, timeoutMs = 15000) {
+    const id = `${this.label}-${this.nextId++}`;
+    this.send({ ...cmd, id });
+    return this.waitFor((o) => o.id === id, timeoutMs, `reply to ${JSON.stringify(cmd).slice(0, 120)}`);
+  }
+
+  async ready(timeoutMs = 60000) {
+    const r = await this.waitEvent('ready', timeoutMs);
+    this.selfId = r.selfId;
+    this.impl = r.impl;
+    this.readyAt = this.timeOf(r);
+    return this;
+  }
+
+  /** quit, then SIGKILL by recorded PID (the peer and any browser it reported). Never throws. */
+  async stop(graceMs = 8000) {
+    if (!this.exited) {
+      try { this.send({ cmd: 'quit' }); this.child.stdin.end(); } catch { /* gone */ }
+      const t = new Promise((r) => setTimeout(r, graceMs, 'timeout'));
+      if ((await Promise.race([this.exitPromise, t])) === 'timeout') {
+        try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ }
+        await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
+      }
+    }
+    for (const pid of this.extraPids) {
+      try { process.kill(pid, 0); process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      livePids.delete(pid);
+    }
+    return this.exited;
+  }
+}
+
+/** Per-test set of peers, all stopped when the test ends (pass or fail). */
+function peerScope(t, common) {
+  const peers = [];
+  let n = 0;
+  t.after(() => Promise.all(peers.map((p) => p.stop())));
+  return {
+    spawn(kind, extra = {}) {
+      const p = new PeerProcess(kind, { ...common, ...extra }, `${kind}-${++n}`);
+      peers.push(p);
+      return p;
+    },
+    async start(specs) {
+      const ps = specs.map((s) => (typeof s === 'string' ? this.spawn(s) : this.spawn(s.kind, s)));
+      await Promise.all(ps.map((p) => p.ready()));
+      return ps;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const uid = () => Math.random().toString(36).slice(2, 10);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+const BIN_SIZE = 1_000_000;
+const BIN_META = { name: 'x.bin' };
+// 1,000,000 bytes in 16,369-byte chunks (16 KiB - 15 header bytes) = 62, plus the meta chunk.
+const BIN_CHUNKS = Math.ceil(BIN_SIZE / (16 * 1024 - 15)) + 1;
+const OBJECT = { a: 1, b: [true, null, 'x', 2.5], nested: { 'ü': 'é', empty: {}, list: [] }, s: 'a "quoted" \\ line\n' };
+const TYPES = ['num', 'str', 'obj', 'bin', 'hello'];
+const fmt = (ms) => `${Math.round(ms)} ms`;
+
+/** Prints a figure line (console.log) and appends it to $INTEROP_RESULTS as JSON. */
+function report(text, figures) {
+  console.log(`[rooms] ${text}`);
+  if (process.env.INTEROP_RESULTS) fs.appendFileSync(process.env.INTEROP_RESULTS, JSON.stringify({ suite: 'rooms', ...figures }) + '\n');
+}
+const joinText = (join) => Object.entries(join).map(([k, v]) => `${k} ${v} ms`).join(', ');
+
+/**
+ * Waits until every peer saw every other join. Returns {"a sees b": ms}, counted from the moment
+ * the later of the two was ready (had called joinRoom).
+ */
+async function mutualJoin(peers, timeoutMs = 30000) {
+  const out = {};
+  await Promise.all(peers.flatMap((a) => peers.filter((b) => b !== a).map(async (b) => {
+    const e = await a.waitEvent('peer-join', timeoutMs, (o) => o.peerId === b.selfId, `peer-join of ${b.label} (${b.selfId})`);
+    out[`${a.label} sees ${b.label}`] = Math.round(a.timeOf(e) - Math.max(a.readyAt, b.readyAt));
+  })));
+  return out;
+}
+
+async function makeActions(peers, types = TYPES) {
+  await Promise.all(peers.map(async (p) => {
+    const r = await p.request({ cmd: 'make-action', types });
+    assert.equal(r.event, 'actions', `${p.label}: ${JSON.stringify(r)}`);
+  }));
+}
+
+/** One send, checked on the receiver; returns {ms (send command → receive line), sent}. */
+async function transfer(from, to, { type, kind, value, binary, meta }, expect) {
+  const started = performance.now();
+  const sentP = from.request({ cmd: 'send', type, kind, value, binary, meta, targets: [to.selfId] }, 60000);
+  const [sent, rcv, summary] = await Promise.all([
+    sentP,
+    to.waitEvent('receive', 60000, (o) => o.type === type && o.peerId === from.selfId, `receive ${type} from ${from.label}`),
+    to.waitEvent('progress-summary', 60000, (o) => o.type === type && o.peerId === from.selfId, `progress-summary ${type} from ${from.label}`),
+  ]);
+  const ms = to.timeOf(rcv) - started;
+  const where = `${from.label} → ${to.label} ${type}`;
+  assert.equal(sent.event, 'sent', `${where}: ${JSON.stringify(sent)}`);
+  assert.equal(rcv.kind, expect.kind, `${where}: kind`);
+  if (expect.kind === 'binary') {
+    assert.equal(rcv.size, expect.size, `${where}: size`);
+    assert.equal(rcv.sha256, expect.sha256, `${where}: sha256`);
+  } else {
+    assert.deepEqual(rcv.value, expect.value, `${where}: value`);
+  }
+  assert.deepEqual(rcv.meta ?? null, expect.meta ?? null, `${where}: receiver's metadata`);
+  // Progress: receiver side (per transmission) and sender side (per target).
+  assert.deepEqual({ count: summary.count, last: summary.last }, { count: expect.chunks, last: 1 }, `${where}: receiver progress calls`);
+  assert.deepEqual(sent.progress?.[to.selfId], { count: expect.chunks, last: 1 }, `${where}: sender progress calls ${JSON.stringify(sent.progress)}`);
+  return { ms, sentMs: sent.ms };
+}
+
+/** number, empty string, object, 1 MB binary with metadata from `from` to `to`. */
+async function exchange(from, to, number) {
+  await transfer(from, to, { type: 'num', kind: 'json', value: number }, { kind: 'json', value: number, chunks: 1 });
+  await transfer(from, to, { type: 'str', kind: 'text', value: '' }, { kind: 'text', value: '', chunks: 1 });
+  await transfer(from, to, { type: 'obj', kind: 'json', value: OBJECT }, { kind: 'json', value: OBJECT, chunks: 1 });
+  const seed = number & 0xff;
+  return transfer(from, to, { type: 'bin', kind: 'binary', binary: { size: BIN_SIZE, seed }, meta: BIN_META },
+    { kind: 'binary', size: BIN_SIZE, sha256: sha256(patternBytes(BIN_SIZE, seed)), meta: BIN_META, chunks: BIN_CHUNKS });
+}
+
+/** A small message each way (data channel only). */
+async function hello(a, b, text) {
+  for (const [x, y] of [[a, b], [b, a]]) {
+    const value = `${text} from ${x.label}`;
+    await transfer(x, y, { type: 'hello', kind: 'text', value }, { kind: 'text', value, chunks: 1 });
+  }
+}
+
+async function ping(a, b) {
+  const r = await a.request({ cmd: 'ping', peerId: b.selfId }, 10000);
+  assert.equal(r.event, 'ping', `${a.label} ping ${b.label}: ${JSON.stringify(r)}`);
+  assert.ok(typeof r.rtt === 'number' && r.rtt >= 0 && r.rtt < 5000, `${a.label} ping rtt ${r.rtt}`);
+  return r.rtt;
+}
+
+async function peersOf(p) {
+  const r = await p.request({ cmd: 'get-peers' });
+  assert.equal(r.event, 'peers');
+  return [...r.peers].sort();
+}
+
+async function relaySockets(p) {
+  const r = await p.request({ cmd: 'get-relay-sockets' });
+  assert.equal(r.event, 'relay-sockets');
+  return r.sockets;
+}
+
+/**
+ * Polls get-relay-sockets until every socket is open. trystero's mqtt getRelaySockets() keeps the
+ * socket of the first connection (mqtt.js opens a new one on reconnect; in Node it is not even
+ * reachable): for JS mqtt peers the state says nothing after a reconnect, so give mqtt.js its
+ * reconnect period (1 s) plus a margin instead.
+ */
+async function waitRelayOpen(p, timeoutMs, { minOpens = 0, strategy } = {}) {
+  if (strategy === 'mqtt' && p.impl !== 'cpp') { await sleep(2500); return null; }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const sockets = await relaySockets(p);
+    if (sockets.length && sockets.every((s) => (s.state === 'open' || s.state === 'unknown') && (s.opens ?? minOpens) >= minOpens)) return sockets;
+    if (Date.now() > deadline) throw new Error(`${p.label}: relay sockets not open after ${timeoutMs} ms: ${JSON.stringify(sockets)}`);
+    await sleep(250);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The matrix
+
+before(async () => {
+  if (HOSTS.includes('chromium') && !hostUnavailable('chromium')) await buildBrowserBundle();
+});
+
+for (const strategy of STRATEGIES) {
+  const unavailable = strategyUnavailable(strategy);
+  describe(`rooms ${strategy}`, () => {
+    // Two relays: the pair test uses both (as trystero uses several by default), the others
+    // only the first, which the relay-fault test kills and restarts.
+    let relay = null;
+    let relay2 = null;
+    const appId = `interop-${strategy}-${uid()}`;
+    const common = () => ({ strategy, appId, relays: relay.urls });
+
+    before(async () => {
+      if (unavailable) return;
+      relay = await startRelay(strategy);
+      relay2 = await startRelay(strategy, strategy === 'mqtt' ? { path: '/mqtt-b' } : {});
+    });
+    after(async () => { await Promise.all([relay?.dispose(), relay2?.dispose()]); });
+
+    // Runs body unless the strategy or a host is unavailable (then t.skip with the reason).
+    const cell = (name, hosts, body, timeout = 180000) => test(name, { timeout }, async (t) => {
+      const reason = unavailable ?? hosts.map(hostUnavailable).find(Boolean);
+      if (reason) { t.skip(reason); return; }
+      await body(t);
+    });
+
+    for (const host of HOSTS) {
+      cell(`${strategy}: native ↔ ${host}: join, data, progress, ping, peers, relay sockets, leave, rejoin`, [host], async (t) => {
+        const relays = [...relay.urls, ...relay2.urls];
+        const scope = peerScope(t, { ...common(), relays, roomId: `pair-${uid()}` });
+        const [c, j] = await scope.start(['native', host]);
+        const join = await mutualJoin([c, j]);
+        await makeActions([c, j]);
+        const cToJ = await exchange(c, j, 42);
+        const jToC = await exchange(j, c, -7.25);
+        const rtt = [await ping(c, j), await ping(j, c)];
+        assert.deepEqual(await peersOf(c), [j.selfId]);
+        assert.deepEqual(await peersOf(j), [c.selfId]);
+        for (const p of [c, j]) {
+          const sockets = await relaySockets(p);
+          assert.equal(sockets.length, relays.length, `${p.label} relay sockets ${JSON.stringify(sockets)}`);
+          if (p.impl === 'cpp') assert.ok(sockets.every((s) => s.state === 'open'), `${p.label} relay sockets ${JSON.stringify(sockets)}`);
+        }
+        // leave() on the native side: the JS peer sees peer-leave.
+        const left = c.request({ cmd: 'leave' });
+        await j.waitEvent('peer-leave', 10000, (o) => o.peerId === c.selfId, `peer-leave of ${c.label}`);
+        assert.equal((await left).event, 'left');
+        // The native peer joins the same room again (same selfId): the JS peer takes it back.
+        c.send({ cmd: 'join' });
+        await c.ready();
+        const rejoin = await mutualJoin([c, j]);
+        await makeActions([c]);
+        await hello(c, j, 'rejoined');
+        // And leave() the other way: the JS peer leaves, the native peer sees it.
+        const jLeft = j.request({ cmd: 'leave' });
+        await c.waitEvent('peer-leave', 10000, (o) => o.peerId === j.selfId, `peer-leave of ${j.label}`);
+        assert.equal((await jLeft).event, 'left');
+        assert.deepEqual(await peersOf(c), []);
+        const mb1 = { [`${c.label}→${j.label}`]: Math.round(cToJ.ms), [`${j.label}→${c.label}`]: Math.round(jToC.ms) };
+        report(`${strategy} ${c.impl}↔${j.impl} (2 relays): join ${joinText(join)}; rejoin ${joinText(rejoin)}; 1 MB ${Object.entries(mb1).map(([k, v]) => `${k} ${v} ms`).join(', ')}; ping ${rtt.map((x) => x.toFixed(1)).join(' / ')} ms`,
+          { strategy, pair: `${c.impl}↔${j.impl}`, join_ms: join, rejoin_ms: rejoin, mb1_ms: mb1, ping_ms: rtt });
+      });
+    }
+
+    for (const host of HOSTS) {
+      cell(`${strategy}: native ↔ ${host}: wrong password`, [host], async (t) => {
+        const scope = peerScope(t, { ...common(), roomId: `pw-${uid()}` });
+        // The native peer joins first, then the JS peer with another password.
+        const [first] = await scope.start([{ kind: 'native', password: 'native-secret' }]);
+        await sleep(300);
+        const [second] = await scope.start([{ kind: host, password: 'js-secret' }]);
+        // trystero's rule: a peer that receives an offer it cannot decrypt reports it (and so
+        // never answers). Over nostr/mqtt the first joiner hears the second's announce and offers
+        // at once, so the second joiner reports within moments; later, every announce makes the
+        // hearer offer again, and the peer with the lower id always decrypts those (the glare
+        // rule only lets the higher id ignore an offer), so it reports within an announce
+        // interval too. Over a tracker the second joiner's announce carries its offers, which
+        // the tracker hands to the first joiner: the first joiner reports.
+        const expected = new Set();
+        if (strategy === 'torrent') {
+          expected.add(first);
+        } else {
+          expected.add(second);
+          expected.add(first.selfId < second.selfId ? first : second);
+        }
+        const errors = new Map();
+        await Promise.all([...expected].map(async (p) => {
+          errors.set(p, await p.waitEvent('join-error', 2 * ANNOUNCE_MS + 5000, () => true, 'join-error'));
+        }));
+        await sleep(1000);
+        for (const p of [first, second]) {
+          const other = p === first ? second : first;
+          for (const e of p.seen((o) => o.event === 'join-error')) {
+            assert.deepEqual(e, {
+              event: 'join-error',
+              error: `incorrect password (${p.password}) when decrypting offer`,
+              appId,
+              peerId: other.selfId,
+              roomId: e.roomId,
+            }, `${p.label} join-error`);
+            assert.match(e.roomId, /^pw-/);
+          }
+          assert.deepEqual(p.seen((o) => o.event === 'peer-join'), [], `${p.label} must not join anyone`);
+          assert.deepEqual(await peersOf(p), []);
+        }
+        const counts = Object.fromEntries([first, second].map((p) => [`${p.label} (${p.impl})`, p.seen((o) => o.event === 'join-error').length]));
+        report(`${strategy} ${first.impl}↔${second.impl} wrong password: join-errors ${JSON.stringify(counts)}, no join`,
+          { strategy, pair: `${first.impl}↔${second.impl}`, wrong_password: true, join_errors: counts });
+      });
+    }
+
+    cell(`${strategy}: three peers (native, chromium, node) with a password, all connected; vanished peers leave`, ['chromium', 'node'], async (t) => {
+      const scope = peerScope(t, { ...common(), roomId: `three-${uid()}`, password: 'shared pässword 🔑' });
+      const peers = await scope.start(['native', 'chromium', 'node']);
+      const [c, b, n] = peers;
+      const join = await mutualJoin(peers, 45000);
+      await makeActions(peers);
+      for (const p of peers) {
+        assert.deepEqual(await peersOf(p), peers.filter((q) => q !== p).map((q) => q.selfId).sort(), `${p.label} peers`);
+      }
+      // A broadcast from each reaches both others.
+      for (const p of peers) {
+        const value = { from: p.selfId };
+        const sent = await p.request({ cmd: 'send', type: 'obj', kind: 'json', value });
+        assert.equal(sent.event, 'sent');
+        await Promise.all(peers.filter((q) => q !== p).map(async (q) => {
+          const r = await q.waitEvent('receive', 10000, (o) => o.type === 'obj' && o.peerId === p.selfId);
+          assert.deepEqual(r.value, value);
+        }));
+      }
+      // 1 MB from the native peer to both at once: 63 progress calls per target.
+      const seed = 99;
+      const expectSha = sha256(patternBytes(BIN_SIZE, seed));
+      const [sent, ...got] = await Promise.all([
+        c.request({ cmd: 'send', type: 'bin', kind: 'binary', binary: { size: BIN_SIZE, seed }, meta: BIN_META }, 60000),
+        ...[b, n].map((q) => q.waitEvent('receive', 60000, (o) => o.type === 'bin' && o.peerId === c.selfId)),
+      ]);
+      assert.equal(sent.event, 'sent');
+      for (const q of [b, n]) assert.deepEqual(sent.progress[q.selfId], { count: BIN_CHUNKS, last: 1 }, `sender progress for ${q.label}`);
+      for (const r of got) {
+        assert.equal(r.sha256, expectSha);
+        assert.deepEqual(r.meta, BIN_META);
+        assert.deepEqual(r.progress, { count: BIN_CHUNKS, last: 1 });
+      }
+      // A peer that vanishes (SIGKILL, no leave message) is reported gone once its connection
+      // fails: first a JS peer (seen by the native one), then the native peer.
+      const vanish = async (victim, watchers) => {
+        const killedAt = performance.now();
+        process.kill(victim.pid, 'SIGKILL');
+        const ms = {};
+        await Promise.all(watchers.map(async (w) => {
+          const e = await w.waitEvent('peer-leave', 45000, (o) => o.peerId === victim.selfId, `peer-leave of vanished ${victim.label}`);
+          ms[`${w.label} sees ${victim.label} gone`] = Math.round(w.timeOf(e) - killedAt);
+        }));
+        return ms;
+      };
+      const gone = { ...(await vanish(n, [c, b])), ...(await vanish(c, [b])) };
+      report(`${strategy} three peers ${peers.map((p) => p.impl).join('+')}: join ${joinText(join)}; vanished: ${joinText(gone)}`,
+        { strategy, three: peers.map((p) => p.impl).join('+'), join_ms: join, vanished_ms: gone });
+    });
+
+    for (const host of HOSTS) {
+      cell(`${strategy}: native ↔ ${host}: relay killed and restarted on the same port`, [host], async (t) => {
+        const scope = peerScope(t, { ...common(), roomId: `fault-${uid()}` });
+        const [c, j] = await scope.start(['native', host]);
+        await mutualJoin([c, j]);
+        await makeActions([c, j]);
+        await hello(c, j, 'before');
+
+        await relay.kill();
+        await hello(c, j, 'relay down');
+        await ping(c, j);
+        await ping(j, c);
+        const downFor = performance.now();
+        await relay.start();
+        await hello(c, j, 'relay back');
+        assert.deepEqual(await peersOf(c), [j.selfId]);
+        assert.deepEqual(await peersOf(j), [c.selfId]);
+
+        // Both reconnect after trystero's first retry delay (3333 ms after the close).
+        await waitRelayOpen(c, RECONNECT_MS + 10000, { minOpens: 2, strategy });
+        await waitRelayOpen(j, RECONNECT_MS + 10000, { strategy });
+        const reconnectedMs = Math.round(performance.now() - downFor);
+        await sleep(500);
+
+        // A newcomer (a fresh JS peer) must be found by the native peer. The JS peers of
+        // trystero@0.22.0 do not renew nostr subscriptions after a reconnect (mqtt.js does), and
+        // a tracker only learns of an old peer at its next announce: whether the old JS peer
+        // finds the newcomer is reported, and only asserted where trystero says it will.
+        const jsFinds = strategy === 'mqtt';
+        const [n] = await scope.start([host]);
+        const findTimeout = strategy === 'torrent' ? TORRENT_ANNOUNCE_MS + 10000 : 2 * ANNOUNCE_MS + 5000;
+        const started = performance.now();
+        let foundMs = null;
+        try {
+          await mutualJoin([c, n], findTimeout);
+          foundMs = Math.round(performance.now() - started);
+          await makeActions([n]);
+          await hello(c, n, 'newcomer');
+        } catch (e) {
+          // With the JS stand-in as "native" peer, trystero's own rule applies.
+          if (!NATIVE.standIn || jsFinds) throw e;
+        }
+        let jFound = false;
+        try {
+          await mutualJoin([j, n], jsFinds ? findTimeout : ANNOUNCE_MS + 1000);
+          jFound = true;
+        } catch (e) {
+          if (jsFinds) throw e;
+        }
+        report(`${strategy} ${c.impl}↔${j.impl} relay restart: data channel kept; reconnected ${reconnectedMs} ms after the restart began; newcomer found by ${c.impl} ${foundMs === null ? 'no (trystero rule)' : `in ${foundMs} ms`}; by the old ${j.impl} peer: ${jFound ? 'yes' : 'no'}`,
+          { strategy, pair: `${c.impl}↔${j.impl}`, relay_restart: true, reconnected_ms: reconnectedMs, newcomer_found_ms: foundMs, old_js_peer_found_newcomer: jFound });
+      });
+    }
+  });
+}

@@ -1,0 +1,500 @@
+// A native room peer for the room-level interop suite, driven by JSON lines on stdin/stdout
+// (tests/interop/ROOM_PROTOCOL.md). It uses the public API only: trystero/trystero.hpp and the
+// strategy headers that exist in this tree (each guarded with __has_include, so the program
+// builds before a strategy lands; `--list-strategies` says which ones were compiled in).
+//
+//   room_peer --strategy nostr|mqtt|torrent --app-id A --room R [--password P] --relay URL...
+//   room_peer --list-strategies
+//
+// stdout carries protocol lines only; diagnostics go to stderr. stdin is read on its own
+// thread; library callbacks run on the library's network thread and only format and print.
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+#include <trystero/trystero.hpp>
+
+#if __has_include(<trystero/nostr.hpp>)
+#include <trystero/nostr.hpp>
+#define ROOM_PEER_HAS_NOSTR 1
+#endif
+#if __has_include(<trystero/mqtt.hpp>)
+#include <trystero/mqtt.hpp>
+#define ROOM_PEER_HAS_MQTT 1
+#endif
+#if __has_include(<trystero/torrent.hpp>)
+#include <trystero/torrent.hpp>
+#define ROOM_PEER_HAS_TORRENT 1
+#endif
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+using nlohmann::json;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+std::mutex outputMutex;
+
+void emit(const json& message) {
+  // Replace invalid UTF-8 (a peer may send anything as text) instead of throwing.
+  std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  std::lock_guard lock(outputMutex);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+// Events answering a command carry its id; commands without one get events without one.
+json withId(json event, const json& id) {
+  if (!id.is_null()) event["id"] = id;
+  return event;
+}
+
+void emitError(const std::string& message, const json& id = nullptr) {
+  json e = {{"event", "error"}, {"message", message}};
+  if (!id.is_null()) e["id"] = id;
+  emit(e);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+std::uint8_t patternByte(std::uint64_t index, std::uint64_t seed) {
+  return static_cast<std::uint8_t>((index * 31 + seed) & 0xFF);
+}
+
+std::string sha256Hex(const trystero::Bytes& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    return "";
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 0xF];
+  }
+  return out;
+}
+
+double elapsedMs(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+const char* stateName(trystero::RelaySocketInfo::State state) {
+  switch (state) {
+    case trystero::RelaySocketInfo::State::Connecting: return "connecting";
+    case trystero::RelaySocketInfo::State::Open: return "open";
+    case trystero::RelaySocketInfo::State::Waiting: return "waiting";
+    case trystero::RelaySocketInfo::State::Closed: return "closed";
+  }
+  return "unknown";
+}
+
+json socketsToJson(const std::vector<trystero::RelaySocketInfo>& sockets) {
+  json list = json::array();
+  for (const auto& s : sockets) {
+    list.push_back({{"url", s.url},
+                    {"state", stateName(s.state)},
+                    {"opens", s.opens},
+                    {"reconnects", s.reconnects},
+                    {"messagesIn", s.messagesIn},
+                    {"messagesOut", s.messagesOut}});
+  }
+  return list;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies compiled into this program, chosen at run time by name.
+
+struct StrategyEntry {
+  std::function<std::shared_ptr<trystero::Room>(const trystero::Config&, const std::string&,
+                                                trystero::JoinErrorHandler)>
+      join;
+  std::function<std::vector<trystero::RelaySocketInfo>()> relaySockets;
+};
+
+std::map<std::string, StrategyEntry> strategies() {
+  std::map<std::string, StrategyEntry> m;
+#ifdef ROOM_PEER_HAS_NOSTR
+  m["nostr"] = {[](const trystero::Config& c, const std::string& r,
+                   trystero::JoinErrorHandler e) { return trystero::nostr::joinRoom(c, r, e); },
+                [] { return trystero::nostr::getRelaySockets(); }};
+#endif
+#ifdef ROOM_PEER_HAS_MQTT
+  m["mqtt"] = {[](const trystero::Config& c, const std::string& r,
+                  trystero::JoinErrorHandler e) { return trystero::mqtt::joinRoom(c, r, e); },
+               [] { return trystero::mqtt::getRelaySockets(); }};
+#endif
+#ifdef ROOM_PEER_HAS_TORRENT
+  m["torrent"] = {[](const trystero::Config& c, const std::string& r,
+                     trystero::JoinErrorHandler e) { return trystero::torrent::joinRoom(c, r, e); },
+                  [] { return trystero::torrent::getRelaySockets(); }};
+#endif
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The peer
+
+struct ProgressCount {
+  std::uint64_t count = 0;
+  double last = 0;
+};
+
+class RoomPeer {
+ public:
+  RoomPeer(StrategyEntry strategy, std::string name) : strategy_(std::move(strategy)),
+                                                       name_(std::move(name)) {}
+
+  // Joins (again, after leave: same config and room, same selfId) and prints ready.
+  bool join(const trystero::Config& config, const std::string& roomId) {
+    config_ = config;
+    roomId_ = roomId;
+    {
+      // Actions belong to a room: a new room needs make-action again.
+      std::lock_guard lock(actionsMutex_);
+      actions_.clear();
+    }
+    try {
+      room_ = strategy_.join(config, roomId, [](const trystero::JoinError& e) {
+        emit({{"event", "join-error"},
+              {"error", e.error},
+              {"appId", e.appId},
+              {"peerId", e.peerId},
+              {"roomId", e.roomId}});
+      });
+    } catch (const std::exception& e) {
+      emitError(std::string("joinRoom threw: ") + e.what());
+      return false;
+    }
+    if (!room_) {
+      emitError("joinRoom returned no room");
+      return false;
+    }
+    room_->onPeerJoin([](const std::string& id) { emit({{"event", "peer-join"}, {"peerId", id}}); });
+    room_->onPeerLeave(
+        [](const std::string& id) { emit({{"event", "peer-leave"}, {"peerId", id}}); });
+    emit({{"event", "ready"},
+          {"selfId", trystero::selfId()},
+          {"impl", "cpp"},
+          {"strategy", name_},
+          {"roomId", room_->roomId()},
+          {"appId", room_->appId()}});
+    return true;
+  }
+
+  // Returns false on quit.
+  bool handle(const json& msg) {
+    const json id = msg.value("id", json());
+    const std::string cmd = msg.value("cmd", "");
+    try {
+      if (cmd == "make-action") {
+        makeActions(msg, id);
+      } else if (cmd == "send") {
+        send(msg, id);
+      } else if (cmd == "ping") {
+        ping(msg.at("peerId").get<std::string>(), id);
+      } else if (cmd == "get-peers") {
+        json peers = room_->getPeers();
+        emit(withId({{"event", "peers"}, {"peers", peers}}, id));
+      } else if (cmd == "get-relay-sockets") {
+        emit(withId({{"event", "relay-sockets"}, {"sockets", socketsToJson(strategy_.relaySockets())}},
+                    id));
+      } else if (cmd == "leave") {
+        auto started = std::chrono::steady_clock::now();
+        room_->leave().then([id, started](const trystero::Future<void>& f) {
+          try {
+            f.get();
+            emit(withId({{"event", "left"}, {"ms", elapsedMs(started)}}, id));
+          } catch (const std::exception& e) {
+            emitError(std::string("leave failed: ") + e.what(), id);
+          }
+        });
+      } else if (cmd == "join") {
+        join(config_, roomId_);
+      } else if (cmd == "quit") {
+        return false;
+      } else {
+        emitError("unknown command: " + cmd, id);
+      }
+    } catch (const std::exception& e) {
+      emitError("command " + cmd + " failed: " + e.what(), id);
+    }
+    return true;
+  }
+
+  void close() { room_.reset(); }
+
+ private:
+  void makeActions(const json& msg, const json& id) {
+    json made = json::array();
+    for (const auto& t : msg.at("types")) {
+      const std::string type = t.get<std::string>();
+      auto action = room_->makeAction(type);
+      // The callbacks hold the shared state, not `this`: they may still run while the program
+      // shuts down.
+      action.progress([state = received_, type](double p, const std::string& peer,
+                                                const trystero::Metadata&) {
+        std::lock_guard lock(state->mutex);
+        auto& c = state->progress[{type, peer}];
+        ++c.count;
+        c.last = p;
+      });
+      action.receive([state = received_, type](const trystero::Payload& data,
+                                               const std::string& peer,
+                                               const trystero::Metadata& meta) {
+        onReceive(*state, type, data, peer, meta);
+      });
+      {
+        std::lock_guard lock(actionsMutex_);
+        actions_.insert_or_assign(type, action);
+      }
+      made.push_back(type);
+    }
+    emit(withId({{"event", "actions"}, {"types", made}}, id));
+  }
+
+  // Receiver-side progress calls per (action type, sender), summarised when the transmission
+  // completes (the receive callback follows the last chunk's progress call).
+  struct ReceiveState {
+    std::mutex mutex;
+    std::map<std::pair<std::string, std::string>, ProgressCount> progress;
+  };
+
+  static void onReceive(ReceiveState& state, const std::string& type,
+                        const trystero::Payload& data, const std::string& peer,
+                        const trystero::Metadata& meta) {
+    ProgressCount progress;
+    {
+      std::lock_guard lock(state.mutex);
+      auto it = state.progress.find({type, peer});
+      if (it != state.progress.end()) {
+        progress = it->second;
+        state.progress.erase(it);
+      }
+    }
+    json progressJson = {{"count", progress.count}, {"last", progress.last}};
+    emit({{"event", "progress-summary"},
+          {"type", type},
+          {"peerId", peer},
+          {"count", progress.count},
+          {"last", progress.last}});
+    json e = {{"event", "receive"},
+              {"type", type},
+              {"peerId", peer},
+              {"meta", meta ? *meta : json()},
+              {"progress", progressJson}};
+    switch (data.kind()) {
+      case trystero::Payload::Kind::Text:
+        e["kind"] = "text";
+        e["value"] = data.text();
+        break;
+      case trystero::Payload::Kind::Json:
+        e["kind"] = "json";
+        e["value"] = data.json();
+        break;
+      case trystero::Payload::Kind::Binary:
+        e["kind"] = "binary";
+        e["size"] = data.bytes().size();
+        e["sha256"] = sha256Hex(data.bytes());
+        break;
+    }
+    emit(e);
+  }
+
+  void send(const json& msg, const json& id) {
+    const std::string type = msg.at("type").get<std::string>();
+    std::optional<trystero::Action> action;
+    {
+      std::lock_guard lock(actionsMutex_);
+      auto it = actions_.find(type);
+      if (it != actions_.end()) action = it->second;
+    }
+    if (!action) {
+      emitError("send: no action " + type + " (make-action first)", id);
+      return;
+    }
+    const std::string kind = msg.value("kind", "json");
+    std::optional<trystero::Payload> payload;
+    if (kind == "text") {
+      payload.emplace(msg.at("value").get<std::string>());
+    } else if (kind == "json") {
+      payload.emplace(nlohmann::json(msg.at("value")));
+    } else if (kind == "binary") {
+      const auto& b = msg.at("binary");
+      const auto size = b.at("size").get<std::uint64_t>();
+      const auto seed = b.value("seed", std::uint64_t{0});
+      trystero::Bytes bytes(size);
+      for (std::uint64_t i = 0; i < size; ++i) bytes[i] = patternByte(i, seed);
+      payload.emplace(std::move(bytes));
+    } else {
+      emitError("send: unknown kind " + kind, id);
+      return;
+    }
+    trystero::Targets targets;
+    if (msg.contains("targets") && !msg["targets"].is_null()) {
+      targets = trystero::Targets(msg["targets"].get<std::vector<std::string>>());
+    }
+    trystero::Metadata meta;
+    if (msg.contains("meta") && !msg["meta"].is_null()) meta = msg["meta"];
+
+    struct SendProgress {
+      std::mutex mutex;
+      std::map<std::string, ProgressCount> byPeer;
+    };
+    auto progress = std::make_shared<SendProgress>();
+    auto started = std::chrono::steady_clock::now();
+    auto future = action->send(
+        std::move(*payload), targets, meta, [progress](double p, const std::string& peer) {
+          std::lock_guard lock(progress->mutex);
+          auto& c = progress->byPeer[peer];
+          ++c.count;
+          c.last = p;
+        });
+    future.then([id, type, progress, started](const trystero::Future<void>& f) {
+      double ms = elapsedMs(started);
+      json byPeer = json::object();
+      {
+        std::lock_guard lock(progress->mutex);
+        for (const auto& [peer, c] : progress->byPeer) {
+          byPeer[peer] = {{"count", c.count}, {"last", c.last}};
+        }
+      }
+      try {
+        f.get();
+        emit(withId({{"event", "sent"}, {"type", type}, {"ms", ms}, {"progress", byPeer}}, id));
+      } catch (const std::exception& e) {
+        emit(withId({{"event", "send-failed"},
+                     {"type", type},
+                     {"ms", ms},
+                     {"error", e.what()},
+                     {"progress", byPeer}},
+                    id));
+      }
+    });
+  }
+
+  void ping(const std::string& peer, const json& id) {
+    room_->ping(peer).then([id, peer](const trystero::Future<double>& f) {
+      try {
+        emit(withId({{"event", "ping"}, {"peerId", peer}, {"rtt", f.get()}}, id));
+      } catch (const std::exception& e) {
+        emit(withId({{"event", "ping-failed"}, {"peerId", peer}, {"error", e.what()}}, id));
+      }
+    });
+  }
+
+  StrategyEntry strategy_;
+  std::string name_;
+  trystero::Config config_;
+  std::string roomId_;
+  std::shared_ptr<trystero::Room> room_;
+  std::mutex actionsMutex_;
+  std::map<std::string, trystero::Action> actions_;
+  std::shared_ptr<ReceiveState> received_ = std::make_shared<ReceiveState>();
+};
+
+int usage(const char* argv0) {
+  std::fprintf(stderr,
+               "usage: %s --strategy NAME --app-id A --room R [--password P] --relay URL...\n"
+               "       %s --list-strategies\n",
+               argv0, argv0);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string strategyName, appId, roomId, password;
+  std::vector<std::string> relays;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "room_peer: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--list-strategies") {
+      json names = json::array();
+      for (const auto& [name, entry] : strategies()) names.push_back(name);
+      emit({{"strategies", names}});
+      return 0;
+    } else if (a == "--strategy") {
+      strategyName = next();
+    } else if (a == "--app-id") {
+      appId = next();
+    } else if (a == "--room") {
+      roomId = next();
+    } else if (a == "--password") {
+      password = next();
+    } else if (a == "--relay") {
+      relays.push_back(next());
+    } else {
+      return usage(argv[0]);
+    }
+  }
+  if (strategyName.empty() || appId.empty() || roomId.empty()) return usage(argv[0]);
+  auto all = strategies();
+  auto it = all.find(strategyName);
+  if (it == all.end()) {
+    emitError("strategy not compiled into room_peer: " + strategyName);
+    return 3;
+  }
+
+  trystero::Config config;
+  config.appId = appId;
+  config.password = password;
+  config.relayUrls = relays;
+  config.rtcConfig = trystero::RtcConfig{};  // no STUN: loopback only
+  config.allowLoopback = true;
+
+  RoomPeer peer(it->second, strategyName);
+  if (!peer.join(config, roomId)) return 1;
+
+  // stdin on its own thread; the main thread waits for it to see quit or end of input.
+  std::mutex doneMutex;
+  std::condition_variable doneCv;
+  bool done = false;
+  std::thread reader([&] {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      json msg = json::parse(line, nullptr, false);
+      if (msg.is_discarded() || !msg.is_object()) {
+        emitError("stdin line is not a JSON object: " + line.substr(0, 200));
+        continue;
+      }
+      if (!peer.handle(msg)) break;
+    }
+    std::lock_guard lock(doneMutex);
+    done = true;
+    doneCv.notify_all();
+  });
+  {
+    std::unique_lock lock(doneMutex);
+    doneCv.wait(lock, [&] { return done; });
+  }
+  reader.join();
+  peer.close();
+  emit({{"event", "bye"}});
+  return 0;
+}
