@@ -16,6 +16,7 @@ in_loopback_namespace() {
   fi
 }
 
+export INTEROP_REQUIRED=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0

@@ -99,10 +99,14 @@ double elapsedMs(std::chrono::steady_clock::time_point since) {
 
 const char* stateName(trystero::RelaySocketInfo::State state) {
   switch (state) {
-    case trystero::RelaySocketInfo::State::Connecting: return "connecting";
-    case trystero::RelaySocketInfo::State::Open: return "open";
-    case trystero::RelaySocketInfo::State::Waiting: return "waiting";
-    case trystero::RelaySocketInfo::State::Closed: return "closed";
+    case trystero::RelaySocketInfo::State::Connecting:
+      return "connecting";
+    case trystero::RelaySocketInfo::State::Open:
+      return "open";
+    case trystero::RelaySocketInfo::State::Waiting:
+      return "waiting";
+    case trystero::RelaySocketInfo::State::Closed:
+      return "closed";
   }
   return "unknown";
 }
@@ -133,13 +137,15 @@ struct StrategyEntry {
 std::map<std::string, StrategyEntry> strategies() {
   std::map<std::string, StrategyEntry> m;
 #ifdef ROOM_PEER_HAS_NOSTR
-  m["nostr"] = {[](const trystero::Config& c, const std::string& r,
-                   trystero::JoinErrorHandler e) { return trystero::nostr::joinRoom(c, r, e); },
+  m["nostr"] = {[](const trystero::Config& c, const std::string& r, trystero::JoinErrorHandler e) {
+                  return trystero::nostr::joinRoom(c, r, e);
+                },
                 [] { return trystero::nostr::getRelaySockets(); }};
 #endif
 #ifdef ROOM_PEER_HAS_MQTT
-  m["mqtt"] = {[](const trystero::Config& c, const std::string& r,
-                  trystero::JoinErrorHandler e) { return trystero::mqtt::joinRoom(c, r, e); },
+  m["mqtt"] = {[](const trystero::Config& c, const std::string& r, trystero::JoinErrorHandler e) {
+                 return trystero::mqtt::joinRoom(c, r, e);
+               },
                [] { return trystero::mqtt::getRelaySockets(); }};
 #endif
 #ifdef ROOM_PEER_HAS_TORRENT
@@ -160,8 +166,8 @@ struct ProgressCount {
 
 class RoomPeer {
  public:
-  RoomPeer(StrategyEntry strategy, std::string name) : strategy_(std::move(strategy)),
-                                                       name_(std::move(name)) {}
+  RoomPeer(StrategyEntry strategy, std::string name)
+      : strategy_(std::move(strategy)), name_(std::move(name)) {}
 
   // Joins (again, after leave: same config and room, same selfId) and prints ready.
   bool join(const trystero::Config& config, const std::string& roomId) {
@@ -188,9 +194,12 @@ class RoomPeer {
       emitError("joinRoom returned no room");
       return false;
     }
-    room_->onPeerJoin([](const std::string& id) { emit({{"event", "peer-join"}, {"peerId", id}}); });
-    room_->onPeerLeave(
-        [](const std::string& id) { emit({{"event", "peer-leave"}, {"peerId", id}}); });
+    room_->onPeerJoin([](const std::string& id) {
+      emit({{"event", "peer-join"}, {"peerId", id}});
+    });
+    room_->onPeerLeave([](const std::string& id) {
+      emit({{"event", "peer-leave"}, {"peerId", id}});
+    });
     emit({{"event", "ready"},
           {"selfId", trystero::selfId()},
           {"impl", "cpp"},
@@ -215,8 +224,9 @@ class RoomPeer {
         json peers = room_->getPeers();
         emit(withId({{"event", "peers"}, {"peers", peers}}, id));
       } else if (cmd == "get-relay-sockets") {
-        emit(withId({{"event", "relay-sockets"}, {"sockets", socketsToJson(strategy_.relaySockets())}},
-                    id));
+        emit(withId(
+            {{"event", "relay-sockets"}, {"sockets", socketsToJson(strategy_.relaySockets())}},
+            id));
       } else if (cmd == "leave") {
         auto started = std::chrono::steady_clock::now();
         room_->leave().then([id, started](const trystero::Future<void>& f) {
@@ -250,13 +260,13 @@ class RoomPeer {
       auto action = room_->makeAction(type);
       // The callbacks hold the shared state, not `this`: they may still run while the program
       // shuts down.
-      action.progress([state = received_, type](double p, const std::string& peer,
-                                                const trystero::Metadata&) {
-        std::lock_guard lock(state->mutex);
-        auto& c = state->progress[{type, peer}];
-        ++c.count;
-        c.last = p;
-      });
+      action.progress(
+          [state = received_, type](double p, const std::string& peer, const trystero::Metadata&) {
+            std::lock_guard lock(state->mutex);
+            auto& c = state->progress[{type, peer}];
+            ++c.count;
+            c.last = p;
+          });
       action.receive([state = received_, type](const trystero::Payload& data,
                                                const std::string& peer,
                                                const trystero::Metadata& meta) {
@@ -278,9 +288,8 @@ class RoomPeer {
     std::map<std::pair<std::string, std::string>, ProgressCount> progress;
   };
 
-  static void onReceive(ReceiveState& state, const std::string& type,
-                        const trystero::Payload& data, const std::string& peer,
-                        const trystero::Metadata& meta) {
+  static void onReceive(ReceiveState& state, const std::string& type, const trystero::Payload& data,
+                        const std::string& peer, const trystero::Metadata& meta) {
     ProgressCount progress;
     {
       std::lock_guard lock(state.mutex);
@@ -361,13 +370,13 @@ class RoomPeer {
     };
     auto progress = std::make_shared<SendProgress>();
     auto started = std::chrono::steady_clock::now();
-    auto future = action->send(
-        std::move(*payload), targets, meta, [progress](double p, const std::string& peer) {
-          std::lock_guard lock(progress->mutex);
-          auto& c = progress->byPeer[peer];
-          ++c.count;
-          c.last = p;
-        });
+    auto future = action->send(std::move(*payload), targets, meta,
+                               [progress](double p, const std::string& peer) {
+                                 std::lock_guard lock(progress->mutex);
+                                 auto& c = progress->byPeer[peer];
+                                 ++c.count;
+                                 c.last = p;
+                               });
     future.then([id, type, progress, started](const trystero::Future<void>& f) {
       double ms = elapsedMs(started);
       json byPeer = json::object();

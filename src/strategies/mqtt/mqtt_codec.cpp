@@ -289,6 +289,7 @@ std::optional<Packet> Decoder::next() {
   if (offset_ == buffer_.size()) {
     buffer_.clear();
     offset_ = 0;
+    if (buffer_.capacity() > 256 * 1024) buffer_.shrink_to_fit();  // after a large packet
   }
   return packet;
 }
