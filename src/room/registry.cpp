@@ -49,6 +49,31 @@ std::vector<RelaySocketInfo> relaySocketsOf(const std::string& name) {
   });
 }
 
+RelaySocketInfo describeRelaySocket(const net::RelaySocket& socket) {
+  RelaySocketInfo info;
+  info.url = socket.url();
+  switch (socket.state()) {
+    case net::RelaySocket::State::Connecting:
+      info.state = RelaySocketInfo::State::Connecting;
+      break;
+    case net::RelaySocket::State::Open:
+      info.state = RelaySocketInfo::State::Open;
+      break;
+    case net::RelaySocket::State::Waiting:
+      info.state = RelaySocketInfo::State::Waiting;
+      break;
+    case net::RelaySocket::State::Closed:
+      info.state = RelaySocketInfo::State::Closed;
+      break;
+  }
+  auto stats = socket.stats();
+  info.opens = stats.opens;
+  info.reconnects = stats.reconnects;
+  info.messagesIn = stats.messagesIn;
+  info.messagesOut = stats.messagesOut;
+  return info;
+}
+
 std::vector<std::string> selectRelays(const Config& config,
                                       const std::vector<std::string>& defaults,
                                       std::size_t defaultCount, bool deriveFromAppId) {

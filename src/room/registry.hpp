@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loop/loop.hpp"
+#include "net/relay_socket.hpp"
 #include "room/strategy.hpp"
 #include "trystero/trystero.hpp"
 
@@ -25,6 +26,9 @@ std::shared_ptr<Room> joinWithStrategy(const std::string& name, const Config& co
 
 // The relay sockets of the named strategy (empty before its first join). Any thread.
 std::vector<RelaySocketInfo> relaySocketsOf(const std::string& name);
+
+// What getRelaySockets() reports for one relay connection.
+RelaySocketInfo describeRelaySocket(const net::RelaySocket& socket);
 
 // utils.js getRelays(): the configured relayUrls, or the first relayRedundancy (default
 // defaultCount) of the defaults, shuffled by strToNum(appId) when deriveFromAppId.

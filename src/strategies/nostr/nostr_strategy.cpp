@@ -1,5 +1,7 @@
 #include "strategies/nostr/nostr_strategy.hpp"
 
+#include "room/registry.hpp"
+
 #include <glib.h>
 
 #include <algorithm>
@@ -28,20 +30,6 @@ using Registry = std::map<std::pair<loop::Loop*, std::string>, std::weak_ptr<Rel
 Registry& registry() {
   static auto* map = new Registry();
   return *map;
-}
-
-RelaySocketInfo::State toInfoState(net::RelaySocket::State state) {
-  switch (state) {
-    case net::RelaySocket::State::Connecting:
-      return RelaySocketInfo::State::Connecting;
-    case net::RelaySocket::State::Open:
-      return RelaySocketInfo::State::Open;
-    case net::RelaySocket::State::Waiting:
-      return RelaySocketInfo::State::Waiting;
-    case net::RelaySocket::State::Closed:
-      return RelaySocketInfo::State::Closed;
-  }
-  return RelaySocketInfo::State::Closed;
 }
 
 }  // namespace
@@ -153,14 +141,8 @@ bool RelayConnection::publish(const std::string& eventMessage) {
 }
 
 RelaySocketInfo RelayConnection::info() const {
-  const auto s = socket_->stats();
-  RelaySocketInfo info;
+  auto info = room::describeRelaySocket(*socket_);
   info.url = url_;
-  info.state = toInfoState(socket_->state());
-  info.opens = s.opens;
-  info.reconnects = s.reconnects;
-  info.messagesIn = s.messagesIn;
-  info.messagesOut = s.messagesOut;
   return info;
 }
 

@@ -1,5 +1,7 @@
 #include "strategies/torrent/torrent_strategy.hpp"
 
+#include "room/registry.hpp"
+
 #include <glib.h>
 
 #include "room/id.hpp"
@@ -9,20 +11,6 @@ namespace trystero::strategies::torrent {
 namespace {
 
 constexpr std::size_t kMaxHandledOffers = 8192;
-
-RelaySocketInfo::State toInfoState(net::RelaySocket::State state) {
-  switch (state) {
-    case net::RelaySocket::State::Connecting:
-      return RelaySocketInfo::State::Connecting;
-    case net::RelaySocket::State::Open:
-      return RelaySocketInfo::State::Open;
-    case net::RelaySocket::State::Waiting:
-      return RelaySocketInfo::State::Waiting;
-    case net::RelaySocket::State::Closed:
-      break;
-  }
-  return RelaySocketInfo::State::Closed;
-}
 
 }  // namespace
 
@@ -136,15 +124,7 @@ void TorrentStrategy::signal(std::size_t relay, const std::string&, const std::s
 std::vector<RelaySocketInfo> TorrentStrategy::relaySockets() const {
   std::vector<RelaySocketInfo> out;
   for (const auto& relay : relays_) {
-    auto stats = relay.socket->stats();
-    RelaySocketInfo info;
-    info.url = relay.socket->url();
-    info.state = toInfoState(relay.socket->state());
-    info.opens = stats.opens;
-    info.reconnects = stats.reconnects;
-    info.messagesIn = stats.messagesIn;
-    info.messagesOut = stats.messagesOut;
-    out.push_back(std::move(info));
+    out.push_back(room::describeRelaySocket(*relay.socket));
   }
   return out;
 }
