@@ -8,8 +8,11 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
   libglib2.0-dev libnice-dev libusrsctp-dev libssl-dev libsrtp2-dev libsoup-3.0-dev
   glib-networking libsecp256k1-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-  coturn mosquitto chromium firefox-esr nodejs npm iproute2 util-linux
+  coturn mosquitto chromium firefox-esr iproute2 util-linux
 )
+# Node.js may come from elsewhere (a newer build is often preinstalled); Debian's only if absent.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
