@@ -369,30 +369,14 @@ std::vector<RelaySocketInfo> MqttStrategy::relaySockets() const {
   std::vector<RelaySocketInfo> out;
   for (const auto& r : relays_) {
     RelaySocketInfo info;
+    info.state = RelaySocketInfo::State::Closed;
+    if (r->socket) info = room::describeRelaySocket(*r->socket);
     info.url = r->url;
-    auto state = r->socket ? r->socket->state() : net::RelaySocket::State::Closed;
-    switch (state) {
-      case net::RelaySocket::State::Open:
-        info.state =
-            r->sessionUp ? RelaySocketInfo::State::Open : RelaySocketInfo::State::Connecting;
-        break;
-      case net::RelaySocket::State::Connecting:
-        info.state = RelaySocketInfo::State::Connecting;
-        break;
-      case net::RelaySocket::State::Waiting:
-        info.state = RelaySocketInfo::State::Waiting;
-        break;
-      case net::RelaySocket::State::Closed:
-        info.state = RelaySocketInfo::State::Closed;
-        break;
+    // The relay is usable only once the MQTT session is up, not when the WebSocket opens.
+    if (info.state == RelaySocketInfo::State::Open && !r->sessionUp) {
+      info.state = RelaySocketInfo::State::Connecting;
     }
     info.opens = r->stats.sessions;
-    if (r->socket) {
-      auto stats = r->socket->stats();
-      info.reconnects = stats.reconnects;
-      info.messagesIn = stats.messagesIn;
-      info.messagesOut = stats.messagesOut;
-    }
     out.push_back(std::move(info));
   }
   return out;
