@@ -12,7 +12,7 @@ const verbose = args.includes('--verbose')
 const intervalAt = args.indexOf('--interval')
 // The tracker tells WebSocket clients interval/5; default 10 min -> 120 s, as in production.
 const intervalMs = intervalAt >= 0 ? Number(args[intervalAt + 1]) * 1000 * 5 : undefined
-const port = Number(args.find((a, i) => /^\d+$/.test(a) && i !== intervalAt + 1) || 0)
+const port = Number(args.find((a, i) => /^\d+$/.test(a) && (intervalAt < 0 || i !== intervalAt + 1)) || 0)
 
 const server = new Server({http: false, udp: false, ws: true, stats: false, interval: intervalMs})
 server.on('error', err => {
