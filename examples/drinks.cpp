@@ -25,5 +25,5 @@ int main(int argc, char** argv) {
               << (drink["withIce"].get<bool>() ? "" : "out") << " ice from " << peerId << "\n";
   });
 
-  std::this_thread::sleep_for(std::chrono::seconds(20));
+  std::this_thread::sleep_for(exampleSeconds(argc, argv, 20));
 }

@@ -26,16 +26,17 @@ int main(int argc, char** argv) {
   room->onPeerJoin([sendFile](const std::string&) {
     trystero::Bytes buffer(4 * 1024 * 1024, 0x42);
     // to send metadata, pass a third argument; std::nullopt broadcasts to the whole room
-    auto done = sendFile(buffer, std::nullopt,
-                         nlohmann::json{{"name", "The Courierʼs Tragedy"}, {"type", "application/pdf"}},
-                         // progress per receiving peer, between 0 and 1
-                         [](double percent, const std::string& peerId) {
-                           std::cout << "sent " << percent * 100 << "% to " << peerId << "\n";
-                         });
+    auto done =
+        sendFile(buffer, std::nullopt,
+                 nlohmann::json{{"name", "The Courierʼs Tragedy"}, {"type", "application/pdf"}},
+                 // progress per receiving peer, between 0 and 1
+                 [](double percent, const std::string& peerId) {
+                   std::cout << "sent " << percent * 100 << "% to " << peerId << "\n";
+                 });
     // the future completes when every chunk went out; then() never blocks the network thread
     done.then([](const trystero::Future<void>&) { std::cout << "done sending to all peers\n"; });
   });
 
-  std::this_thread::sleep_for(std::chrono::seconds(30));
+  std::this_thread::sleep_for(exampleSeconds(argc, argv, 30));
   room->leave().get();
 }

@@ -15,6 +15,6 @@ int main(int argc, char** argv) {
   room->onPeerLeave([](const std::string& peerId) { std::cout << peerId << " left\n"; });
   std::cout << "my peer ID is " << trystero::selfId() << "\n";
 
-  std::this_thread::sleep_for(std::chrono::seconds(10));
+  std::this_thread::sleep_for(exampleSeconds(argc, argv, 10));
   room->leave().get();  // to unsubscribe from events, leave the room
 }

@@ -34,6 +34,6 @@ int main(int argc, char** argv) {
     std::cout << (it != idsToNames.end() ? it->second : "a weird stranger") << " left\n";
   });
 
-  std::this_thread::sleep_for(std::chrono::seconds(20));
+  std::this_thread::sleep_for(exampleSeconds(argc, argv, 20));
   room->leave().get();
 }

@@ -20,10 +20,11 @@ int main(int argc, char** argv) {
 
   // binary data is received as bytes; interpret it in a way that makes sense
   getPic([](const trystero::Payload& data, const std::string& peerId, const trystero::Metadata&) {
+    std::cout << "got a picture (" << data.bytes().size() << " bytes) from " << peerId << "\n";
     std::ofstream("from-" + peerId + ".png", std::ios::binary)
         .write(reinterpret_cast<const char*>(data.bytes().data()),
                static_cast<std::streamsize>(data.bytes().size()));
   });
 
-  std::this_thread::sleep_for(std::chrono::seconds(20));
+  std::this_thread::sleep_for(exampleSeconds(argc, argv, 20));
 }

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   auto room = strategy == "mqtt"      ? trystero::mqtt::joinRoom(config, "yoyodyne")
               : strategy == "torrent" ? trystero::torrent::joinRoom(config, "yoyodyne")
                                       : trystero::nostr::joinRoom(config, "yoyodyne");
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  std::this_thread::sleep_for(exampleSeconds(argc, argv, 3));
   auto sockets = strategy == "mqtt"      ? trystero::mqtt::getRelaySockets()
                  : strategy == "torrent" ? trystero::torrent::getRelaySockets()
                                          : trystero::nostr::getRelaySockets();

@@ -12,10 +12,10 @@ class ChatPanel {
  public:
   ChatPanel(const trystero::Config& config, const std::string& roomId)
       : room_(trystero::nostr::joinRoom(config, roomId)), message_(room_->makeAction("message")) {
-    message_.receive([](const trystero::Payload& text, const std::string& peerId,
-                        const trystero::Metadata&) {
-      std::cout << peerId << ": " << text.text() << "\n";
-    });
+    message_.receive(
+        [](const trystero::Payload& text, const std::string& peerId, const trystero::Metadata&) {
+          std::cout << peerId << ": " << text.text() << "\n";
+        });
     room_->onPeerJoin([this](const std::string& peerId) { message_.send("hello!", peerId); });
   }
 
@@ -28,6 +28,6 @@ int main(int argc, char** argv) {
   auto config = exampleConfig(argc, argv, "san_narciso_3d");
   {
     ChatPanel panel(config, "yoyodyne");
-    std::this_thread::sleep_for(std::chrono::seconds(15));
+    std::this_thread::sleep_for(exampleSeconds(argc, argv, 15));
   }  // left the room here
 }

@@ -122,7 +122,9 @@ std::optional<Chunk> parseChunk(std::span<const std::uint8_t> bytes);
 struct ReassemblerLimits {
   // Bytes held in unfinished transmissions of this peer: data and metadata, plus a fixed charge
   // per stored chunk so that floods of tiny chunks are bounded too.
-  std::size_t maxBytesInFlight = 64 * 1024 * 1024;
+  // Room for two messages of the largest size at once plus the per-chunk charge (a 64 MiB
+  // message is 4,100 chunks: 64 MiB + 256 KiB charged), so a maximal message always fits.
+  std::size_t maxBytesInFlight = 129 * 1024 * 1024;
   // Unfinished transmissions at once (at least 1); a new one beyond this evicts the least
   // recently active. Also bounds how many dropped transmissions are remembered.
   std::size_t maxPartials = 256;

@@ -79,7 +79,7 @@ bool isHex(std::string_view text, std::size_t bytes) {
 // Rejects JSON nested deeper than a relay message needs before anything is built from it.
 class DepthLimit : public nlohmann::json_sax<nlohmann::json> {
  public:
-  static constexpr std::size_t kMaxDepth = 8;
+  explicit DepthLimit(std::size_t maxDepth) : maxDepth_(maxDepth) {}
   bool null() override { return true; }
   bool boolean(bool) override { return true; }
   bool number_integer(number_integer_t) override { return true; }
@@ -87,13 +87,13 @@ class DepthLimit : public nlohmann::json_sax<nlohmann::json> {
   bool number_float(number_float_t, const string_t&) override { return true; }
   bool string(string_t&) override { return true; }
   bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return ++depth_ <= kMaxDepth; }
+  bool start_object(std::size_t) override { return ++depth_ <= maxDepth_; }
   bool key(string_t&) override { return true; }
   bool end_object() override {
     --depth_;
     return true;
   }
-  bool start_array(std::size_t) override { return ++depth_ <= kMaxDepth; }
+  bool start_array(std::size_t) override { return ++depth_ <= maxDepth_; }
   bool end_array() override {
     --depth_;
     return true;
@@ -103,6 +103,7 @@ class DepthLimit : public nlohmann::json_sax<nlohmann::json> {
   }
 
  private:
+  std::size_t maxDepth_;
   std::size_t depth_ = 0;
 };
 
@@ -127,42 +128,6 @@ const std::string* stringField(const nlohmann::json& object, const char* name) {
   auto it = object.find(name);
   if (it == object.end() || !it->is_string()) return nullptr;
   return it->get_ptr<const std::string*>();
-}
-
-std::optional<Event> parseEvent(const nlohmann::json& value) {
-  if (!value.is_object()) return std::nullopt;
-  const std::string* id = stringField(value, "id");
-  const std::string* pubkey = stringField(value, "pubkey");
-  const std::string* content = stringField(value, "content");
-  const std::string* sig = stringField(value, "sig");
-  if (!id || !pubkey || !content || !sig) return std::nullopt;
-  if (!isHex(*id, 32) || !isHex(*pubkey, 32) || !isHex(*sig, 64)) return std::nullopt;
-  auto createdAt = value.find("created_at");
-  auto kind = value.find("kind");
-  auto tags = value.find("tags");
-  if (createdAt == value.end() || kind == value.end() || tags == value.end()) return std::nullopt;
-  Event event;
-  auto createdAtValue = safeInteger(*createdAt);
-  auto kindValue = safeInteger(*kind);
-  if (!createdAtValue || !kindValue || *kindValue > 65535) return std::nullopt;
-  if (!tags->is_array()) return std::nullopt;
-  event.tags.reserve(tags->size());
-  for (const auto& tag : *tags) {
-    if (!tag.is_array()) return std::nullopt;
-    auto& out = event.tags.emplace_back();
-    out.reserve(tag.size());
-    for (const auto& item : tag) {
-      if (!item.is_string()) return std::nullopt;
-      out.push_back(item.get<std::string>());
-    }
-  }
-  event.id = *id;
-  event.pubkey = *pubkey;
-  event.createdAt = *createdAtValue;
-  event.kind = *kindValue;
-  event.content = *content;
-  event.sig = *sig;
-  return event;
 }
 
 std::string makeEventMessageWith(const KeyPair& key, std::string_view topic,
@@ -320,6 +285,78 @@ std::string jsonQuote(std::string_view utf8) {
 
 // ---- events ----------------------------------------------------------------------------------
 
+std::optional<Event> eventFromJson(const nlohmann::json& value, std::string* why) {
+  auto fail = [&](const char* reason) -> std::optional<Event> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  if (!value.is_object()) return fail("not an object");
+  const std::string* id = stringField(value, "id");
+  const std::string* pubkey = stringField(value, "pubkey");
+  const std::string* content = stringField(value, "content");
+  const std::string* sig = stringField(value, "sig");
+  if (!id || !isHex(*id, 32)) return fail("bad id field");
+  if (!pubkey || !isHex(*pubkey, 32)) return fail("bad pubkey field");
+  if (!sig || !isHex(*sig, 64)) return fail("bad sig field");
+  if (!content) return fail("bad content");
+  auto createdAt = value.find("created_at");
+  auto kind = value.find("kind");
+  auto tags = value.find("tags");
+  std::optional<std::int64_t> createdAtValue, kindValue;
+  if (createdAt != value.end()) createdAtValue = safeInteger(*createdAt);
+  if (kind != value.end()) kindValue = safeInteger(*kind);
+  if (!createdAtValue) return fail("bad created_at");
+  if (!kindValue || *kindValue > 65535) return fail("bad kind");
+  if (tags == value.end() || !tags->is_array()) return fail("bad tags");
+  Event event;
+  event.tags.reserve(tags->size());
+  for (const auto& tag : *tags) {
+    if (!tag.is_array()) return fail("bad tags");
+    auto& out = event.tags.emplace_back();
+    out.reserve(tag.size());
+    for (const auto& item : tag) {
+      if (!item.is_string()) return fail("bad tags");
+      out.push_back(item.get<std::string>());
+    }
+  }
+  event.id = *id;
+  event.pubkey = *pubkey;
+  event.createdAt = *createdAtValue;
+  event.kind = *kindValue;
+  event.content = *content;
+  event.sig = *sig;
+  return event;
+}
+
+std::string serializeEvent(const Event& event) {
+  std::string out;
+  out.reserve(event.content.size() + 300);
+  out += "{\"id\":\"";
+  out += event.id;
+  out += "\",\"pubkey\":\"";
+  out += event.pubkey;
+  out += "\",\"created_at\":";
+  out += std::to_string(event.createdAt);
+  out += ",\"kind\":";
+  out += std::to_string(event.kind);
+  out += ",\"tags\":[";
+  for (std::size_t i = 0; i < event.tags.size(); ++i) {
+    if (i) out += ',';
+    out += '[';
+    for (std::size_t j = 0; j < event.tags[i].size(); ++j) {
+      if (j) out += ',';
+      out += jsonQuote(event.tags[i][j]);
+    }
+    out += ']';
+  }
+  out += "],\"content\":";
+  out += jsonQuote(event.content);
+  out += ",\"sig\":\"";
+  out += event.sig;
+  out += "\"}";
+  return out;
+}
+
 std::uint32_t topicToKind(std::string_view topic) {
   return static_cast<std::uint32_t>(crypto::strToNum(topic, 10000) + 20000);
 }
@@ -396,11 +433,17 @@ std::string makeSubscriptionId() { return room::generateId(64); }
 
 // ---- relay messages --------------------------------------------------------------------------
 
+nlohmann::json parseJsonBounded(std::string_view text, std::size_t maxDepth) {
+  DepthLimit depthLimit(maxDepth);
+  if (!nlohmann::json::sax_parse(text, &depthLimit)) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
 std::optional<RelayMessage> parseRelayMessage(std::string_view text) {
   if (text.size() > kMaxRelayMessageBytes) return std::nullopt;
-  DepthLimit depthLimit;
-  if (!nlohmann::json::sax_parse(text, &depthLimit)) return std::nullopt;
-  const auto json = nlohmann::json::parse(text, nullptr, false);
+  const auto json = parseJsonBounded(text);
   if (!json.is_array() || json.empty() || !json[0].is_string()) return std::nullopt;
 
   RelayMessage m;
@@ -414,7 +457,7 @@ std::optional<RelayMessage> parseRelayMessage(std::string_view text) {
     // ["EVENT", <subscription id>, <event>]
     const std::string* subId = stringAt(1);
     if (!subId || json.size() < 3) return std::nullopt;
-    auto event = parseEvent(json[2]);
+    auto event = eventFromJson(json[2]);
     if (!event) return std::nullopt;
     m.type = RelayMessage::Type::Event;
     m.subId = *subId;

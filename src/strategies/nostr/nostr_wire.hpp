@@ -6,6 +6,8 @@
 // event id depends on exactly how strings are escaped (see jsonQuote()) and on key order.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -85,6 +87,16 @@ struct Event {
   std::string sig;  // 128 lowercase hex digits
 };
 
+// An event object as NIP-01 types it: id, pubkey and sig lowercase hex of 32, 32 and 64 bytes,
+// created_at and kind integers in 0..2^53-1 (kind at most 65535), tags arrays of strings,
+// content a string. Other fields are ignored. nullopt (and, when why is given, what is wrong)
+// otherwise. Never throws.
+std::optional<Event> eventFromJson(const nlohmann::json& value, std::string* why = nullptr);
+
+// The event object as relays send it, {"id","pubkey","created_at","kind","tags","content","sig"}
+// in that order, strings escaped as JSON.stringify does (see jsonQuote()).
+std::string serializeEvent(const Event& event);
+
 // The NIP-01 id preimage, JSON.stringify([0, pubkey, created_at, kind, tags, content]).
 std::string serializeForId(const Event& event);
 // sha256 of serializeForId(), in hex.
@@ -111,6 +123,11 @@ std::string makeSubscriptionId();
 
 // ---------------------------------------------------------------------------------------------
 // Relay messages
+
+// JSON text parsed into a value, refusing (before building anything) nesting deeper than
+// maxDepth arrays/objects. A discarded value (is_discarded()) when malformed or too deep.
+// Never throws.
+nlohmann::json parseJsonBounded(std::string_view text, std::size_t maxDepth = 8);
 
 // Relay text larger than this is dropped unread.
 inline constexpr std::size_t kMaxRelayMessageBytes = 256 * 1024;

@@ -366,6 +366,25 @@ TEST(Reassembler, EndlessChunksWithoutLastFlagStayBounded) {
   EXPECT_EQ(r.message->bytes, Bytes(3, 2));
 }
 
+TEST(Reassembler, DefaultLimitsAcceptAMessageOfTheMaximumSizeWithMetadata) {
+  room::Reassembler reassembler;
+  const std::size_t size = reassembler.limits().maxMessageBytes;  // 64 MiB: 4,100 chunks
+  Bytes data(size);
+  for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<std::uint8_t>(i * 31 + 7);
+  const room::ChunkEncoder encoder("big", 9, PayloadKind::kBinary, data,
+                                   std::string(R"({"name":"big.bin"})"));
+  std::optional<room::Message> message;
+  for (std::size_t i = 0; i < encoder.chunkCount(); ++i) {
+    auto r = reassembler.feed(encoder.chunk(i));
+    if (r.message) message = std::move(r.message);
+  }
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->bytes.size(), size);
+  EXPECT_TRUE(message->bytes == data);
+  EXPECT_EQ(reassembler.stats().inFlightOverflows, 0u);
+  EXPECT_EQ(reassembler.bytesInFlight(), 0u);
+}
+
 TEST(Reassembler, EndlessEmptyChunksStoreNothing) {
   room::Reassembler reassembler;
   const Bytes chunk = makeChunk("empty", 0, 0, 0, {});

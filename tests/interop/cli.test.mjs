@@ -1,0 +1,207 @@
+// The `trystero` command line (tools/) end to end, on loopback: its built-in Nostr relay, file
+// transfer and pipe between two CLI processes, chat with real trystero@0.22.0 peers (Node and a
+// Chromium page) through that relay, and the errors a user meets: bad options, a wrong password,
+// an unreachable relay.
+//
+// Env: TRYSTERO_CLI (default: BUILD/tools/trystero next to $PC_PEER, else build/tools/trystero).
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { interopDir, repoRoot } from './lib/native.mjs';
+
+const buildDir = process.env.PC_PEER ? path.resolve(path.dirname(process.env.PC_PEER), '..') : path.join(repoRoot, 'build');
+const CLI = process.env.TRYSTERO_CLI || path.join(buildDir, 'tools', 'trystero');
+const NODE_PEER = path.join(interopDir, 'peers', 'node_peer.mjs');
+const BROWSER_PEER = path.join(interopDir, 'peers', 'browser_peer.mjs');
+const unavailable = fs.existsSync(CLI) ? null : `${CLI} not built`;
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+const uid = () => Math.random().toString(36).slice(2, 10);
+
+const livePids = new Set();
+process.on('exit', () => { for (const pid of livePids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } } });
+
+/** A child process whose stdout lines (JSON or text) and stderr are collected and awaitable. */
+class Proc {
+  constructor(argv, { label = path.basename(argv[0]), stdin = 'pipe' } = {}) {
+    this.label = label;
+    this.lines = [];
+    this.stderr = '';
+    this.stdoutBytes = [];
+    this.waiters = new Set();
+    this.extraPids = [];
+    this.child = spawn(argv[0], argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
+    this.pid = this.child.pid;
+    livePids.add(this.pid);
+    this.exit = new Promise((resolve) => this.child.on('exit', (code, signal) => {
+      livePids.delete(this.pid);
+      this.exited = { code, signal };
+      this.#wake();
+      resolve(this.exited);
+    }));
+    this.child.stdin?.on('error', () => {});
+    this.child.stdout.on('data', (b) => this.stdoutBytes.push(b));
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      let obj = null;
+      try { obj = JSON.parse(line); } catch { /* a text line */ }
+      if (obj?.event === 'pids') for (const pid of obj.pids) { this.extraPids.push(pid); livePids.add(pid); }
+      this.lines.push(obj ?? { text: line });
+      this.#wake();
+    });
+    this.child.stderr.on('data', (b) => { this.stderr += b; if (process.env.INTEROP_VERBOSE) process.stderr.write(`[${this.label}] ${b}`); });
+  }
+  #wake() { for (const w of this.waiters) w(); }
+  /** The first line matching pred (text lines are {text}), waiting up to ms. */
+  async waitFor(pred, ms, what) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = this.lines.find(pred);
+      if (hit) return hit;
+      if (this.exited) throw new Error(`${this.label} exited (${JSON.stringify(this.exited)}) before ${what}; stderr: ${this.stderr.slice(-2000)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.label}: timed out waiting for ${what}; stderr: ${this.stderr.slice(-2000)}`);
+      let wake;
+      await new Promise((r) => { const t = setTimeout(r, left); wake = () => { clearTimeout(t); r(); }; this.waiters.add(wake); });
+      this.waiters.delete(wake);
+    }
+  }
+  send(obj) { this.child.stdin.write((typeof obj === 'string' ? obj : JSON.stringify(obj)) + '\n'); }
+  async exitCode(ms, what = 'exit') {
+    const result = await Promise.race([this.exit, new Promise((r) => setTimeout(() => r(null), ms))]);
+    if (!result) throw new Error(`${this.label}: did not ${what} within ${ms} ms; stderr: ${this.stderr.slice(-2000)}`);
+    return result.code;
+  }
+  async stop() {
+    if (!this.exited) { try { process.kill(this.pid, 'SIGTERM'); } catch { /* gone */ } }
+    const r = await Promise.race([this.exit, new Promise((r) => setTimeout(() => r(null), 5000))]);
+    if (!r) { try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ } await this.exit; }
+    for (const pid of this.extraPids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } livePids.delete(pid); }
+  }
+}
+
+const cli = (args, opts) => new Proc([CLI, ...args], { label: `trystero ${args[0]}`, ...opts });
+
+describe('trystero command line', { skip: unavailable ?? false }, () => {
+  let relay;
+  let url;
+  let scratch;
+  const procs = [];
+  const track = (p) => { procs.push(p); return p; };
+  const common = (room, extra = []) => ['--room', room, '--relay', url, '--local', '--json', ...extra];
+
+  before(async () => {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'trystero-cli-test-'));
+    relay = cli(['relay', '--port', '0', '--json']);
+    const listening = await relay.waitFor((o) => o.event === 'listening', 10000, 'the relay to listen');
+    url = listening.url;
+    assert.match(url, /^ws:\/\/127\.0\.0\.1:\d+$/);
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await relay?.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('bad usage is a clear error with exit code 2', async () => {
+    const cases = [
+      [[], /no command given/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['send', '--room', 'r'], /send needs at least one FILE/],
+      [['receive'], /receive needs --room ROOM/],
+      [['chat', 'r', '--strategy', 'carrier-pigeon'], /unknown strategy 'carrier-pigeon'/],
+      [['chat', 'r', '--relay', 'http://x'], /--relay wants a ws:\/\/ or wss:\/\/ URL/],
+      [['chat', 'r', '--turn', 'turn:x:3478'], /--turn wants URL,USER,PASS/],
+      [['chat', 'r', '--timeout', 'soon'], /--timeout wants a non-negative number/],
+      [['send', '/nonexistent/file', '--room', 'r'], /cannot send '\/nonexistent\/file'/],
+    ];
+    for (const [args, message] of cases) {
+      const p = cli(args);
+      assert.equal(await p.exitCode(10000), 2, `${args.join(' ')}: ${p.stderr}`);
+      assert.match(p.stderr, message, args.join(' '));
+    }
+    const help = cli(['--help']);
+    assert.equal(await help.exitCode(10000), 0);
+    assert.match(Buffer.concat(help.stdoutBytes).toString(), /trystero send FILE/);
+  });
+
+  test('send → receive: files arrive byte for byte, verified, with the rate reported', async () => {
+    const room = `files-${uid()}`;
+    const files = [['big.bin', randomBytes(9 * 1024 * 1024 + 123)], ['empty.txt', Buffer.alloc(0)], ['small.txt', Buffer.from('hello\n')]];
+    const paths = files.map(([name, bytes]) => { const p = path.join(scratch, name); fs.writeFileSync(p, bytes); return p; });
+    const dir = path.join(scratch, 'inbox');
+    const receiver = track(cli(['receive', '--dir', dir, ...common(room, ['--timeout', '60'])]));
+    const sender = track(cli(['send', ...paths, ...common(room, ['--timeout', '60'])]));
+    const [rc, sc] = await Promise.all([receiver.exitCode(90000), sender.exitCode(90000)]);
+    assert.equal(rc, 0, `receiver: ${receiver.stderr}`);
+    assert.equal(sc, 0, `sender: ${sender.stderr}`);
+    for (const [name, bytes] of files) {
+      assert.equal(sha256(fs.readFileSync(path.join(dir, name))), sha256(bytes), name);
+      const got = receiver.lines.find((o) => o.event === 'received' && o.name === name);
+      assert.equal(got?.verified, true, name);
+    }
+    assert.deepEqual(fs.readdirSync(dir).sort(), files.map(([n]) => n).sort(), 'no temporary files left');
+    const sent = sender.lines.find((o) => o.event === 'sent' && o.name === 'big.bin');
+    assert.ok(sender.lines.some((o) => o.event === 'verified'));
+    console.log(`[cli] send→receive 9 MiB: ${sent.megabytesPerSecond.toFixed(1)} MB/s (sender), ${receiver.lines.find((o) => o.name === 'big.bin' && o.event === 'received').megabytesPerSecond.toFixed(1)} MB/s (receiver)`);
+  });
+
+  test('pipe carries binary data byte for byte and both ends exit 0', async () => {
+    const room = `pipe-${uid()}`;
+    const input = randomBytes(3 * 1024 * 1024 + 7);
+    const inFile = path.join(scratch, 'pipe.in');
+    fs.writeFileSync(inFile, input);
+    const source = track(new Proc(['/bin/sh', '-c', `exec "$0" "$@" < "${inFile}"`, CLI, 'pipe', ...common(room).filter((a) => a !== '--json')], { label: 'pipe source' }));
+    const sink = track(new Proc([CLI, 'pipe', ...common(room).filter((a) => a !== '--json')], { label: 'pipe sink', stdin: 'ignore' }));
+    const [a, b] = await Promise.all([source.exitCode(60000), sink.exitCode(60000)]);
+    assert.equal(a, 0, source.stderr);
+    assert.equal(b, 0, sink.stderr);
+    const out = Buffer.concat(sink.stdoutBytes);
+    assert.equal(out.length, input.length);
+    assert.equal(sha256(out), sha256(input));
+    assert.equal(Buffer.concat(source.stdoutBytes).length, 0);
+  });
+
+  test('a wrong password is a join error (exit 3) naming the problem', async () => {
+    const room = `pw-${uid()}`;
+    const a = track(cli(['receive', '--dir', path.join(scratch, 'pw'), ...common(room, ['--password', 'right', '--timeout', '20'])]));
+    const b = track(cli(['chat', room, '--relay', url, '--local', '--json', '--password', 'wrong', '--timeout', '20'], { label: 'chat wrong pw' }));
+    const codes = await Promise.all([a.exitCode(40000), b.exitCode(40000).catch(() => null)]);
+    assert.ok(codes.includes(3), `exit codes ${codes}; ${a.stderr} ${b.stderr}`);
+    assert.match(a.stderr + b.stderr, /incorrect password .* check --password/);
+    await b.stop();
+  });
+
+  test('an unreachable relay is named, and the wait times out (exit 4)', async () => {
+    const p = cli(['receive', '--room', 'nobody', '--relay', 'ws://127.0.0.1:9', '--local', '--timeout', '7']);
+    assert.equal(await p.exitCode(20000), 4, p.stderr);
+    assert.match(p.stderr, /relay ws:\/\/127\.0\.0\.1:9 is not reachable/);
+    assert.match(p.stderr, /timed out: no peer joined; relays not reachable: ws:\/\/127\.0\.0\.1:9/);
+  });
+
+  for (const host of ['node', 'chromium']) {
+    test(`chat with a trystero@0.22.0 peer in ${host} through the built-in relay`, async () => {
+      const room = `chat-${uid()}`;
+      const peer = track(new Proc([process.execPath, host === 'node' ? NODE_PEER : BROWSER_PEER, '--strategy', 'nostr', '--app-id', 'trystero-cli', '--room', room, '--relay', url], { label: `${host} peer` }));
+      const ready = await peer.waitFor((o) => o.event === 'ready', 60000, 'ready');
+      peer.send({ cmd: 'make-action', id: 1, types: ['chat'] });
+      await peer.waitFor((o) => o.event === 'actions', 10000, 'actions');
+      const chat = track(cli(['chat', room, '--relay', url, '--local', '--json']));
+      await chat.waitFor((o) => o.event === 'peer-join' && o.peerId === ready.selfId, 30000, 'the JS peer to join the chat');
+      await peer.waitFor((o) => o.event === 'peer-join', 30000, 'the chat to join the JS peer');
+      chat.send('hello from the command line ✓');
+      const got = await peer.waitFor((o) => o.event === 'receive' && o.type === 'chat', 10000, 'the chat line');
+      assert.equal(got.kind, 'text');
+      assert.equal(got.value, 'hello from the command line ✓');
+      peer.send({ cmd: 'send', id: 2, type: 'chat', kind: 'text', value: 'hi from JS' });
+      const line = await chat.waitFor((o) => o.event === 'message', 10000, 'the JS line');
+      assert.deepEqual(line, { event: 'message', peerId: ready.selfId, text: 'hi from JS' });
+      chat.child.stdin.end();
+      assert.equal(await chat.exitCode(10000), 0, chat.stderr);
+      await peer.waitFor((o) => o.event === 'peer-leave', 10000, 'the chat to leave');
+    });
+  }
+});

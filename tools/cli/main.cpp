@@ -1,0 +1,37 @@
+// `trystero`: the command line. See `trystero --help` and README.md.
+#include <exception>
+#include <iostream>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  using namespace trystero::cli;
+  blockTerminationSignals();
+  Options options;
+  try {
+    options = parseOptions(argc, argv);
+  } catch (const UsageError& e) {
+    std::cerr << "trystero: " << e.what() << "\nRun 'trystero --help' for usage.\n";
+    return kUsage;
+  }
+  if (options.command == "help") {
+    std::cout << usageText();
+    return kOk;
+  }
+  Output out(options);
+  try {
+    if (options.command == "chat") return runChat(options, out);
+    if (options.command == "send") return runSend(options, out);
+    if (options.command == "receive") return runReceive(options, out);
+    if (options.command == "pipe") return runPipe(options, out);
+    if (options.command == "relay") return runRelay(options, out);
+    if (options.command == "demo") return runDemo(options, out);
+  } catch (const UsageError& e) {
+    out.error(std::string(e.what()) + "\nRun 'trystero --help' for usage.");
+    return kUsage;
+  } catch (const std::exception& e) {
+    out.error(e.what());
+    return kFailed;
+  }
+  return kUsage;
+}

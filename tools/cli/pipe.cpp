@@ -1,0 +1,182 @@
+// `trystero pipe`: netcat over a room. Once a peer is there, stdin goes to every peer as binary
+// messages on the action "pipe" (each read of up to 256 KiB is one message); at end of input
+// "pipe-end" {bytes: total sent} follows. Binary messages from peers go to stdout as they come;
+// once a peer's announced total has arrived we confirm it with "pipe-done" {bytes}. It ends when
+// its own input is done and confirmed by a peer, and a peer's whole input has arrived: a send
+// completing only means the data left this process, so nobody leaves while data is in flight.
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "commands.hpp"
+
+namespace trystero::cli {
+
+namespace {
+
+constexpr std::size_t kReadBytes = 256 * 1024;
+constexpr std::size_t kMessageBytes = 1024 * 1024;
+
+bool writeAll(int fd, const std::uint8_t* data, std::size_t size) {
+  while (size > 0) {
+    auto n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+int runPipe(const Options& options, Output& out) {
+  Session session(options, out);
+  auto pipe = session.room().makeAction(kPipeAction);
+  auto pipeEnd = session.room().makeAction(kPipeEndAction);
+  auto pipeDone = session.room().makeAction(kPipeDoneAction);
+  auto queue = session.queue();
+
+  struct Remote {
+    std::uint64_t received = 0;
+    std::optional<std::uint64_t> announced;  // its pipe-end
+    bool complete = false;                   // all of it arrived (and we said so)
+  };
+  std::map<std::string, Remote> remotes;
+  std::optional<std::uint64_t> sentTotal;  // set when our input is done and sent
+  bool confirmed = false;                  // a peer has all of our input
+  std::uint64_t bytesIn = 0;
+
+  auto checkComplete = [&](const std::string& peerId) {
+    auto& remote = remotes[peerId];
+    if (remote.complete || !remote.announced || remote.received < *remote.announced) return;
+    remote.complete = true;
+    pipeDone.send(nlohmann::json{{"bytes", remote.received}}, Targets(peerId));
+  };
+
+  pipe.receive([queue, &session, &out, &bytesIn, &remotes, checkComplete](
+                   const Payload& payload, const std::string& peerId, const Metadata&) {
+    Bytes bytes = payload.isBinary() ? payload.bytes()
+                  : payload.isText() ? Bytes(payload.text().begin(), payload.text().end())
+                                     : Bytes();
+    auto size = bytes.size();
+    // The queue's byte budget holds the network thread back while stdout is slow.
+    queue->push(
+        [&session, &out, &bytesIn, &remotes, checkComplete, peerId, bytes = std::move(bytes)] {
+          if (!writeAll(STDOUT_FILENO, bytes.data(), bytes.size())) {
+            out.error("cannot write to stdout (closed?)");
+            session.stop(kFailed);
+            return;
+          }
+          bytesIn += bytes.size();
+          remotes[peerId].received += bytes.size();
+          checkComplete(peerId);
+        },
+        size);
+  });
+  pipeEnd.receive([queue, &remotes, checkComplete](const Payload& payload,
+                                                   const std::string& peerId, const Metadata&) {
+    auto total = payload.isJson() && payload.json().is_object()
+                     ? payload.json().value("bytes", std::uint64_t{0})
+                     : std::uint64_t{0};
+    queue->push([&remotes, checkComplete, peerId, total] {
+      remotes[peerId].announced = total;
+      checkComplete(peerId);
+    });
+  });
+  pipeDone.receive(
+      [queue, &confirmed, &sentTotal](const Payload& payload, const std::string&, const Metadata&) {
+        auto total = payload.isJson() && payload.json().is_object()
+                         ? payload.json().value("bytes", std::uint64_t{0})
+                         : std::uint64_t{0};
+        queue->push([&confirmed, &sentTotal, total] {
+          if (sentTotal && total == *sentTotal) confirmed = true;
+        });
+      });
+  session.onLeave = [&](const std::string& peerId) {
+    auto it = remotes.find(peerId);
+    bool theirsDone = it != remotes.end() && it->second.complete;
+    if ((theirsDone && confirmed) || !session.peers().empty()) return;
+    out.error("peer " + shortId(peerId) + " left before the pipe was done");
+    session.stop(kFailed);
+  };
+
+  int code = session.runUntil([&] { return !session.peers().empty(); }, true);
+  if (code != kOk) return code;
+  out.event({{"event", "piping"}, {"peers", session.peers()}}, "");
+
+  // The reader thread owns stdin and the sends; it reports back through the queue.
+  // Messages of one action may complete out of order when several are in flight (chunks are
+  // interleaved, as in the JS), so one message is in flight while the next one accumulates.
+  std::thread([queue, pipe, pipeEnd, &sentTotal, &session, &out] {
+    std::optional<Future<void>> inflight;
+    std::vector<std::uint8_t> buffer(kReadBytes);
+    Bytes pending;
+    std::string failure;
+    std::uint64_t sent = 0;
+    auto settle = [&](Future<void>& f) {
+      try {
+        f.get();
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+    };
+    bool eof = false;
+    while (!eof && failure.empty()) {
+      auto n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      pending.insert(pending.end(), buffer.begin(), buffer.begin() + n);
+      // Take what else is already there, up to a message's worth, without blocking.
+      pollfd input{STDIN_FILENO, POLLIN, 0};
+      while (pending.size() < kMessageBytes && ::poll(&input, 1, 0) > 0) {
+        n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+        if (n <= 0) {
+          eof = true;
+          break;
+        }
+        pending.insert(pending.end(), buffer.begin(), buffer.begin() + n);
+      }
+      if (inflight) settle(*inflight);
+      sent += pending.size();
+      inflight = pipe.send(Payload(std::move(pending)));
+      pending.clear();
+    }
+    std::deque<Future<void>> rest;
+    if (inflight) rest.push_back(*inflight);
+    for (auto& f : rest) settle(f);
+    if (failure.empty()) {
+      auto end = pipeEnd.send(nlohmann::json{{"bytes", sent}});
+      settle(end);
+    }
+    queue->push([&sentTotal, &session, &out, failure, sent] {
+      sentTotal = sent;
+      if (!failure.empty()) {
+        out.error("sending failed: " + failure);
+        session.stop(kFailed);
+      }
+    });
+  }).detach();
+
+  auto anyComplete = [&] {
+    for (const auto& [id, remote] : remotes) {
+      if (remote.complete) return true;
+    }
+    return false;
+  };
+  code = session.runUntil([&] { return sentTotal && confirmed && anyComplete(); }, false);
+  out.event({{"event", "pipe-done"}, {"bytesIn", bytesIn}, {"bytesOut", sentTotal.value_or(0)}},
+            options.verbosity > 0
+                ? "pipe: " + humanBytes(static_cast<double>(sentTotal.value_or(0))) + " out, " +
+                      humanBytes(static_cast<double>(bytesIn)) + " in"
+                : "");
+  return code;
+}
+
+}  // namespace trystero::cli

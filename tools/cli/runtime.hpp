@@ -1,0 +1,149 @@
+// What every room command shares: the main-thread event queue that network callbacks feed,
+// signal handling, human/JSON output, joining with join-error and relay-health reporting.
+//
+// Threads: the library calls our callbacks on its network thread; they only copy what they
+// got into the queue. All command state lives on the main thread, which drains the queue.
+#pragma once
+
+#include <trystero/trystero.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "options.hpp"
+
+namespace trystero::cli {
+
+enum ExitCode : int {
+  kOk = 0,
+  kFailed = 1,
+  kUsage = 2,
+  kJoinError = 3,
+  kTimedOut = 4,
+  kInterrupted = 130,
+};
+
+// Work for the main thread. push() blocks while more than maxBytes of payload wait, which holds
+// the network thread back when the main thread (a slow disk or stdout) can't keep up, so memory
+// stays bounded and the peers' data channels apply backpressure.
+class EventQueue {
+ public:
+  explicit EventQueue(std::size_t maxBytes = 32 * 1024 * 1024) : maxBytes_(maxBytes) {}
+  void push(std::function<void()> work, std::size_t bytes = 0);
+  // The next piece of work, or nullopt after `timeout`.
+  std::optional<std::function<void()>> pop(std::chrono::milliseconds timeout);
+  // Later pushes are dropped (and blocked ones return): the consumer is gone.
+  void close();
+
+ private:
+  struct Item {
+    std::function<void()> work;
+    std::size_t bytes;
+  };
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Item> items_;
+  std::size_t bytes_ = 0;
+  std::size_t maxBytes_;
+  bool closed_ = false;
+};
+
+// SIGINT/SIGTERM become a call of onSignal on a thread of their own. Call first thing in
+// main(), before any other thread exists, so that every thread inherits the blocked mask.
+void blockTerminationSignals();
+void watchTerminationSignals(std::function<void(int)> onSignal);
+
+// Human text on stderr (or stdout for chat lines); JSON lines on stdout with --json.
+class Output {
+ public:
+  explicit Output(const Options& options) : json_(options.json), verbosity_(options.verbosity) {}
+  bool json() const { return json_; }
+  // An event: JSON mode prints `event`; human mode prints `human` (if not empty) on stderr.
+  void event(const nlohmann::json& event, const std::string& human) const;
+  // A line for stdout in human mode (chat), or the event in JSON mode.
+  void line(const nlohmann::json& event, const std::string& human) const;
+  void error(const std::string& message) const;    // always on stderr
+  void verbose(const std::string& message) const;  // with -v
+  // A line that keeps being rewritten on a terminal (progress bars); plain lines elsewhere.
+  void status(const std::string& text, bool final) const;
+  bool stderrIsTerminal() const;
+
+ private:
+  bool json_;
+  int verbosity_;
+  mutable std::mutex mutex_;
+  mutable bool statusOpen_ = false;
+};
+
+// Progress of one transfer: a bar with rate and ETA on a terminal, a line per 10% elsewhere,
+// progress events with --json.
+class Progress {
+ public:
+  Progress(const Output& out, std::string label, std::uint64_t total);
+  void update(std::uint64_t done);
+  void finish(bool ok);
+  double seconds() const;
+  double megabytesPerSecond() const;
+
+ private:
+  const Output& out_;
+  std::string label_;
+  std::uint64_t total_;
+  std::uint64_t done_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point lastDraw_{};
+  int lastDecile_ = -1;
+};
+
+std::string humanBytes(double bytes);
+std::string shortId(const std::string& peerId);
+
+// A joined room plus what the commands watch: peers joining/leaving, join errors, interruption.
+class Session {
+ public:
+  Session(const Options& options, Output& out);
+  ~Session();  // leaves the room
+
+  Room& room() { return *room_; }
+  // Callbacks of the network thread hold the queue, not the session: once the session is gone
+  // their work is dropped.
+  const std::shared_ptr<EventQueue>& queue() { return queue_; }
+  const Output& out() const { return out_; }
+
+  // Runs queued work until done() returns true; returns an exit code: kOk when done, or
+  // kJoinError / kTimedOut (no peer by --timeout, when `timed` is set) / kInterrupted.
+  int runUntil(const std::function<bool()>& done, bool timed);
+  // Makes runUntil return `code` (from the main thread).
+  void stop(int code) { stopCode_ = code; }
+  bool stopped() const { return stopCode_.has_value(); }
+
+  // Called on the main thread, in the order the events happened.
+  std::function<void(const std::string&)> onJoin, onLeave;
+  const std::vector<std::string>& peers() const { return peers_; }
+
+ private:
+  void reportRelayHealth();
+
+  const Options& options_;
+  Output& out_;
+  std::shared_ptr<EventQueue> queue_ = std::make_shared<EventQueue>();
+  std::shared_ptr<Room> room_;
+  std::vector<std::string> peers_;
+  std::optional<int> stopCode_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  bool relaysReported_ = false;
+  bool everJoined_ = false;
+};
+
+std::vector<RelaySocketInfo> relaySocketsOf(const std::string& strategy);
+
+}  // namespace trystero::cli
