@@ -4,6 +4,7 @@
 // builds before a strategy lands; `--list-strategies` says which ones were compiled in).
 //
 //   room_peer --strategy nostr|mqtt|torrent --app-id A --room R [--password P] --relay URL...
+//             [--defer-join]
 //   room_peer --list-strategies
 //
 // stdout carries protocol lines only; diagnostics go to stderr. stdin is read on its own
@@ -26,6 +27,7 @@
 #define ROOM_PEER_HAS_TORRENT 1
 #endif
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -36,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -90,6 +93,14 @@ std::string sha256Hex(const trystero::Bytes& bytes) {
     out += hex[digest[i] & 0xF];
   }
   return out;
+}
+
+// Wall-clock milliseconds since the Unix epoch (fractional): comparable across the processes of
+// one machine, so a sender's start and a receiver's end can be subtracted (benchmark commands).
+double epochMs() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 double elapsedMs(std::chrono::steady_clock::time_point since) {
@@ -169,6 +180,19 @@ class RoomPeer {
   RoomPeer(StrategyEntry strategy, std::string name)
       : strategy_(std::move(strategy)), name_(std::move(name)) {}
 
+  // --defer-join: remembers the config and prints standby; the `join` command joins later.
+  void standby(const trystero::Config& config, const std::string& roomId) {
+    config_ = config;
+    roomId_ = roomId;
+    emit({{"event", "standby"},
+          {"selfId", trystero::selfId()},
+          {"impl", "cpp"},
+          {"strategy", name_},
+          {"roomId", roomId},
+          {"appId", config.appId},
+          {"at", epochMs()}});
+  }
+
   // Joins (again, after leave: same config and room, same selfId) and prints ready.
   bool join(const trystero::Config& config, const std::string& roomId) {
     config_ = config;
@@ -178,6 +202,18 @@ class RoomPeer {
       std::lock_guard lock(actionsMutex_);
       actions_.clear();
     }
+    {
+      std::lock_guard lock(received_->mutex);
+      received_->expecting.clear();
+    }
+    // When each peer first joined, counted from the joinRoom call (join-times).
+    auto clock = std::make_shared<JoinClock>();
+    {
+      std::lock_guard lock(joinClockMutex_);
+      joinClock_ = clock;
+    }
+    clock->joinAt = epochMs();
+    clock->started = std::chrono::steady_clock::now();
     try {
       room_ = strategy_.join(config, roomId, [](const trystero::JoinError& e) {
         emit({{"event", "join-error"},
@@ -194,7 +230,11 @@ class RoomPeer {
       emitError("joinRoom returned no room");
       return false;
     }
-    room_->onPeerJoin([](const std::string& id) {
+    room_->onPeerJoin([clock](const std::string& id) {
+      {
+        std::lock_guard lock(clock->mutex);
+        clock->peers.try_emplace(id, elapsedMs(clock->started));
+      }
       emit({{"event", "peer-join"}, {"peerId", id}});
     });
     room_->onPeerLeave([](const std::string& id) {
@@ -214,7 +254,9 @@ class RoomPeer {
     const json id = msg.value("id", json());
     const std::string cmd = msg.value("cmd", "");
     try {
-      if (cmd == "make-action") {
+      if (!room_ && cmd != "join" && cmd != "quit") {
+        emitError("not joined yet (--defer-join: send join first): " + cmd, id);
+      } else if (cmd == "make-action") {
         makeActions(msg, id);
       } else if (cmd == "send") {
         send(msg, id);
@@ -239,6 +281,20 @@ class RoomPeer {
         });
       } else if (cmd == "join") {
         join(config_, roomId_);
+      } else if (cmd == "stats") {
+        auto st = room_->stats();
+        emit(withId({{"event", "stats"},
+                     {"droppedChunks", st.droppedChunks},
+                     {"droppedTransmissions", st.droppedTransmissions}},
+                    id));
+      } else if (cmd == "join-times") {
+        joinTimes(id);
+      } else if (cmd == "expect-bulk" || cmd == "expect-many") {
+        expect(msg, id, cmd == "expect-many");
+      } else if (cmd == "send-bulk") {
+        sendBulk(msg, id);
+      } else if (cmd == "send-many") {
+        sendMany(msg, id);
       } else if (cmd == "quit") {
         return false;
       } else {
@@ -263,6 +319,7 @@ class RoomPeer {
       action.progress(
           [state = received_, type](double p, const std::string& peer, const trystero::Metadata&) {
             std::lock_guard lock(state->mutex);
+            if (state->expecting.count(type)) return;  // benchmark receive: no bookkeeping
             auto& c = state->progress[{type, peer}];
             ++c.count;
             c.last = p;
@@ -281,15 +338,88 @@ class RoomPeer {
     emit(withId({{"event", "actions"}, {"types", made}}, id));
   }
 
+  // A benchmark receive (expect-bulk / expect-many): the action's deliveries are checked and
+  // summarised in one line instead of a receive line each.
+  struct Expectation {
+    json id;
+    bool many = false;
+    std::uint64_t count = 0;  // many: messages expected
+    std::uint64_t received = 0;
+    std::uint64_t outOfOrder = 0;  // {"i": n} with n != its position
+    std::uint64_t bad = 0;         // not an object with a numeric "i"
+    double firstAt = 0;
+    std::string peerId;
+  };
+
   // Receiver-side progress calls per (action type, sender), summarised when the transmission
   // completes (the receive callback follows the last chunk's progress call).
   struct ReceiveState {
     std::mutex mutex;
     std::map<std::pair<std::string, std::string>, ProgressCount> progress;
+    std::map<std::string, Expectation> expecting;  // by action type
   };
+
+  // Handles a delivery of an expected type; false when the type is not expected.
+  static bool onExpected(ReceiveState& state, const std::string& type,
+                         const trystero::Payload& data, const std::string& peer,
+                         const trystero::Metadata& meta) {
+    const double at = epochMs();
+    Expectation done;
+    {
+      std::lock_guard lock(state.mutex);
+      auto it = state.expecting.find(type);
+      if (it == state.expecting.end()) return false;
+      auto& x = it->second;
+      if (x.many) {
+        if (x.received == 0) {
+          x.firstAt = at;
+          x.peerId = peer;
+        }
+        const json* value = data.kind() == trystero::Payload::Kind::Json ? &data.json() : nullptr;
+        if (!value || !value->is_object() || !value->contains("i") ||
+            !value->at("i").is_number_unsigned()) {
+          ++x.bad;
+        } else if (value->at("i").get<std::uint64_t>() != x.received) {
+          ++x.outOfOrder;
+        }
+        if (++x.received < x.count) return true;
+      }
+      done = std::move(x);
+      state.expecting.erase(it);
+    }
+    if (done.many) {
+      emit(withId({{"event", "received-many"},
+                   {"type", type},
+                   {"peerId", done.peerId},
+                   {"count", done.received},
+                   {"outOfOrder", done.outOfOrder},
+                   {"bad", done.bad},
+                   {"firstAt", done.firstAt},
+                   {"lastAt", at}},
+                  done.id));
+      return true;
+    }
+    json e = {{"event", "received-bulk"},
+              {"type", type},
+              {"peerId", peer},
+              {"meta", meta ? *meta : json()},
+              {"at", at}};
+    if (data.kind() == trystero::Payload::Kind::Binary) {
+      auto hashStarted = std::chrono::steady_clock::now();
+      e["kind"] = "binary";
+      e["size"] = data.bytes().size();
+      e["sha256"] = sha256Hex(data.bytes());
+      e["hashMs"] = elapsedMs(hashStarted);
+    } else {
+      e["kind"] = data.kind() == trystero::Payload::Kind::Text ? "text" : "json";
+    }
+    emit(withId(std::move(e), done.id));
+    return true;
+  }
 
   static void onReceive(ReceiveState& state, const std::string& type, const trystero::Payload& data,
                         const std::string& peer, const trystero::Metadata& meta) {
+    if (onExpected(state, type, data, peer, meta)) return;
     ProgressCount progress;
     {
       std::lock_guard lock(state.mutex);
@@ -400,6 +530,123 @@ class RoomPeer {
     });
   }
 
+  // ---- benchmark commands (bench/rooms): data generated here, receipts summarised in one line
+
+  std::optional<trystero::Action> findAction(const json& msg, const json& id, const char* cmd) {
+    const std::string type = msg.at("type").get<std::string>();
+    std::lock_guard lock(actionsMutex_);
+    auto it = actions_.find(type);
+    if (it != actions_.end()) return it->second;
+    emitError(std::string(cmd) + ": no action " + type + " (make-action first)", id);
+    return std::nullopt;
+  }
+
+  static trystero::Targets targetsOf(const json& msg) {
+    if (msg.contains("targets") && !msg["targets"].is_null()) {
+      return trystero::Targets(msg["targets"].get<std::vector<std::string>>());
+    }
+    return {};
+  }
+
+  void joinTimes(const json& id) {
+    std::shared_ptr<JoinClock> clock;
+    {
+      std::lock_guard lock(joinClockMutex_);
+      clock = joinClock_;
+    }
+    json peers = json::object();
+    std::lock_guard lock(clock->mutex);
+    for (const auto& [peer, ms] : clock->peers) peers[peer] = ms;
+    emit(withId({{"event", "join-times"}, {"joinAt", clock->joinAt}, {"peers", peers}}, id));
+  }
+
+  void expect(const json& msg, const json& id, bool many) {
+    const std::string type = msg.at("type").get<std::string>();
+    Expectation x;
+    x.id = id;
+    x.many = many;
+    if (many) x.count = msg.at("count").get<std::uint64_t>();
+    {
+      std::lock_guard lock(received_->mutex);
+      received_->expecting.insert_or_assign(type, std::move(x));
+    }
+    emit(withId({{"event", "expecting"}, {"type", type}}, id));
+  }
+
+  void sendBulk(const json& msg, const json& id) {
+    auto action = findAction(msg, id, "send-bulk");
+    if (!action) return;
+    const std::string type = msg.at("type").get<std::string>();
+    const auto size = msg.at("size").get<std::uint64_t>();
+    const auto seed = msg.value("seed", std::uint64_t{0});
+    trystero::Bytes bytes(size);
+    for (std::uint64_t i = 0; i < size; ++i) bytes[i] = patternByte(i, seed);
+    trystero::Metadata meta;
+    if (msg.contains("meta") && !msg["meta"].is_null()) meta = msg["meta"];
+    const double startAt = epochMs();
+    const auto started = std::chrono::steady_clock::now();
+    auto future = action->send(trystero::Payload(std::move(bytes)), targetsOf(msg), meta);
+    future.then([id, type, size, startAt, started](const trystero::Future<void>& f) {
+      const double ms = elapsedMs(started);
+      try {
+        f.get();
+        emit(withId({{"event", "bulk-sent"},
+                     {"type", type},
+                     {"size", size},
+                     {"startAt", startAt},
+                     {"ms", ms}},
+                    id));
+      } catch (const std::exception& e) {
+        emit(withId({{"event", "send-failed"}, {"type", type}, {"ms", ms}, {"error", e.what()}},
+                    id));
+      }
+    });
+  }
+
+  // count sends of {"i": n}, n = 0..count-1, one after the other without waiting for the futures
+  // (this thread: the stdin reader, a thread of the application as far as the library knows).
+  void sendMany(const json& msg, const json& id) {
+    auto action = findAction(msg, id, "send-many");
+    if (!action) return;
+    const std::string type = msg.at("type").get<std::string>();
+    const auto count = msg.at("count").get<std::uint64_t>();
+    const trystero::Targets targets = targetsOf(msg);
+    struct State {
+      std::atomic<std::uint64_t> remaining;
+      std::atomic<std::uint64_t> failed{0};
+      std::mutex mutex;
+      std::string firstError;
+    };
+    auto state = std::make_shared<State>();
+    state->remaining = count + 1;  // + 1: released after the loop, so the line comes once
+    const double startAt = epochMs();
+    const auto started = std::chrono::steady_clock::now();
+    auto finish = [state, id, type, count, startAt, started] {
+      if (--state->remaining != 0) return;
+      json e = {{"event", "sent-many"},     {"type", type},
+                {"count", count},           {"startAt", startAt},
+                {"ms", elapsedMs(started)}, {"failed", state->failed.load()}};
+      std::lock_guard lock(state->mutex);
+      if (!state->firstError.empty()) e["error"] = state->firstError;
+      emit(withId(std::move(e), id));
+    };
+    for (std::uint64_t i = 0; i < count; ++i) {
+      auto future = action->send(trystero::Payload(json{{"i", i}}), targets);
+      future.then([state, finish](const trystero::Future<void>& f) {
+        try {
+          f.get();
+        } catch (const std::exception& e) {
+          if (state->failed++ == 0) {
+            std::lock_guard lock(state->mutex);
+            state->firstError = e.what();
+          }
+        }
+        finish();
+      });
+    }
+    finish();
+  }
+
   void ping(const std::string& peer, const json& id) {
     room_->ping(peer).then([id, peer](const trystero::Future<double>& f) {
       try {
@@ -410,8 +657,17 @@ class RoomPeer {
     });
   }
 
+  struct JoinClock {
+    std::mutex mutex;
+    double joinAt = 0;  // epochMs() of the joinRoom call
+    std::chrono::steady_clock::time_point started;
+    std::map<std::string, double> peers;  // first onPeerJoin of each peer, ms after joinRoom
+  };
+
   StrategyEntry strategy_;
   std::string name_;
+  std::mutex joinClockMutex_;
+  std::shared_ptr<JoinClock> joinClock_ = std::make_shared<JoinClock>();
   trystero::Config config_;
   std::string roomId_;
   std::shared_ptr<trystero::Room> room_;
@@ -423,6 +679,7 @@ class RoomPeer {
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s --strategy NAME --app-id A --room R [--password P] --relay URL...\n"
+               "          [--defer-join]\n"
                "       %s --list-strategies\n",
                argv0, argv0);
   return 2;
@@ -433,6 +690,7 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   std::string strategyName, appId, roomId, password;
   std::vector<std::string> relays;
+  bool deferJoin = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -457,6 +715,8 @@ int main(int argc, char** argv) {
       password = next();
     } else if (a == "--relay") {
       relays.push_back(next());
+    } else if (a == "--defer-join") {
+      deferJoin = true;
     } else {
       return usage(argv[0]);
     }
@@ -477,7 +737,11 @@ int main(int argc, char** argv) {
   config.allowLoopback = true;
 
   RoomPeer peer(it->second, strategyName);
-  if (!peer.join(config, roomId)) return 1;
+  if (deferJoin) {
+    peer.standby(config, roomId);
+  } else if (!peer.join(config, roomId)) {
+    return 1;
+  }
 
   // stdin on its own thread; the main thread waits for it to see quit or end of input.
   std::mutex doneMutex;

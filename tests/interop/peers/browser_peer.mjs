@@ -4,7 +4,7 @@
 // node_peer.mjs and room_peer, so one test body drives all three.
 //
 //   node tests/interop/peers/browser_peer.mjs --strategy S --app-id A --room R [--password P] \
-//        --relay URL [--relay URL...]
+//        --relay URL [--relay URL...] [--defer-join]
 //
 // It bundles trystero (browser_peer.page.mjs + node_peer.mjs's RoomProtocolPeer) with esbuild
 // into tests/interop/dist/ when the bundle is missing or stale, serves it on 127.0.0.1, launches

@@ -26,6 +26,7 @@ window.startRoomPeer = (args) => {
     onQuit: () => window.emitQuit(),
   });
   window.roomPeer = peer;
-  peer.start();
+  if (args.deferJoin) peer.standby();
+  else peer.start();
 };
 window.interopReady = true;

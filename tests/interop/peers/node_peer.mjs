@@ -2,7 +2,7 @@
 // A room peer on real trystero@0.22.0, speaking tests/interop/ROOM_PROTOCOL.md (JSON lines).
 //
 //   node tests/interop/peers/node_peer.mjs --strategy nostr|mqtt|torrent --app-id A --room R \
-//        [--password P] --relay URL [--relay URL...]
+//        [--password P] --relay URL [--relay URL...] [--defer-join]
 //
 // This file has two parts:
 //  - RoomProtocolPeer: the protocol on any trystero joinRoom (no Node API used), shared with the
@@ -27,6 +27,9 @@ async function sha256Hex(bytes) {
 
 const TypedArray = Object.getPrototypeOf(Uint8Array);
 const now = () => performance.now();
+// Wall-clock ms since the Unix epoch (fractional): comparable across the processes of one
+// machine, so a sender's start and a receiver's end can be subtracted (benchmark commands).
+const epochMs = () => performance.timeOrigin + performance.now();
 
 export class RoomProtocolPeer {
   /**
@@ -43,6 +46,8 @@ export class RoomProtocolPeer {
     Object.assign(this, { impl, strategy, trystero, config, roomId, out, onQuit });
     this.actions = new Map();          // type -> {send, get, onProgress}
     this.receiveProgress = new Map();  // `${type}\0${peerId}` -> {count, last}
+    this.expectations = new Map();     // type -> benchmark receive (expect-bulk / expect-many)
+    this.joinClock = { at: null, started: 0, peers: {} };
     this.room = null;
   }
 
@@ -50,13 +55,27 @@ export class RoomProtocolPeer {
     this.out({ event: 'error', message: String(message), ...(id !== undefined ? { id } : {}) });
   }
 
+  /** --defer-join: prints standby; the `join` command joins later. */
+  standby() {
+    this.out({
+      event: 'standby', selfId: this.trystero.selfId, impl: this.impl, strategy: this.strategy,
+      roomId: this.roomId, appId: this.config.appId, at: epochMs(),
+    });
+  }
+
   /** Joins (again, after leave: same config and room) and prints ready. */
   start() {
     this.actions.clear();
     this.receiveProgress.clear();
+    this.expectations.clear();
+    // When each peer first joined, counted from the joinRoom call (join-times).
+    const clock = this.joinClock = { at: epochMs(), started: now(), peers: {} };
     this.room = this.trystero.joinRoom(this.config, this.roomId, (e) =>
       this.out({ event: 'join-error', error: e.error, appId: e.appId, peerId: e.peerId, roomId: e.roomId }));
-    this.room.onPeerJoin((peerId) => this.out({ event: 'peer-join', peerId }));
+    this.room.onPeerJoin((peerId) => {
+      clock.peers[peerId] ??= now() - clock.started;
+      this.out({ event: 'peer-join', peerId });
+    });
     this.room.onPeerLeave((peerId) => this.out({ event: 'peer-leave', peerId }));
     this.out({
       event: 'ready', selfId: this.trystero.selfId, impl: this.impl, strategy: this.strategy,
@@ -67,6 +86,9 @@ export class RoomProtocolPeer {
   handle(msg) {
     const { id } = msg;
     try {
+      if (!this.room && msg.cmd !== 'join' && msg.cmd !== 'quit') {
+        return this.error(`not joined yet (--defer-join: send join first): ${msg.cmd}`, id);
+      }
       switch (msg.cmd) {
         case 'make-action': return this.makeActions(msg.types, id);
         case 'send': return this.send(msg, id);
@@ -82,6 +104,12 @@ export class RoomProtocolPeer {
         }
         case 'join': return this.start();
         case 'quit': return this.onQuit();
+        case 'stats': return this.out({ event: 'stats', id });  // trystero keeps no such counters
+        case 'join-times': return this.out({ event: 'join-times', id, joinAt: this.joinClock.at, peers: { ...this.joinClock.peers } });
+        case 'expect-bulk':
+        case 'expect-many': return this.expect(msg, id);
+        case 'send-bulk': return this.sendBulk(msg, id);
+        case 'send-many': return this.sendMany(msg, id);
         default: return this.error(`unknown command: ${msg.cmd}`, id);
       }
     } catch (e) {
@@ -93,6 +121,7 @@ export class RoomProtocolPeer {
     for (const type of types) {
       const [send, get, onProgress] = this.room.makeAction(type);
       onProgress((p, peerId) => {
+        if (this.expectations.has(type)) return;  // benchmark receive: no bookkeeping
         const key = `${type}\0${peerId}`;
         const c = this.receiveProgress.get(key) ?? { count: 0, last: 0 };
         c.count++;
@@ -106,6 +135,8 @@ export class RoomProtocolPeer {
   }
 
   onReceive(type, data, peerId, meta) {
+    const expected = this.expectations.get(type);
+    if (expected) return this.onExpected(expected, type, data, peerId, meta);
     const key = `${type}\0${peerId}`;
     const progress = this.receiveProgress.get(key) ?? { count: 0, last: 0 };
     this.receiveProgress.delete(key);
@@ -150,6 +181,78 @@ export class RoomProtocolPeer {
       (e) => this.out({ event: 'send-failed', id, type: msg.type, ms: now() - started, error: String(e?.message ?? e), progress: byPeer }));
   }
 
+  // ---- benchmark commands (bench/rooms): data generated here, receipts summarised in one line
+
+  expect(msg, id) {
+    const many = msg.cmd === 'expect-many';
+    this.expectations.set(msg.type, {
+      id, many, count: many ? Number(msg.count) : 1, received: 0, outOfOrder: 0, bad: 0, firstAt: null, peerId: null,
+    });
+    this.out({ event: 'expecting', id, type: msg.type });
+  }
+
+  onExpected(x, type, data, peerId, meta) {
+    if (x.many) {
+      const last = x.received + 1 >= x.count;
+      if (x.received === 0) { x.firstAt = epochMs(); x.peerId = peerId; }
+      if (data === null || typeof data !== 'object' || !Number.isInteger(data.i)) x.bad++;
+      else if (data.i !== x.received) x.outOfOrder++;
+      x.received++;
+      if (!last) return;
+      const lastAt = epochMs();
+      this.expectations.delete(type);
+      this.out({
+        event: 'received-many', id: x.id, type, peerId: x.peerId, count: x.received,
+        outOfOrder: x.outOfOrder, bad: x.bad, firstAt: x.firstAt, lastAt,
+      });
+      return;
+    }
+    const at = epochMs();
+    this.expectations.delete(type);
+    const base = { event: 'received-bulk', id: x.id, type, peerId, meta: meta ?? null, at };
+    if (data instanceof ArrayBuffer || data instanceof TypedArray) {
+      const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const hashStarted = now();
+      sha256Hex(bytes).then((sha256) => this.out({ ...base, kind: 'binary', size: bytes.byteLength, sha256, hashMs: now() - hashStarted }));
+    } else {
+      this.out({ ...base, kind: typeof data === 'string' ? 'text' : 'json' });
+    }
+  }
+
+  sendBulk(msg, id) {
+    const action = this.actions.get(msg.type);
+    if (!action) return this.error(`send-bulk: no action ${msg.type} (make-action first)`, id);
+    const data = patternBytes(Number(msg.size), msg.seed ?? 0);
+    const startAt = epochMs();
+    const started = now();
+    let promise;
+    try { promise = action.send(data, msg.targets ?? null, msg.meta ?? undefined); } catch (e) { promise = Promise.reject(e); }
+    Promise.resolve(promise).then(
+      () => this.out({ event: 'bulk-sent', id, type: msg.type, size: data.byteLength, startAt, ms: now() - started }),
+      (e) => this.out({ event: 'send-failed', id, type: msg.type, ms: now() - started, error: String(e?.message ?? e) }));
+  }
+
+  /** count sends of {i: n}, n = 0..count-1, in one loop without awaiting each promise. */
+  sendMany(msg, id) {
+    const action = this.actions.get(msg.type);
+    if (!action) return this.error(`send-many: no action ${msg.type} (make-action first)`, id);
+    const count = Number(msg.count);
+    const targets = msg.targets ?? null;
+    const promises = new Array(count);
+    const startAt = epochMs();
+    const started = now();
+    for (let i = 0; i < count; i++) {
+      try { promises[i] = action.send({ i }, targets); } catch (e) { promises[i] = Promise.reject(e); }
+    }
+    Promise.allSettled(promises).then((results) => {
+      const failed = results.filter((r) => r.status === 'rejected');
+      this.out({
+        event: 'sent-many', id, type: msg.type, count, startAt, ms: now() - started, failed: failed.length,
+        ...(failed.length ? { error: String(failed[0].reason?.message ?? failed[0].reason) } : {}),
+      });
+    });
+  }
+
   ping(peerId, id) {
     this.room.ping(peerId).then(
       (rtt) => this.out({ event: 'ping', id, peerId, rtt }),
@@ -165,7 +268,7 @@ export class RoomProtocolPeer {
   }
 }
 
-/** --strategy S --app-id A --room R [--password P] --relay URL... */
+/** --strategy S --app-id A --room R [--password P] --relay URL... [--defer-join] */
 export function parseArgs(argv) {
   const o = { relays: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -179,6 +282,7 @@ export function parseArgs(argv) {
     else if (a === '--room') o.roomId = v();
     else if (a === '--password') o.password = v();
     else if (a === '--relay') o.relays.push(v());
+    else if (a === '--defer-join') o.deferJoin = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!o.strategy || !o.appId || !o.roomId) throw new Error('--strategy, --app-id and --room are required');
@@ -279,7 +383,8 @@ async function main() {
     out,
     onQuit: quit,
   });
-  peer.start();
+  if (args.deferJoin) peer.standby();
+  else peer.start();
 
   createInterface({ input: process.stdin })
     .on('line', (line) => {
