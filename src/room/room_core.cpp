@@ -1,5 +1,7 @@
 #include "room/room_core.hpp"
 
+#include <algorithm>
+
 #include "crypto/crypto.hpp"
 
 namespace trystero {
@@ -16,6 +18,8 @@ const std::string kLeave = "@_leave";
 // Keep this much queued in the SCTP stack per peer before waiting for bufferedamountlow.
 constexpr std::size_t kHighWater = 1 << 20;
 constexpr std::size_t kLowWater = 256 * 1024;
+// Standbys per peer at most (one per relay is the most trystero makes).
+constexpr std::size_t kMaxStandbys = 16;
 
 std::string encodeJson(const nlohmann::json& value) {
   // Like JSON.stringify on a JS string: invalid UTF-8 becomes U+FFFD instead of failing.
@@ -33,11 +37,13 @@ struct SendJob {
 std::shared_ptr<RoomCore> RoomCore::create(loop::Loop& loop, std::string selfId, std::string appId,
                                            std::string roomId,
                                            std::function<void(const std::string&)> onPeerLeft,
-                                           std::function<void()> onSelfLeave) {
+                                           std::function<void()> onSelfLeave,
+                                           std::chrono::milliseconds standbyGrace) {
   auto core = std::shared_ptr<RoomCore>(
       new RoomCore(loop, std::move(selfId), std::move(appId), std::move(roomId)));
   core->onPeerLeft_ = std::move(onPeerLeft);
   core->onSelfLeave_ = std::move(onSelfLeave);
+  core->standbyGrace_ = standbyGrace;
   for (const auto* type : {&kPing, &kPong, &kSignal, &kStream, &kTrack, &kLeave}) {
     core->registerAction(*type);
   }
@@ -45,7 +51,23 @@ std::shared_ptr<RoomCore> RoomCore::create(loop::Loop& loop, std::string selfId,
 }
 
 RoomCore::~RoomCore() {
-  for (auto& [id, state] : peers_) state.peer->destroy();
+  for (auto& [id, state] : peers_) destroyConnections(state);
+}
+
+void RoomCore::destroyConnections(PeerState& state) {
+  if (state.awaiting) loop_.cancelTimer(state.awaiting);
+  state.awaiting = 0;
+  if (state.youngTimer) loop_.cancelTimer(state.youngTimer);
+  state.youngTimer = 0;
+  state.young = false;
+  state.sentYoung.clear();
+  auto standbys = std::move(state.standbys);
+  state.standbys.clear();
+  for (auto& standby : standbys) {
+    if (standby.timer) loop_.cancelTimer(standby.timer);
+    standby.peer->destroy();
+  }
+  state.peer->destroy();
 }
 
 std::shared_ptr<Room> RoomCore::makeRoom() {
@@ -71,18 +93,24 @@ std::vector<std::string> RoomCore::peers() const {
   return ids;
 }
 
-void RoomCore::addPeer(std::shared_ptr<room::Peer> peer, const std::string& peerId) {
-  if (left_ || peers_.count(peerId)) return;
-  auto& state = peers_[peerId];
-  state.peer = peer;
+bool RoomCore::addPeer(std::shared_ptr<room::Peer> peer, const std::string& peerId) {
+  if (left_ || peers_.count(peerId)) return false;
+  peers_[peerId].peer = peer;
+  attachPrimary(peerId, peer);
+  if (onPeerJoin_) onPeerJoin_(peerId);
+  return true;
+}
+
+void RoomCore::attachPrimary(const std::string& peerId, const std::shared_ptr<room::Peer>& peer) {
   std::weak_ptr<RoomCore> weak = weak_from_this();
+  const room::Peer* raw = peer.get();
   peer->setHandlers({
       nullptr,
       [weak, peerId] {
-        if (auto self = weak.lock()) self->exitPeer(peerId, "connection closed");
+        if (auto self = weak.lock()) self->primaryClosed(peerId);
       },
-      [weak, peerId](std::span<const std::uint8_t> data) {
-        if (auto self = weak.lock()) self->handleData(peerId, data);
+      [weak, peerId, raw](std::span<const std::uint8_t> data) {
+        if (auto self = weak.lock()) self->handleData(peerId, raw, data);
       },
   });
   if (auto* channel = peer->channel()) {
@@ -91,7 +119,143 @@ void RoomCore::addPeer(std::shared_ptr<room::Peer> peer, const std::string& peer
       if (auto self = weak.lock()) self->pump(peerId);
     });
   }
-  if (onPeerJoin_) onPeerJoin_(peerId);
+  auto& state = peers_[peerId];
+  if (state.youngTimer) loop_.cancelTimer(state.youngTimer);
+  state.sentYoung.clear();
+  state.young = true;
+  state.youngTimer = loop_.callLater(standbyGrace_ / 3, [weak, peerId] {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end()) return;
+    it->second.youngTimer = 0;
+    it->second.young = false;
+    it->second.sentYoung.clear();
+  });
+}
+
+bool RoomCore::addStandby(std::shared_ptr<room::Peer> peer, const std::string& peerId) {
+  auto it = peers_.find(peerId);
+  if (left_ || it == peers_.end() || peer->isDead() || !peer->isOpen()) return false;
+  auto& state = it->second;
+  if (state.peer == peer) return true;
+  for (const auto& standby : state.standbys) {
+    if (standby.peer == peer) return true;
+  }
+  if (state.standbys.size() >= kMaxStandbys) return false;
+  std::weak_ptr<RoomCore> weak = weak_from_this();
+  const room::Peer* raw = peer.get();
+  peer->setHandlers({
+      nullptr,
+      [weak, peerId, raw] {
+        if (auto self = weak.lock()) self->dropStandby(peerId, raw);
+      },
+      [weak, peerId, raw](std::span<const std::uint8_t> data) {
+        if (auto self = weak.lock()) self->handleData(peerId, raw, data);
+      },
+  });
+  // The convergence rule (see the header): the smaller selfId ends its standbys after the grace
+  // period, the larger only after three times that, so both never close theirs at once.
+  auto grace = selfId_ < peerId ? standbyGrace_ : 3 * standbyGrace_;
+  Standby standby;
+  standby.peer = std::move(peer);
+  standby.timer = loop_.callLater(grace, [weak, peerId, raw] {
+    if (auto self = weak.lock()) self->dropStandby(peerId, raw);
+  });
+  state.standbys.push_back(std::move(standby));
+  // The primary is gone and this is the connection we were waiting for: take it over now.
+  if (state.awaiting) primaryClosed(peerId);
+  return true;
+}
+
+void RoomCore::dropStandby(const std::string& peerId, const room::Peer* peer) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end()) return;
+  auto& standbys = it->second.standbys;
+  auto standby = std::find_if(standbys.begin(), standbys.end(),
+                              [peer](const Standby& s) { return s.peer.get() == peer; });
+  if (standby == standbys.end()) return;
+  auto doomed = std::move(*standby);
+  standbys.erase(standby);
+  if (doomed.timer) loop_.cancelTimer(doomed.timer);
+  doomed.peer->destroy();
+}
+
+void RoomCore::primaryClosed(const std::string& peerId) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end()) return;
+  auto& state = it->second;
+  auto next = std::find_if(state.standbys.begin(), state.standbys.end(),
+                           [](const Standby& s) { return !s.peer->isDead() && s.peer->isOpen(); });
+  if (next == state.standbys.end()) {
+    if (state.awaiting) return;  // already waiting
+    if (left_ || !hasPendingConnection_ || !hasPendingConnection_(peerId)) {
+      return exitPeer(peerId, "connection closed");
+    }
+    g_debug("trystero: %s: primary connection closed, awaiting another", peerId.c_str());
+    // Wait for the connection on its way (addStandby ends the wait); meanwhile the dead primary
+    // refuses sends, which stay queued. A primary that died young stays so while we wait.
+    state.peer->destroy();
+    if (state.youngTimer) loop_.cancelTimer(state.youngTimer);
+    state.youngTimer = 0;
+    std::weak_ptr<RoomCore> weak = weak_from_this();
+    state.awaiting = loop_.callLater(standbyGrace_, [weak, peerId] {
+      auto self = weak.lock();
+      if (!self) return;
+      auto it = self->peers_.find(peerId);
+      if (it == self->peers_.end()) return;
+      it->second.awaiting = 0;
+      self->exitPeer(peerId, "connection closed");
+    });
+    return;
+  }
+  if (state.awaiting) loop_.cancelTimer(state.awaiting);
+  state.awaiting = 0;
+
+  // Promote it silently: same peer, no leave/join.
+  g_debug("trystero: %s: primary connection closed, standby promoted%s", peerId.c_str(),
+          state.young ? " (messages sent on the young primary go again)" : "");
+  auto standby = std::move(*next);
+  state.standbys.erase(next);
+  if (standby.timer) loop_.cancelTimer(standby.timer);
+  auto dead = std::move(state.peer);
+  state.peer = std::move(standby.peer);
+  // Partial messages that came on the dead connection can never complete (their sender does
+  // not go on elsewhere); those on the promoted one are kept.
+  state.reassembler = std::move(standby.reassembler);
+  dead->destroy();
+  // Sends: a message that was partly sent on the dead connection starts over from its first
+  // chunk, with the same nonce, on the new one. Its chunks already sent may or may not have
+  // arrived, so sending only the rest would leave a gap; receivers never mix the two copies: a
+  // native receiver reassembles per connection, and a JS receiver either dropped the dead
+  // connection's data (its extra connections get no data handler) or lost the peer with it,
+  // which clears its pending state. The sender's progress callback starts over for it.
+  // Messages completed on the dead connection are sent again (first, in their order) only if
+  // it died young; else they are not: the remote was using it.
+  for (auto& outgoing : state.outgoing) outgoing.next = 0;
+  if (state.young) {
+    auto again = std::move(state.sentYoung);
+    state.sentYoung.clear();
+    for (auto& outgoing : again) outgoing.next = 0;
+    state.outgoing.insert(state.outgoing.begin(), std::make_move_iterator(again.begin()),
+                          std::make_move_iterator(again.end()));
+  }
+  attachPrimary(peerId, state.peer);
+  // A ping may have gone out on the dead connection: ask again (the first pong answers all).
+  if (!state.pongs.empty()) sendInternal(kPing, peerId);
+  pump(peerId);
+}
+
+std::size_t RoomCore::connectionCount(const std::string& peerId) const {
+  auto it = peers_.find(peerId);
+  return it == peers_.end() ? 0 : 1 + it->second.standbys.size();
+}
+
+void RoomCore::dropPrimaryForTest(const std::string& peerId) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end()) return;
+  it->second.peer->destroy();
+  primaryClosed(peerId);
 }
 
 Future<void> RoomCore::send(const std::string& type, Payload data, const Targets& targets,
@@ -170,22 +334,39 @@ void RoomCore::pump(const std::string& peerId) {
     current.encoder->writeChunk(current.next, scratch_);
     if (!state.peer->send(scratch_)) {
       state.outgoing.push_front(std::move(current));
-      break;  // not writable now; the close handler fails the job if the channel is gone
+      // Not writable now; the close handler promotes a standby (and restarts this message) or
+      // fails the job if the channel is gone.
+      break;
     }
     double progress = scratch_[room::kProgressIndex] / 255.0;
     ++current.next;
     bool done = current.next >= current.encoder->chunkCount();
     auto job = current.job;
-    if (!done) state.outgoing.push_back(std::move(current));
+    if (!done) {
+      state.outgoing.push_back(std::move(current));
+    } else if (state.young) {
+      state.sentYoung.push_back({current.encoder, 0, nullptr});
+    }
+    if (!job) continue;  // sent again after a promotion
     if (job->onProgress) job->onProgress(progress, peerId);
     if (done && --job->remaining == 0) job->promise.resolve();
   }
   if (it != peers_.end()) it->second.pumping = false;
 }
 
-void RoomCore::handleData(const std::string& peerId, std::span<const std::uint8_t> data) {
+void RoomCore::handleData(const std::string& peerId, const room::Peer* from,
+                          std::span<const std::uint8_t> data) {
   auto it = peers_.find(peerId);
   if (it == peers_.end()) return;
+  room::Reassembler* reassembler = nullptr;
+  if (it->second.peer.get() == from) {
+    reassembler = &it->second.reassembler;
+  } else {
+    for (auto& standby : it->second.standbys) {
+      if (standby.peer.get() == from) reassembler = &standby.reassembler;
+    }
+  }
+  if (!reassembler) return;
   auto chunk = room::parseChunk(data);
   if (!chunk) {
     ++stats_.droppedChunks;
@@ -197,9 +378,9 @@ void RoomCore::handleData(const std::string& peerId, std::span<const std::uint8_
     g_debug("trystero: received message with unregistered type (%s)", chunk->type.c_str());
     return;
   }
-  auto before = it->second.reassembler.stats().droppedTransmissions();
-  auto result = it->second.reassembler.feed(*chunk);
-  stats_.droppedTransmissions += it->second.reassembler.stats().droppedTransmissions() - before;
+  auto before = reassembler->stats().droppedTransmissions();
+  auto result = reassembler->feed(*chunk);
+  stats_.droppedTransmissions += reassembler->stats().droppedTransmissions() - before;
   if (result.progress && action->second.onProgress) {
     Metadata meta;
     if (result.progress->meta) {
@@ -283,9 +464,10 @@ void RoomCore::exitPeer(const std::string& peerId, const std::string& reason) {
   if (it == peers_.end()) return;
   auto state = std::move(it->second);
   peers_.erase(it);
-  state.peer->destroy();
+  destroyConnections(state);
   for (auto& outgoing : state.outgoing) {
-    outgoing.job->promise.reject("trystero: peer " + peerId + " is gone: " + reason);
+    if (outgoing.job)
+      outgoing.job->promise.reject("trystero: peer " + peerId + " is gone: " + reason);
   }
   for (auto& [promise, start] : state.pongs) {
     promise.reject("trystero: peer " + peerId + " is gone: " + reason);
@@ -308,8 +490,10 @@ Future<void> RoomCore::leave() {
     auto peers = std::move(self->peers_);
     self->peers_.clear();
     for (auto& [id, state] : peers) {
-      state.peer->destroy();
-      for (auto& outgoing : state.outgoing) outgoing.job->promise.reject("trystero: room left");
+      self->destroyConnections(state);
+      for (auto& outgoing : state.outgoing) {
+        if (outgoing.job) outgoing.job->promise.reject("trystero: room left");
+      }
       for (auto& [promise, start] : state.pongs) promise.reject("trystero: room left");
     }
     if (self->onSelfLeave_) self->onSelfLeave_();

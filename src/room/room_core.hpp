@@ -1,8 +1,35 @@
 // The room of room.js: connected peers, actions over the data channel (chunking, backpressure,
 // progress, reassembly), the internal actions (@_ping, @_pong, @_signal, @_stream, @_track,
 // @_leave) and leaving. Loop thread only; the public Room forwards to it from any thread.
+//
+// Standby connections. With several relays trystero makes one connection per relay to the same
+// peer and each side keeps the first whose channel opens, destroying the others; when the two
+// sides pick different ones each destroys the other's and both lose the peer until the next
+// announce. Here a further connection to a connected peer is kept as a standby instead: data on
+// it is delivered as from that peer (the remote may be using it as its primary), and when the
+// primary closes an open standby is promoted silently (no leave/join). Standbys do not live
+// forever, and two native peers converge on one connection: after the grace period only the
+// side with the smaller selfId destroys its standbys; the other side does so only after 3x the
+// grace period, as a fallback. So a connection one side holds as its primary and the other as a
+// standby is closed by at most one side at a time, and the side that loses its primary that way
+// still holds the other side's primary as a standby to promote. JS peers destroy their extra
+// connections at once, so against them the native side simply promotes when needed. When the
+// primary closes with no open standby but another connection to that peer is still on its way
+// (the signaller says so), the peer is kept for up to the grace period waiting for it: the
+// remote may have closed our primary because it keeps that other one, and its close can
+// overtake that connection's open.
+//
+// A primary that dies young (within a third of the grace period after it became the primary)
+// while a standby is there was most likely the connection the remote discarded on its side
+// (a JS peer drops what arrives on it): the messages completed on it are sent again on the
+// promoted connection. Later deaths (a native peer ending its standby) send nothing again.
+//
+// Reassembly is per connection: a sender never splits one message across connections (JS peers
+// cannot; this code restarts instead, see primaryClosed()), so a message cut short with a dead
+// connection can be dropped with it and never mixes with a copy sent on another one.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -18,10 +45,10 @@ namespace trystero {
 
 class RoomCore : public std::enable_shared_from_this<RoomCore> {
  public:
-  static std::shared_ptr<RoomCore> create(loop::Loop& loop, std::string selfId, std::string appId,
-                                          std::string roomId,
-                                          std::function<void(const std::string&)> onPeerLeft,
-                                          std::function<void()> onSelfLeave);
+  static std::shared_ptr<RoomCore> create(
+      loop::Loop& loop, std::string selfId, std::string appId, std::string roomId,
+      std::function<void(const std::string&)> onPeerLeft, std::function<void()> onSelfLeave,
+      std::chrono::milliseconds standbyGrace = std::chrono::milliseconds(3000));
   ~RoomCore();
 
   loop::Loop& loop() { return loop_; }
@@ -32,8 +59,22 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   std::shared_ptr<Room> makeRoom();
   std::shared_ptr<Room> room() const { return room_.lock(); }
 
-  // From the signaller: a peer whose data channel just opened.
-  void addPeer(std::shared_ptr<room::Peer> peer, const std::string& peerId);
+  // From the signaller: a peer whose data channel just opened. False when it was not taken
+  // (room left, or that peer is connected already): the caller destroys it.
+  bool addPeer(std::shared_ptr<room::Peer> peer, const std::string& peerId);
+  // From the signaller: a further open connection to a connected peer, kept as a standby (see
+  // above). False when it was not taken (room left, peer unknown, connection not open, or too
+  // many standbys): the caller destroys it.
+  bool addStandby(std::shared_ptr<room::Peer> peer, const std::string& peerId);
+  // From the signaller: whether a connection to this peer is still on its way.
+  void setPendingConnectionCheck(std::function<bool(const std::string&)> f) {
+    hasPendingConnection_ = std::move(f);
+  }
+  // Connections held for a peer: 0 (not connected), 1 (its primary), more with standbys.
+  std::size_t connectionCount(const std::string& peerId) const;
+  // Test hook: destroys the peer's primary connection and handles it as closed (a standby, if
+  // open, takes over; else the peer leaves).
+  void dropPrimaryForTest(const std::string& peerId);
 
   // Everything below runs on the loop thread.
   void registerAction(const std::string& type);
@@ -54,28 +95,52 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     ReceiveHandler onReceive;
     ProgressHandler onProgress;
   };
-  // One send to one peer: a cursor over a shared encoder.
+  // One send to one peer: a cursor over a shared encoder. A null job: a message sent again
+  // after a promotion (no progress, nobody waiting).
   struct Outgoing {
     std::shared_ptr<room::ChunkEncoder> encoder;
     std::size_t next = 0;
     std::shared_ptr<struct SendJob> job;
   };
-  struct PeerState {
+  // A further connection to a connected peer, with its own reassembly state.
+  struct Standby {
     std::shared_ptr<room::Peer> peer;
     room::Reassembler reassembler;
+    loop::Loop::TimerId timer = 0;  // its end (grace or fallback)
+  };
+  struct PeerState {
+    std::shared_ptr<room::Peer> peer;  // the primary: every send goes here
+    room::Reassembler reassembler;     // of data arriving on the primary
+    std::vector<Standby> standbys;
+    // Set while the primary is closed and another connection is awaited (sends wait too).
+    loop::Loop::TimerId awaiting = 0;
+    // Messages completed on the primary while it is young (see above), and the end of that.
+    std::vector<Outgoing> sentYoung;
+    bool young = false;
+    loop::Loop::TimerId youngTimer = 0;
     std::deque<Outgoing> outgoing;  // served round-robin, one chunk at a time
     std::vector<std::pair<Promise<double>, std::int64_t>> pongs;  // (promise, start in us)
     bool pumping = false;
   };
 
   RoomCore(loop::Loop& loop, std::string selfId, std::string appId, std::string roomId)
-      : loop_(loop), selfId_(std::move(selfId)), appId_(std::move(appId)),
+      : loop_(loop),
+        selfId_(std::move(selfId)),
+        appId_(std::move(appId)),
         roomId_(std::move(roomId)) {}
-  void handleData(const std::string& peerId, std::span<const std::uint8_t> data);
+  void handleData(const std::string& peerId, const room::Peer* from,
+                  std::span<const std::uint8_t> data);
   void deliver(const std::string& peerId, room::Message message);
   void handleInternal(const std::string& peerId, const std::string& type);
   void pump(const std::string& peerId);
   void exitPeer(const std::string& peerId, const std::string& reason);
+  // Makes peer the primary of peerId (handlers, backpressure, its young period).
+  void attachPrimary(const std::string& peerId, const std::shared_ptr<room::Peer>& peer);
+  // The primary closed: promotes an open standby, or the peer leaves.
+  void primaryClosed(const std::string& peerId);
+  // Removes one standby (closed, or its time is up) and destroys it.
+  void dropStandby(const std::string& peerId, const room::Peer* peer);
+  void destroyConnections(PeerState& state);
   Future<void> sendInternal(const std::string& type, const std::string& peerId);
 
   loop::Loop& loop_;
@@ -86,8 +151,10 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   std::function<void(const std::string&)> onPeerJoin_, onPeerLeave_;
   std::function<void(const std::string&)> onPeerLeft_;
   std::function<void()> onSelfLeave_;
+  std::function<bool(const std::string&)> hasPendingConnection_;
   std::vector<std::uint8_t> scratch_;
   bool left_ = false;
+  std::chrono::milliseconds standbyGrace_{3000};
   Room::Stats stats_;
 };
 

@@ -1,6 +1,7 @@
 #include "room/signaller.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -31,10 +32,18 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
   crypto::SignalKey key;
   JoinErrorHandler onJoinError;
   std::map<std::string, std::map<std::size_t, std::shared_ptr<Peer>>> pendingOffers;
-  std::map<std::string, std::shared_ptr<Peer>> connectedPeers;
+  std::set<std::string> connectedPeers;  // the room core holds their connections
+  // A connection on its way to the peer peerId.
+  struct Pending {
+    std::string peerId;
+    std::shared_ptr<Peer> peer;
+  };
+  // Our offers to a peer that connected through another relay meanwhile: kept for the standby
+  // grace period in case they open (the remote may keep that one), then destroyed.
+  std::map<Peer*, Pending> lingering;
   // Answering peers between their answer and their connection (or death); also offers handed
   // out through getOffers once their answer came.
-  std::map<Peer*, std::shared_ptr<Peer>> answering;
+  std::map<Peer*, Pending> answering;
   // Offers handed out through getOffers, by handle, until answered or expired.
   std::map<std::uint64_t, std::shared_ptr<Peer>> offered;
   std::map<std::string, std::string> topicCache;
@@ -227,43 +236,86 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
       // we left
       [weakSelf, appId = config.appId, roomId] {
         if (auto self = weakSelf.lock()) self->leaveSession(appId, roomId);
+      },
+      timing_.standbyGrace);
+  // Whether another connection to a peer is on its way (the room core waits for it before it
+  // reports the peer gone when its last open connection closes).
+  session->core->setPendingConnectionCheck(
+      [weakSession, keep = timing_.keepStandbys](const std::string& peerId) {
+        auto s = weakSession.lock();
+        if (!keep || !s || s->left) return false;
+        for (const auto* pending : {&s->lingering, &s->answering}) {
+          for (const auto& [raw, entry] : *pending) {
+            if (entry.peerId == peerId && !entry.peer->isDead()) return true;
+          }
+        }
+        return false;
       });
   sessions_[sessionKey] = session;
 
-  auto connectPeer = [weakSession](const std::shared_ptr<Peer>& peer, const std::string& peerId) {
+  // strategy.js connectPeer, except that a further connection to a connected peer becomes a
+  // standby (see room_core.hpp) instead of being destroyed, and our other offers to that peer
+  // linger for the grace period instead of being destroyed at once: the remote may be keeping
+  // one of them, and destroying it would make it lose us.
+  auto connectPeer = [weakSelf, weakSession](const std::shared_ptr<Peer>& peer,
+                                             const std::string& peerId) {
+    auto self = weakSelf.lock();
     auto s = weakSession.lock();
-    if (!s || s->left) return peer->destroy();
-    if (auto it = s->connectedPeers.find(peerId); it != s->connectedPeers.end()) {
-      if (it->second != peer) peer->destroy();
+    if (!self || !s || s->left) return peer->destroy();
+    const auto& timing = self->timing_;
+    s->lingering.erase(peer.get());
+    if (s->connectedPeers.count(peerId)) {
+      if (!timing.keepStandbys || !s->core->addStandby(peer, peerId)) peer->destroy();
       return;
     }
-    s->connectedPeers[peerId] = peer;
+    s->connectedPeers.insert(peerId);
     if (auto pending = s->pendingOffers.find(peerId); pending != s->pendingOffers.end()) {
-      for (auto& [relay, offer] : pending->second) {
-        if (offer != peer) offer->destroy();
-      }
+      auto offers = std::move(pending->second);
       s->pendingOffers.erase(pending);
+      for (auto& [relay, offer] : offers) {
+        if (offer == peer || offer->isDead()) continue;
+        if (!timing.keepStandbys) {
+          offer->destroy();
+          continue;
+        }
+        s->lingering[offer.get()] = {peerId, offer};
+        self->loop_.callLater(timing.standbyGrace, [weakSession, weakOffer = std::weak_ptr(offer)] {
+          auto s = weakSession.lock();
+          auto offer = weakOffer.lock();
+          if (!s || !offer) return;
+          if (s->lingering.erase(offer.get())) offer->destroy();
+        });
+      }
     }
-    s->core->addPeer(peer, peerId);
+    if (!s->core->addPeer(peer, peerId)) {
+      s->connectedPeers.erase(peerId);
+      peer->destroy();
+    }
   };
 
-  auto watch = [weakSession, connectPeer](const std::shared_ptr<Peer>& peer,
-                                          const std::string& peerId) {
+  auto watch = [this, weakSelf, weakSession, connectPeer](const std::shared_ptr<Peer>& peer,
+                                                          const std::string& peerId,
+                                                          std::size_t relay) {
     std::weak_ptr<Peer> weakPeer = peer;
+    auto connected = [weakSession, weakPeer, peerId, connectPeer] {
+      auto p = weakPeer.lock();
+      if (!p || p->isDead() || !p->isOpen()) return;
+      connectPeer(p, peerId);
+      if (auto s = weakSession.lock()) s->answering.erase(p.get());
+    };
+    std::chrono::milliseconds delay{0};
+    if (timing_.connectDelayForTest) delay = timing_.connectDelayForTest(relay);
     peer->setHandlers({
-        [weakSession, weakPeer, peerId, connectPeer] {
-          auto p = weakPeer.lock();
-          if (!p) return;
-          connectPeer(p, peerId);
-          if (auto s = weakSession.lock()) s->answering.erase(p.get());
+        [weakSelf, connected, delay] {
+          if (delay.count() <= 0) return connected();
+          if (auto self = weakSelf.lock()) self->loop_.callLater(delay, connected);
         },
-        [weakSession, weakPeer, peerId] {
+        [weakSession, weakPeer] {
           auto s = weakSession.lock();
           auto p = weakPeer.lock();
           if (s && p) {
             s->answering.erase(p.get());
-            auto it = s->connectedPeers.find(peerId);
-            if (it != s->connectedPeers.end() && it->second == p) s->connectedPeers.erase(it);
+            s->lingering.erase(p.get());
           }
         },
         nullptr,
@@ -297,7 +349,7 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
         if (pending.count(relay)) return;
         auto peer = takeOffer();
         pending[relay] = peer;
-        watch(peer, peerId);
+        watch(peer, peerId, relay);
         auto prune = std::chrono::milliseconds(s->intervals[relay].count() * 9 / 10);
         loop_.callLater(prune, [weakSession, peerId, relay] {
           auto s = weakSession.lock();
@@ -327,12 +379,12 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
         auto plain = s->opened(message["offer"], rtc::SdpType::Offer);
         if (!plain) return s->joinError(peerId, "offer");
         auto peer = Peer::create(loop_, rtcConfig_, false);
-        watch(peer, peerId);
+        watch(peer, peerId, relay);
         if (s->answering.size() >= 256) {  // a flood of offers must not pile up connections
-          s->answering.begin()->second->destroy();
+          s->answering.begin()->second.peer->destroy();
           s->answering.erase(s->answering.begin());
         }
-        s->answering[peer.get()] = peer;
+        s->answering[peer.get()] = {peerId, peer};
         std::string topic = peerTopic(*s, peerId);
         // The peer keeps itself alive through its handlers until it connects or dies; hold it
         // here until the answer is out.
@@ -360,8 +412,8 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
             return s->joinError(peerId, "answer");
           }
           if (peer->isDead()) return;
-          watch(peer, peerId);
-          s->answering[peer.get()] = peer;
+          watch(peer, peerId, relay);
+          s->answering[peer.get()] = {peerId, peer};
           peer->signal(*plain, [](auto) {});
           return;
         }
@@ -409,6 +461,12 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
   return session->core->makeRoom();
 }
 
+std::shared_ptr<RoomCore> Signaller::core(const std::string& appId,
+                                          const std::string& roomId) const {
+  auto it = sessions_.find({appId, roomId});
+  return it == sessions_.end() ? nullptr : it->second->core;
+}
+
 void Signaller::leaveSession(const std::string& appId, const std::string& roomId) {
   auto it = sessions_.find({appId, roomId});
   if (it == sessions_.end()) return;
@@ -424,8 +482,12 @@ void Signaller::leaveSession(const std::string& appId, const std::string& roomId
     for (auto& [relay, peer] : offers) peer->destroy();
   }
   session->pendingOffers.clear();
-  for (auto& [raw, peer] : session->answering) peer->destroy();
+  auto answering = std::move(session->answering);
   session->answering.clear();
+  for (auto& [raw, pending] : answering) pending.peer->destroy();
+  auto lingering = std::move(session->lingering);
+  session->lingering.clear();
+  for (auto& [raw, pending] : lingering) pending.peer->destroy();
   auto offered = std::move(session->offered);
   session->offered.clear();
   for (auto& [handle, peer] : offered) peer->destroy();

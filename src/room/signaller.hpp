@@ -26,6 +26,16 @@ struct Timing {
   std::chrono::milliseconds announceInterval{5333};
   std::chrono::milliseconds offerTtl{57333};
   std::size_t offerPoolSize = 20;
+  // Further connections to a connected peer are kept as standbys (see room_core.hpp) for this
+  // long (the smaller selfId) or three times this long (the larger); our other offers to that
+  // peer still unanswered or unopened when it connects are dropped after this long too.
+  std::chrono::milliseconds standbyGrace{3000};
+  // false: destroy further connections at once, exactly as trystero@0.22.0 does (tests emulate
+  // JS peers with it).
+  bool keepStandbys = true;
+  // Test hook: when set, the open of a connection made through relay i is handled only after
+  // connectDelayForTest(i), so that tests can choose which connection each side keeps first.
+  std::function<std::chrono::milliseconds(std::size_t relay)> connectDelayForTest;
 };
 
 class Signaller : public std::enable_shared_from_this<Signaller> {
@@ -42,6 +52,9 @@ class Signaller : public std::enable_shared_from_this<Signaller> {
   // appId/roomId.
   std::shared_ptr<Room> join(const Config& config, const std::string& roomId,
                              JoinErrorHandler onJoinError);
+
+  // The room core of a joined room, or null (tests and diagnostics).
+  std::shared_ptr<RoomCore> core(const std::string& appId, const std::string& roomId) const;
 
  private:
   struct Session;

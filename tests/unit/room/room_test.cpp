@@ -2,11 +2,14 @@
 // identities in one process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
+#include <mutex>
 
 #include "room/config.hpp"
 #include "room/id.hpp"
+#include "room/room_core.hpp"
 #include "room/signaller.hpp"
 #include "strategies/local/local_strategy.hpp"
 
@@ -29,6 +32,41 @@ struct Identity {
   std::string id;
 };
 
+// Several independent in-process relays (LocalStrategy is one): relay i of every identity is
+// buses[i], so two identities meet on each and make one connection per relay, as trystero does
+// with several relays.
+class MultiRelayStrategy : public room::Strategy {
+ public:
+  MultiRelayStrategy(const std::vector<std::shared_ptr<strategies::LocalBus>>& buses,
+                     const std::string& selfId) {
+    for (const auto& bus : buses) {
+      relays_.push_back(std::make_unique<strategies::LocalStrategy>(bus, selfId));
+    }
+  }
+  std::size_t relayCount() const override { return relays_.size(); }
+  void whenReady(std::size_t relay, std::function<void()> f) override {
+    relays_[relay]->whenReady(0, std::move(f));
+  }
+  void subscribe(std::size_t relay, const std::string& rootTopic, const std::string& selfTopic,
+                 MessageHandler handler) override {
+    relays_[relay]->subscribe(0, rootTopic, selfTopic, std::move(handler));
+  }
+  void unsubscribe(std::size_t relay, const std::string& rootTopic,
+                   const std::string& selfTopic) override {
+    relays_[relay]->unsubscribe(0, rootTopic, selfTopic);
+  }
+  std::optional<std::chrono::milliseconds> announce(std::size_t relay, const std::string& rootTopic,
+                                                    const std::string& selfTopic) override {
+    return relays_[relay]->announce(0, rootTopic, selfTopic);
+  }
+  void signal(std::size_t relay, const std::string& topic, const std::string& message) override {
+    relays_[relay]->signal(0, topic, message);
+  }
+
+ private:
+  std::vector<std::unique_ptr<strategies::LocalStrategy>> relays_;
+};
+
 Identity makeIdentity(const std::shared_ptr<strategies::LocalBus>& bus, const Config& config) {
   auto& loop = loop::Loop::shared();
   Identity identity;
@@ -38,6 +76,19 @@ Identity makeIdentity(const std::shared_ptr<strategies::LocalBus>& bus, const Co
     timing.offerPoolSize = 2;
     identity.signaller = std::make_shared<room::Signaller>(
         loop, std::make_unique<strategies::LocalStrategy>(bus, identity.id), identity.id,
+        room::toRtcConfiguration(config), timing);
+  });
+  return identity;
+}
+
+Identity makeMultiRelayIdentity(const std::vector<std::shared_ptr<strategies::LocalBus>>& buses,
+                                const Config& config, room::Timing timing) {
+  auto& loop = loop::Loop::shared();
+  Identity identity;
+  identity.id = room::generateId(20);
+  loop.invoke([&] {
+    identity.signaller = std::make_shared<room::Signaller>(
+        loop, std::make_unique<MultiRelayStrategy>(buses, identity.id), identity.id,
         room::toRtcConfiguration(config), timing);
   });
   return identity;
@@ -277,4 +328,250 @@ TEST(RoomApi, WaitingInsideACallbackThrowsInsteadOfDeadlocking) {
     return false;
   });
   EXPECT_TRUE(threw);
+}
+
+// --- Standby connections (room_core.hpp): two relays, one connection per relay and peer ---
+
+namespace {
+
+// Joins and leaves one room saw, by peer id.
+struct PeerEvents {
+  std::mutex mutex;
+  std::vector<std::string> joins, leaves;
+  void watch(const std::shared_ptr<Room>& room) {
+    room->onPeerJoin([this](const std::string& id) {
+      std::lock_guard lock(mutex);
+      joins.push_back(id);
+    });
+    room->onPeerLeave([this](const std::string& id) {
+      std::lock_guard lock(mutex);
+      leaves.push_back(id);
+    });
+  }
+  std::size_t joinCount() {
+    std::lock_guard lock(mutex);
+    return joins.size();
+  }
+  std::size_t leaveCount() {
+    std::lock_guard lock(mutex);
+    return leaves.size();
+  }
+};
+
+// Standby timing; the open of connections through relay `delayedRelay` is handled `delay` late,
+// which makes this side keep the other relay's connection first.
+room::Timing standbyTiming(std::size_t delayedRelay, std::chrono::milliseconds delay,
+                           std::chrono::milliseconds grace, bool keepStandbys = true) {
+  room::Timing timing;
+  timing.offerPoolSize = 2;
+  timing.standbyGrace = grace;
+  timing.keepStandbys = keepStandbys;
+  timing.connectDelayForTest = [delayedRelay, delay](std::size_t relay) {
+    return relay == delayedRelay ? delay : std::chrono::milliseconds(0);
+  };
+  return timing;
+}
+
+class StandbyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 2; ++i) {
+      buses.push_back(std::make_shared<strategies::LocalBus>(loop::Loop::shared()));
+    }
+  }
+  void TearDown() override {
+    for (auto& room : rooms) {
+      room->onPeerJoin(nullptr);
+      room->onPeerLeave(nullptr);
+      room->leave().waitFor(2s);
+    }
+    rooms.clear();
+    loop::Loop::shared().invoke([&] { identities.clear(); });
+  }
+  std::shared_ptr<Room> joinNew(const room::Timing& timing) {
+    identities.push_back(makeMultiRelayIdentity(buses, testConfig(), timing));
+    rooms.push_back(join(identities.back(), testConfig(), "yoyodyne"));
+    events[rooms.size() - 1].watch(rooms.back());
+    return rooms.back();
+  }
+  std::shared_ptr<RoomCore> core(std::size_t i) {
+    return loop::Loop::shared().invoke(
+        [&] { return identities[i].signaller->core("san_narciso_3d", "yoyodyne"); });
+  }
+  // Connections identity i holds to identity j.
+  std::size_t connections(std::size_t i, std::size_t j) {
+    auto c = core(i);
+    if (!c) return 0;
+    return loop::Loop::shared().invoke([&] { return c->connectionCount(identities[j].id); });
+  }
+  // A message each way, and a ping each way.
+  void exchange(const std::shared_ptr<Room>& a, const std::shared_ptr<Room>& b) {
+    std::mutex mutex;
+    std::vector<std::string> got;
+    auto record = [&](const Payload& data, const std::string& peerId, const Metadata&) {
+      std::lock_guard lock(mutex);
+      got.push_back(data.text() + " from " + (peerId == identities[0].id ? "a" : "b"));
+    };
+    auto aHello = a->makeAction("hello");
+    auto bHello = b->makeAction("hello");
+    aHello.receive(record);
+    bHello.receive(record);
+    aHello.send("hi", identities[1].id).get();
+    bHello.send("hey", identities[0].id).get();
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lock(mutex);
+      return got.size() == 2;
+    }));
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"hey from b", "hi from a"}));
+    EXPECT_GE(a->ping(identities[1].id).get(), 0.0);
+    EXPECT_GE(b->ping(identities[0].id).get(), 0.0);
+    aHello.receive(nullptr);
+    bHello.receive(nullptr);
+  }
+
+  std::vector<std::shared_ptr<strategies::LocalBus>> buses;
+  std::vector<Identity> identities;
+  std::vector<std::shared_ptr<Room>> rooms;
+  PeerEvents events[2];
+};
+
+}  // namespace
+
+// a keeps relay 0's connection first, b relay 1's: each holds the other's pick as a standby
+// (trystero would destroy it and both would lose each other), then they converge on one
+// connection without either seeing the other leave.
+TEST_F(StandbyTest, FirstPicksDifferAndNobodyLeaves) {
+  auto a = joinNew(standbyTiming(1, 1000ms, 2000ms));
+  auto b = joinNew(standbyTiming(0, 1000ms, 2000ms));
+  ASSERT_TRUE(eventually([&] { return events[0].joinCount() == 1 && events[1].joinCount() == 1; }));
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }, 5s));
+  // The smaller selfId ends its standby after the grace period (the larger's primary, which
+  // then promotes its own standby); nobody holds two connections after that.
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 1 && connections(1, 0) == 1; }, 10s));
+  exchange(a, b);
+  // Past the larger side's fallback (3 x grace) nothing else happens.
+  std::this_thread::sleep_for(4s);
+  EXPECT_EQ(connections(0, 1), 1u);
+  EXPECT_EQ(connections(1, 0), 1u);
+  exchange(a, b);
+  EXPECT_EQ(events[0].leaveCount(), 0u);
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+  EXPECT_EQ(events[0].joinCount(), 1u);
+  EXPECT_EQ(events[1].joinCount(), 1u);
+}
+
+// b behaves as trystero@0.22.0 (no standbys) and keeps relay 1's connection, destroying relay
+// 0's, which a picked first: a's standby takes over silently, and what a sent on its first pick
+// (which b discarded unread, as trystero does) is sent again on the new one.
+TEST_F(StandbyTest, JsLikeRemoteDestroysOurPrimaryAndTheStandbyTakesOver) {
+  auto a = joinNew(standbyTiming(1, 200ms, 3000ms));
+  // a greets b as soon as it joins, on whichever connection it keeps first.
+  auto aEarly = a->makeAction("early");
+  a->onPeerJoin([&, send = aEarly.send](const std::string& id) {
+    {
+      std::lock_guard lock(events[0].mutex);
+      events[0].joins.push_back(id);
+    }
+    send("early", id);
+  });
+  auto b = joinNew(standbyTiming(0, 500ms, 3000ms, /*keepStandbys=*/false));
+  std::atomic<int> early{0};
+  auto bEarly = b->makeAction("early");
+  bEarly.receive([&](const Payload& data, const std::string& id, const Metadata&) {
+    EXPECT_EQ(data.text(), "early");
+    EXPECT_EQ(id, identities[0].id);
+    early++;
+  });
+  ASSERT_TRUE(eventually([&] { return events[0].joinCount() == 1 && events[1].joinCount() == 1; }));
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 1 && connections(1, 0) == 1; }, 10s));
+  std::this_thread::sleep_for(1500ms);  // past b's late open of relay 0's connection
+  exchange(a, b);
+  EXPECT_EQ(early, 1);
+  EXPECT_EQ(connections(0, 1), 1u);
+  EXPECT_EQ(connections(1, 0), 1u);
+  EXPECT_EQ(events[0].leaveCount(), 0u);
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+  EXPECT_EQ(events[0].joinCount(), 1u);
+  EXPECT_EQ(events[1].joinCount(), 1u);
+  bEarly.receive(nullptr);  // it refers to this frame; TearDown leaves later
+}
+
+// The primary dies while a large message is half sent on it: the standby takes over on both
+// sides and the message arrives once, whole (it starts over on the new connection). What was
+// sent before, once the primary was no longer young, is not sent again.
+TEST_F(StandbyTest, PromotionRestartsAHalfSentMessage) {
+  auto a = joinNew(standbyTiming(1, 300ms, 9000ms));  // young for 3 s, standbys end after 9 s
+  auto b = joinNew(standbyTiming(1, 300ms, 9000ms));
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }));
+  auto [send, get, progress] = a->makeAction("big");
+  auto bBig = b->makeAction("big");
+  std::atomic<int> small{0};
+  bBig.receive([&](const Payload&, const std::string&, const Metadata&) { small++; });
+  send("small").get();
+  std::this_thread::sleep_for(3500ms);
+  Bytes bytes(8u << 20);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 31 + 7);
+  std::mutex mutex;
+  std::vector<Bytes> received;
+  bBig.receive([&](const Payload& data, const std::string&, const Metadata&) {
+    if (data.kind() != Payload::Kind::Binary) {
+      small++;
+      return;
+    }
+    std::lock_guard lock(mutex);
+    received.push_back(data.bytes());
+  });
+  auto aCore = core(0);
+  std::string bId = identities[1].id;
+  bool dropped = false;
+  double lastProgress = 0;
+  auto future = send(bytes, bId, std::nullopt, [&](double p, const std::string&) {
+    lastProgress = p;
+    if (!dropped && p >= 0.3) {
+      dropped = true;
+      loop::Loop::shared().post([aCore, bId] { aCore->dropPrimaryForTest(bId); });
+    }
+  });
+  ASSERT_TRUE(future.waitFor(30s));
+  EXPECT_NO_THROW(future.get());
+  EXPECT_TRUE(dropped);
+  EXPECT_DOUBLE_EQ(lastProgress, 1.0);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mutex);
+    return !received.empty();
+  }));
+  std::this_thread::sleep_for(500ms);
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_TRUE(received[0] == bytes);
+  }
+  EXPECT_EQ(small, 1);
+  EXPECT_EQ(connections(0, 1), 1u);
+  ASSERT_TRUE(eventually([&] { return connections(1, 0) == 1; }));
+  exchange(a, b);
+  EXPECT_EQ(events[0].leaveCount(), 0u);
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+  bBig.receive(nullptr);
+
+  // Leaving ends the standbys as well: b sees a leave once and holds nothing of it.
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 1; }));
+  a->leave().get();
+  ASSERT_TRUE(eventually([&] { return events[1].leaveCount() == 1; }, 5s));
+  EXPECT_EQ(connections(1, 0), 0u);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(events[1].leaveCount(), 1u);
+}
+
+// Both keep the same connection first: each holds the other relay's as a standby, and both
+// standbys end (the smaller side's after the grace period, closing the larger's too).
+TEST_F(StandbyTest, SamePicksDropTheStandbys) {
+  auto a = joinNew(standbyTiming(1, 300ms, 1000ms));
+  auto b = joinNew(standbyTiming(1, 300ms, 1000ms));
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }));
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 1 && connections(1, 0) == 1; }, 3s));
+  exchange(a, b);
+  EXPECT_EQ(events[0].leaveCount(), 0u);
+  EXPECT_EQ(events[1].leaveCount(), 0u);
 }
