@@ -11,7 +11,7 @@
 # Installs nothing: run `npm ci --prefix tests/interop` first (its .npmrc sets
 # ignore-scripts=true; no browser is downloaded, Debian's /usr/bin/chromium is used).
 # Exits 77 (ctest SKIP_RETURN_CODE) when node_modules or the native peer is missing.
-# Env: INTEROP_NO_NETNS=1 skips the namespace; INTEROP_VERBOSE=1 forwards peer and
+# Env: INTEROP_FILES="rooms cli" runs those files only; INTEROP_NO_NETNS=1 skips the namespace; INTEROP_VERBOSE=1 forwards peer and
 # page logs; INTEROP_BULK_BYTES overrides the 8 MiB transfers; INTEROP_RESULTS=FILE
 # appends the measured figures as JSON lines; CHROMIUM overrides /usr/bin/chromium.
 set -eu
@@ -44,7 +44,13 @@ fi
 export PC_PEER
 
 cd "$root"
-set -- node --test --test-concurrency=1 "$@" "$here"/*.test.mjs
+# INTEROP_FILES: which test files (names without .test.mjs, space separated; default all).
+files=""
+for name in ${INTEROP_FILES:-$(cd "$here" && ls *.test.mjs | sed 's/\.test\.mjs$//')}; do
+  files="$files $here/$name.test.mjs"
+done
+# shellcheck disable=SC2086
+set -- node --test --test-concurrency=1 "$@" $files
 
 if [ -z "${INTEROP_NO_NETNS:-}" ] && command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 \
    && unshare --net true 2>/dev/null; then
