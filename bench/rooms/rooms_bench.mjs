@@ -17,9 +17,8 @@
 //        [--bulk-bytes N] [--messages N] [--verbose]
 // A pair is SENDER-RECEIVER with cpp | node | chromium on each side (also e.g. chromium-cpp,
 // node-chromium). Every process started here is killed by its recorded PID, never by name.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +29,7 @@ const repoRoot = path.resolve(here, '..', '..');
 const interopDir = path.join(repoRoot, 'tests', 'interop');
 
 const { relayUnavailable, startRelay } = await import(path.join(interopDir, 'lib', 'relays.mjs'));
+const { LineProcess, killLivePids } = await import(path.join(interopDir, 'lib', 'line_process.mjs'));
 const { CHROMIUM_PATH } = await import(path.join(interopDir, 'lib', 'browser.mjs'));
 const { buildBrowserBundle } = await import(path.join(interopDir, 'peers', 'browser_peer.mjs'));
 const { patternBytes } = await import(path.join(interopDir, 'peers', 'node_peer.mjs'));
@@ -105,17 +105,8 @@ function parsePair(spec) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Processes: every PID recorded, killed by PID on exit
+// Processes: every PID recorded (lib/line_process.mjs), killed by PID on exit
 
-const livePids = new Set();
-const killAll = () => {
-  for (const pid of livePids) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-};
-process.on('exit', killAll);
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const epochMs = () => performance.timeOrigin + performance.now();
 
 let CLK_TCK = 100;
@@ -152,112 +143,16 @@ function treeCpuMs(rootPid) {
   return (ticks * 1000) / CLK_TCK;
 }
 
-class Peer {
+class Peer extends LineProcess {
   constructor(kind, { strategy, appId, roomId, relays }, label) {
-    this.kind = kind;
-    this.label = label;
-    this.lines = [];
-    this.times = new WeakMap();
-    this.consumed = new Set();
-    this.waiters = new Set();
-    this.stderrTail = [];
-    this.extraPids = [];
-    this.exited = null;
-    this.nextId = 1;
     const args = ['--strategy', strategy, '--app-id', appId, '--room', roomId, ...relays.flatMap((r) => ['--relay', r]), '--defer-join'];
     const argv = kind === 'cpp' ? [ROOM_PEER, ...args] : [process.execPath, PEER_SCRIPTS[kind], ...args];
-    this.child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.pid = this.child.pid;
-    if (this.pid) livePids.add(this.pid);
-    this.exitPromise = new Promise((resolve) => {
-      const done = (e) => { livePids.delete(this.pid); this.exited = e; this.#wake(); resolve(e); };
-      this.child.on('exit', (code, signal) => done({ code, signal }));
-      this.child.on('error', (error) => done({ error: String(error) }));
-    });
-    this.child.stdin.on('error', () => { /* EPIPE after exit: reported through exit */ });
-    createInterface({ input: this.child.stdout }).on('line', (line) => this.#onLine(line));
-    createInterface({ input: this.child.stderr }).on('line', (line) => {
-      this.stderrTail.push(line);
-      if (this.stderrTail.length > 60) this.stderrTail.shift();
-      if (opts.verbose) process.stderr.write(`[${this.label} stderr] ${line}\n`);
-    });
+    // Lines are timed on the wall clock: the peers' `at` fields are compared with it.
+    super(argv, { label, verbose: opts.verbose, stderrLines: 60, clock: epochMs });
+    this.kind = kind;
   }
-
-  #onLine(line) {
-    if (!line.trim()) return;
-    let obj;
-    try { obj = JSON.parse(line); } catch { obj = { event: 'error', message: `stdout line is not JSON: ${line.slice(0, 200)}` }; }
-    if (opts.verbose) process.stderr.write(`[${this.label} >] ${line.slice(0, 300)}\n`);
-    if (obj.event === 'pids') {
-      for (const pid of obj.pids) { this.extraPids.push(pid); livePids.add(pid); }
-    }
-    this.times.set(obj, epochMs());
-    this.lines.push(obj);
-    this.#wake();
-  }
-
-  #wake() { for (const w of [...this.waiters]) w(); }
-
-  describe() {
-    const lines = this.lines.slice(-8).map((o) => JSON.stringify(o).slice(0, 200));
-    return `${this.label} (pid ${this.pid})\n  last lines: ${lines.join('\n    ')}\n  last stderr: ${this.stderrTail.slice(-10).join('\n    ')}`;
-  }
-
-  waitFor(pred, timeoutMs, what) {
-    return new Promise((resolve, reject) => {
-      let timer;
-      const done = (fn, v) => { clearTimeout(timer); this.waiters.delete(check); fn(v); };
-      const check = () => {
-        for (let i = 0; i < this.lines.length; i++) {
-          if (this.consumed.has(i)) continue;
-          const o = this.lines[i];
-          if (pred(o)) { this.consumed.add(i); return done(resolve, o); }
-          if (o.event === 'error') { this.consumed.add(i); return done(reject, new Error(`${this.label}: error while waiting for ${what}: ${o.message}`)); }
-        }
-        if (this.exited) return done(reject, new Error(`${this.label} exited (${JSON.stringify(this.exited)}) while waiting for ${what}\n${this.describe()}`));
-      };
-      timer = setTimeout(() => done(reject, new Error(`${this.label}: timeout after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`)), timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  waitEvent(event, timeoutMs, extra = () => true) {
-    return this.waitFor((o) => o.event === event && extra(o), timeoutMs, event);
-  }
-
-  send(obj) {
-    if (this.exited) throw new Error(`${this.label} already exited (${JSON.stringify(this.exited)})`);
-    if (opts.verbose) process.stderr.write(`[${this.label} <] ${JSON.stringify(obj).slice(0, 300)}\n`);
-    this.child.stdin.write(JSON.stringify(obj) + '\n');
-  }
-
-  /** Sends cmd with a fresh id; resolves with the first reply carrying that id. */
-  request(cmd, timeoutMs = 15000) {
-    const id = this.newId();
-    this.send({ ...cmd, id });
-    return this.waitFor((o) => o.id === id, timeoutMs, `reply to ${cmd.cmd}`);
-  }
-
-  newId() { return `${this.label}-${this.nextId++}`; }
 
   cpuMs() { return treeCpuMs(this.pid); }
-
-  /** quit, then SIGKILL by recorded PID (the peer and the browser it reported). Never throws. */
-  async stop(graceMs = 8000) {
-    if (!this.exited) {
-      try { this.send({ cmd: 'quit' }); this.child.stdin.end(); } catch { /* gone */ }
-      const t = new Promise((r) => setTimeout(r, graceMs, 'timeout'));
-      if ((await Promise.race([this.exitPromise, t])) === 'timeout') {
-        try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ }
-        await Promise.race([this.exitPromise, sleep(2000)]);
-      }
-    }
-    for (const pid of this.extraPids) {
-      try { process.kill(pid, 0); process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      livePids.delete(pid);
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,7 +174,7 @@ async function runOnce(strategy, pair, relay) {
     const [sa, sb] = await Promise.all([a.waitEvent('standby', 90000), b.waitEvent('standby', 90000)]);
     // Clock check: the receiver's wall clock against the sender's is what bulk/json rely on;
     // each `at` is compared with this process's clock when the line arrived (≥ 0 expected).
-    result.clockLagMs = { [a.label]: +(a.times.get(sa) - sa.at).toFixed(2), [b.label]: +(b.times.get(sb) - sb.at).toFixed(2) };
+    result.clockLagMs = { [a.label]: +(a.timeOf(sa) - sa.at).toFixed(2), [b.label]: +(b.timeOf(sb) - sb.at).toFixed(2) };
 
     // Join: both joins sent back to back.
     a.send({ cmd: 'join' });
@@ -480,8 +375,8 @@ function printTable({ cells, ratios, settings, skipped }) {
   for (const row of rows) console.log(line(row));
 }
 
-process.on('SIGINT', () => { killAll(); process.exit(130); });
-process.on('SIGTERM', () => { killAll(); process.exit(143); });
+process.on('SIGINT', () => { killLivePids(); process.exit(130); });
+process.on('SIGTERM', () => { killLivePids(); process.exit(143); });
 try {
   await main();
 } catch (e) {

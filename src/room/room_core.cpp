@@ -8,6 +8,8 @@ namespace trystero {
 
 namespace {
 
+constexpr std::int64_t kLeaveDrainMs = 2000;
+
 const std::string kPing = "@_ping";
 const std::string kPong = "@_pong";
 const std::string kSignal = "@_signal";
@@ -486,7 +488,26 @@ Future<void> RoomCore::leave() {
   left_ = true;
   std::weak_ptr<RoomCore> weak = weak_from_this();
   auto self = shared_from_this();  // the room stays alive until it has left
-  loop_.callLater(std::chrono::milliseconds(99), [self, done] {
+  // As room.js: the leave message gets 99 ms. Unlike it, the connections then stay up until
+  // what was already sent has been acknowledged (at most kLeaveDrainMs more), so a send whose
+  // future resolved before leave() is not cut off in flight.
+  auto deadline = loop::nowMs() + kLeaveDrainMs;
+  auto finish = std::make_shared<std::function<void()>>();
+  std::weak_ptr<std::function<void()>> weakFinish = finish;
+  *finish = [self, done, deadline, weakFinish] {
+    bool draining = false;
+    for (auto& [id, state] : self->peers_) {
+      auto* channel = state.peer ? state.peer->channel() : nullptr;
+      bool internalQueued = std::any_of(state.outgoing.begin(), state.outgoing.end(),
+                                        [](const Outgoing& o) { return !o.job; });
+      if (internalQueued || (channel && !channel->drained())) draining = true;
+    }
+    if (draining && loop::nowMs() < deadline) {
+      if (auto next = weakFinish.lock()) {
+        self->loop_.callLater(std::chrono::milliseconds(10), [next] { (*next)(); });
+      }
+      return;
+    }
     auto peers = std::move(self->peers_);
     self->peers_.clear();
     for (auto& [id, state] : peers) {
@@ -499,7 +520,8 @@ Future<void> RoomCore::leave() {
     if (self->onSelfLeave_) self->onSelfLeave_();
     auto resolve = done;
     resolve.resolve();
-  });
+  };
+  loop_.callLater(std::chrono::milliseconds(99), [finish] { (*finish)(); });
   return done.future();
 }
 

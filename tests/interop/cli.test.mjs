@@ -6,13 +6,12 @@
 // Env: TRYSTERO_CLI (default: BUILD/tools/trystero next to $PC_PEER, else build/tools/trystero).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { interopDir, repoRoot } from './lib/native.mjs';
+import { LineProcess } from './lib/line_process.mjs';
 
 const buildDir = process.env.PC_PEER ? path.resolve(path.dirname(process.env.PC_PEER), '..') : path.join(repoRoot, 'build');
 const CLI = process.env.TRYSTERO_CLI || path.join(buildDir, 'tools', 'trystero');
@@ -22,64 +21,23 @@ const unavailable = fs.existsSync(CLI) ? null : `${CLI} not built`;
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const uid = () => Math.random().toString(36).slice(2, 10);
 
-const livePids = new Set();
-process.on('exit', () => { for (const pid of livePids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } } });
-
-/** A child process whose stdout lines (JSON or text) and stderr are collected and awaitable. */
-class Proc {
+/**
+ * A child process whose stdout lines (JSON, or text kept as {text}) are awaitable, with its whole
+ * stderr and its raw stdout bytes; stopped by SIGTERM, then SIGKILL, to its recorded PID.
+ */
+class Proc extends LineProcess {
   constructor(argv, { label = path.basename(argv[0]), stdin = 'pipe' } = {}) {
-    this.label = label;
-    this.lines = [];
+    super(argv, { label, stdin, textLines: true, rejectOnError: false, stopBy: 'SIGTERM', stopGraceMs: 5000 });
     this.stderr = '';
     this.stdoutBytes = [];
-    this.waiters = new Set();
-    this.extraPids = [];
-    this.child = spawn(argv[0], argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'] });
-    this.pid = this.child.pid;
-    livePids.add(this.pid);
-    this.exit = new Promise((resolve) => this.child.on('exit', (code, signal) => {
-      livePids.delete(this.pid);
-      this.exited = { code, signal };
-      this.#wake();
-      resolve(this.exited);
-    }));
-    this.child.stdin?.on('error', () => {});
     this.child.stdout.on('data', (b) => this.stdoutBytes.push(b));
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
-      let obj = null;
-      try { obj = JSON.parse(line); } catch { /* a text line */ }
-      if (obj?.event === 'pids') for (const pid of obj.pids) { this.extraPids.push(pid); livePids.add(pid); }
-      this.lines.push(obj ?? { text: line });
-      this.#wake();
-    });
-    this.child.stderr.on('data', (b) => { this.stderr += b; if (process.env.INTEROP_VERBOSE) process.stderr.write(`[${this.label}] ${b}`); });
+    this.child.stderr.on('data', (b) => { this.stderr += b; });
   }
-  #wake() { for (const w of this.waiters) w(); }
-  /** The first line matching pred (text lines are {text}), waiting up to ms. */
-  async waitFor(pred, ms, what) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = this.lines.find(pred);
-      if (hit) return hit;
-      if (this.exited) throw new Error(`${this.label} exited (${JSON.stringify(this.exited)}) before ${what}; stderr: ${this.stderr.slice(-2000)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.label}: timed out waiting for ${what}; stderr: ${this.stderr.slice(-2000)}`);
-      let wake;
-      await new Promise((r) => { const t = setTimeout(r, left); wake = () => { clearTimeout(t); r(); }; this.waiters.add(wake); });
-      this.waiters.delete(wake);
-    }
-  }
-  send(obj) { this.child.stdin.write((typeof obj === 'string' ? obj : JSON.stringify(obj)) + '\n'); }
+  describe() { return `stderr: ${this.stderr.slice(-2000)}`; }
   async exitCode(ms, what = 'exit') {
-    const result = await Promise.race([this.exit, new Promise((r) => setTimeout(() => r(null), ms))]);
+    const result = await this.waitExit(ms);
     if (!result) throw new Error(`${this.label}: did not ${what} within ${ms} ms; stderr: ${this.stderr.slice(-2000)}`);
     return result.code;
-  }
-  async stop() {
-    if (!this.exited) { try { process.kill(this.pid, 'SIGTERM'); } catch { /* gone */ } }
-    const r = await Promise.race([this.exit, new Promise((r) => setTimeout(() => r(null), 5000))]);
-    if (!r) { try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ } await this.exit; }
-    for (const pid of this.extraPids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } livePids.delete(pid); }
   }
 }
 

@@ -15,136 +15,28 @@
 // INTEROP_VERBOSE=1.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import fs from 'node:fs';
 import path from 'node:path';
-import { interopDir, repoRoot } from './lib/native.mjs';
+import { interopDir, repoRoot, resolveArg, testsDirFromPcPeer } from './lib/native.mjs';
+import { LineProcess } from './lib/line_process.mjs';
 
 const verbose = !!process.env.INTEROP_VERBOSE;
 const NODE_PEER = path.join(interopDir, 'peers', 'node_peer.mjs');
 
-function resolveArg(arg) {
-  if (path.isAbsolute(arg) || !arg.includes('/') || arg.startsWith('-')) return arg;
-  for (const base of [process.cwd(), repoRoot]) {
-    const p = path.resolve(base, arg);
-    if (fs.existsSync(p)) return p;
-  }
-  return arg;
-}
-
 // BUILD_DIR/tests, from $PC_PEER (run.sh sets it to BUILD_DIR/tests/pc_peer).
-const testsDir = (() => {
-  const pc = (process.env.PC_PEER ?? '').trim();
-  if (pc && !/\s/.test(pc) && path.basename(pc) === 'pc_peer') return path.dirname(resolveArg(pc));
-  return path.join(repoRoot, 'build', 'tests');
-})();
+const testsDir = testsDirFromPcPeer() ?? path.join(repoRoot, 'build', 'tests');
 const RELAY_BIN = resolveArg(process.env.RELAY_SERVER?.trim() || path.join(testsDir, 'relay', 'nostr_relay_server'));
 const ROOM_PEER = (process.env.ROOM_PEER?.trim() || path.join(testsDir, 'room_peer')).split(/\s+/).map(resolveArg);
 
 const missing = (file) => (fs.existsSync(file) ? null : `${file.startsWith(repoRoot) ? path.relative(repoRoot, file) : file} not built`);
 const relayMissing = missing(RELAY_BIN);
 
-const livePids = new Set();
-process.on('exit', () => {
-  for (const pid of livePids) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-});
-
-/** A child speaking JSON lines on stdout (the relay runner, or a room peer). */
-class LineProcess {
-  constructor(label, argv) {
-    this.label = label;
-    this.lines = [];
-    this.consumed = new Set();
-    this.waiters = new Set();
-    this.stderrTail = [];
-    this.exited = null;
-    this.nextId = 1;
-    this.child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.pid = this.child.pid;
-    if (this.pid) livePids.add(this.pid);
-    this.exitPromise = new Promise((resolve) => {
-      const done = (e) => { livePids.delete(this.pid); this.exited = e; this.#wake(); resolve(e); };
-      this.child.on('exit', (code, signal) => done({ code, signal }));
-      this.child.on('error', (error) => done({ error: String(error) }));
-    });
-    this.child.stdin.on('error', () => { /* EPIPE after exit: reported through exit */ });
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
-      if (!line.trim()) return;
-      let obj;
-      try { obj = JSON.parse(line); } catch { obj = { event: 'error', message: `stdout line is not JSON: ${line.slice(0, 200)}` }; }
-      if (verbose) process.stderr.write(`[${this.label} >] ${line.slice(0, 300)}\n`);
-      this.lines.push(obj);
-      this.#wake();
-    });
-    createInterface({ input: this.child.stderr }).on('line', (line) => {
-      this.stderrTail.push(line);
-      if (this.stderrTail.length > 60) this.stderrTail.shift();
-      if (verbose) process.stderr.write(`[${this.label} stderr] ${line}\n`);
-    });
-  }
-
-  #wake() { for (const w of [...this.waiters]) w(); }
-
-  describe() {
-    return `${this.label} (pid ${this.pid})\n--- last lines:\n${this.lines.slice(-10).map((o) => JSON.stringify(o).slice(0, 200)).join('\n')}\n--- last stderr:\n${this.stderrTail.slice(-20).join('\n')}`;
-  }
-
-  waitFor(pred, timeoutMs, what) {
-    return new Promise((resolve, reject) => {
-      let timer;
-      const done = (fn, v) => { clearTimeout(timer); this.waiters.delete(check); fn(v); };
-      const check = () => {
-        for (let i = 0; i < this.lines.length; i++) {
-          if (this.consumed.has(i)) continue;
-          const o = this.lines[i];
-          if (pred(o)) { this.consumed.add(i); return done(resolve, o); }
-          if (o.event === 'error') return done(reject, new Error(`${this.label}: error while waiting for ${what}: ${o.message}\n${this.describe()}`));
-        }
-        if (this.exited) return done(reject, new Error(`${this.label} exited (${JSON.stringify(this.exited)}) while waiting for ${what}\n${this.describe()}`));
-      };
-      timer = setTimeout(() => done(reject, new Error(`${this.label}: timeout after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`)), timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  waitEvent(event, timeoutMs, extra = () => true, what = event) {
-    return this.waitFor((o) => o.event === event && extra(o), timeoutMs, what);
-  }
-
-  send(obj) {
-    if (this.exited) throw new Error(`${this.label} already exited (${JSON.stringify(this.exited)})`);
-    const line = JSON.stringify(obj);
-    if (verbose) process.stderr.write(`[${this.label} <] ${line.slice(0, 300)}\n`);
-    this.child.stdin.write(line + '\n');
-  }
-
-  request(cmd, timeoutMs = 15000) {
-    const id = `${this.label}-${this.nextId++}`;
-    this.send({ ...cmd, id });
-    return this.waitFor((o) => o.id === id, timeoutMs, `reply to ${JSON.stringify(cmd).slice(0, 100)}`);
-  }
-
-  /** Ends stdin (both programs exit on EOF), then SIGKILLs the recorded PID. Never throws. */
-  async stop(graceMs = 5000) {
-    if (!this.exited) {
-      try { this.child.stdin.end(); } catch { /* gone */ }
-      const t = new Promise((r) => setTimeout(r, graceMs, 'timeout'));
-      if ((await Promise.race([this.exitPromise, t])) === 'timeout') {
-        try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ }
-        await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
-      }
-    }
-    return this.exited;
-  }
-}
+/** A child speaking JSON lines on stdout (the relay runner, or a room peer); both exit on EOF. */
+const lineProcess = (label, argv) => new LineProcess(argv, { label, verbose, stderrLines: 60, stopBy: 'eof', stopGraceMs: 5000 });
 
 async function startRelay() {
-  const relay = new LineProcess('cpp-relay', [RELAY_BIN, '--port', '0', ...(verbose ? ['--verbose'] : [])]);
+  const relay = lineProcess('cpp-relay', [RELAY_BIN, '--port', '0', ...(verbose ? ['--verbose'] : [])]);
   const listening = await relay.waitEvent('listening', 15000);
   assert.match(listening.url, /^ws:\/\/127\.0\.0\.1:\d+$/);
   relay.url = listening.url;
@@ -256,7 +148,7 @@ describe('relay server', () => {
     const peers = kinds.map((kind, i) => {
       const args = ['--strategy', 'nostr', '--app-id', appId, '--room', roomId, '--relay', relay.url];
       const argv = kind === 'native' ? [...ROOM_PEER, ...args] : [process.execPath, NODE_PEER, ...args];
-      return new LineProcess(`${kind}-${i + 1}`, argv);
+      return lineProcess(`${kind}-${i + 1}`, argv);
     });
     t.after(() => Promise.all(peers.map((p) => p.stop())));
     const ready = await Promise.all(peers.map((p) => p.waitEvent('ready', 60000)));

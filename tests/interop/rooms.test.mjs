@@ -12,12 +12,12 @@
 // INTEROP_RESULTS=FILE (figures as JSON lines), INTEROP_VERBOSE=1 (every protocol line).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import fs from 'node:fs';
 import path from 'node:path';
-import { interopDir, repoRoot } from './lib/native.mjs';
+import { interopDir, repoRoot, resolveArg, testsDirFromPcPeer } from './lib/native.mjs';
+import { LineProcess } from './lib/line_process.mjs';
 import { CHROMIUM_PATH } from './lib/browser.mjs';
 import { relayUnavailable, startRelay } from './lib/relays.mjs';
 import { patternBytes } from './peers/node_peer.mjs';
@@ -38,21 +38,10 @@ const TORRENT_MAX_ANNOUNCE_MS = 120333;
 // ---------------------------------------------------------------------------------------------
 // Which native peer, and what it can do
 
-function resolveArg(arg) {
-  if (path.isAbsolute(arg) || !arg.includes('/') || arg.startsWith('-')) return arg;
-  for (const base of [process.cwd(), repoRoot]) {
-    const p = path.resolve(base, arg);
-    if (fs.existsSync(p)) return p;
-  }
-  return arg;
-}
-
 function nativeCommand() {
   const spec = (process.env.ROOM_PEER ?? '').trim();
   if (spec) return { argv: spec.split(/\s+/).map(resolveArg), standIn: true };
-  const pc = (process.env.PC_PEER ?? '').trim();
-  const beside = pc && !/\s/.test(pc) && path.basename(pc) === 'pc_peer' ? path.join(path.dirname(resolveArg(pc)), 'room_peer') : null;
-  return { argv: [beside ?? path.join(repoRoot, 'build', 'tests', 'room_peer')], standIn: false };
+  return { argv: [path.join(testsDirFromPcPeer() ?? path.join(repoRoot, 'build', 'tests'), 'room_peer')], standIn: false };
 }
 const NATIVE = nativeCommand();
 
@@ -84,95 +73,23 @@ function hostUnavailable(host) {
 // ---------------------------------------------------------------------------------------------
 // Peer processes (native, node, chromium) behind one interface
 
-const livePids = new Set();
-process.on('exit', () => {
-  for (const pid of livePids) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-});
-
 const PEER_SCRIPTS = {
   node: path.join(interopDir, 'peers', 'node_peer.mjs'),
   chromium: path.join(interopDir, 'peers', 'browser_peer.mjs'),
 };
 
-class PeerProcess {
+class PeerProcess extends LineProcess {
   constructor(kind, { strategy, appId, roomId, password, relays }, label = kind) {
-    this.kind = kind;
-    this.label = label;
-    this.password = password;
-    this.lines = [];
-    this.times = new WeakMap();
-    this.consumed = new Set();
-    this.waiters = new Set();
-    this.stderrTail = [];
-    this.extraPids = [];
-    this.exited = null;
-    this.nextId = 1;
     const args = ['--strategy', strategy, '--app-id', appId, '--room', roomId,
       ...(password !== undefined ? ['--password', password] : []),
       ...relays.flatMap((r) => ['--relay', r])];
     const argv = kind === 'native' ? [...NATIVE.argv, ...args] : [process.execPath, PEER_SCRIPTS[kind], ...args];
-    this.child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.pid = this.child.pid;
-    if (this.pid) livePids.add(this.pid);
-    this.exitPromise = new Promise((resolve) => {
-      const done = (e) => { livePids.delete(this.pid); this.exited = e; this.#wake(); resolve(e); };
-      this.child.on('exit', (code, signal) => done({ code, signal }));
-      this.child.on('error', (error) => done({ error: String(error) }));
-    });
-    this.child.stdin.on('error', () => { /* EPIPE after exit: reported through exit */ });
-    createInterface({ input: this.child.stdout }).on('line', (line) => this.#onLine(line));
-    createInterface({ input: this.child.stderr }).on('line', (line) => {
-      this.stderrTail.push(line);
-      if (this.stderrTail.length > 100) this.stderrTail.shift();
-      if (verbose) process.stderr.write(`[${this.label} stderr] ${line}\n`);
-    });
+    super(argv, { label, verbose });
+    this.kind = kind;
+    this.password = password;
   }
 
-  #onLine(line) {
-    if (!line.trim()) return;
-    let obj;
-    try { obj = JSON.parse(line); } catch { obj = { event: 'error', message: `stdout line is not JSON: ${line.slice(0, 200)}` }; }
-    if (verbose) process.stderr.write(`[${this.label} >] ${line.length > 300 ? line.slice(0, 300) + '…' : line}\n`);
-    if (obj.event === 'pids') {
-      for (const pid of obj.pids) { this.extraPids.push(pid); livePids.add(pid); }
-    }
-    this.times.set(obj, performance.now());
-    this.lines.push(obj);
-    this.#wake();
-  }
-
-  #wake() { for (const w of [...this.waiters]) w(); }
-
-  describe() {
-    const lines = this.lines.slice(-15).map((o) => JSON.stringify(o).slice(0, 200));
-    return `${this.label} (${this.kind}, pid ${this.pid}${this.selfId ? `, ${this.selfId}` : ''})\n--- last protocol lines:\n${lines.join('\n')}\n--- last stderr:\n${this.stderrTail.slice(-25).join('\n')}`;
-  }
-
-  /** First unconsumed line matching pred; rejects on timeout, exit, or an error event. */
-  waitFor(pred, timeoutMs, what) {
-    return new Promise((resolve, reject) => {
-      let timer;
-      const done = (fn, v) => { clearTimeout(timer); this.waiters.delete(check); fn(v); };
-      const check = () => {
-        for (let i = 0; i < this.lines.length; i++) {
-          if (this.consumed.has(i)) continue;
-          const o = this.lines[i];
-          if (pred(o)) { this.consumed.add(i); return done(resolve, o); }
-          if (o.event === 'error') return done(reject, new Error(`${this.label}: error event while waiting for ${what}: ${o.message}\n${this.describe()}`));
-        }
-        if (this.exited) return done(reject, new Error(`${this.label} exited (${JSON.stringify(this.exited)}) while waiting for ${what}\n${this.describe()}`));
-      };
-      timer = setTimeout(() => done(reject, new Error(`${this.label}: timeout after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`)), timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  waitEvent(event, timeoutMs, extra = () => true, what = event) {
-    return this.waitFor((o) => o.event === event && extra(o), timeoutMs, what);
-  }
+  title() { return `${this.label} (${this.kind}, pid ${this.pid}${this.selfId ? `, ${this.selfId}` : ''})`; }
 
   /** Lines seen so far (consumed or not) matching pred. */
   seen(pred) { return this.lines.filter(pred); }
@@ -184,45 +101,12 @@ class PeerProcess {
     return out;
   }
 
-  timeOf(obj) { return this.times.get(obj); }
-
-  send(obj) {
-    if (this.exited) throw new Error(`${this.label} already exited (${JSON.stringify(this.exited)})`);
-    const line = JSON.stringify(obj);
-    if (verbose) process.stderr.write(`[${this.label} <] ${line.length > 300 ? line.slice(0, 300) + '…' : line}\n`);
-    this.child.stdin.write(line + '\n');
-  }
-
-  /** Sends cmd with a fresh id; resolves with the reply carrying that id (any event). */
-  request(cmd, timeoutMs = 15000) {
-    const id = `${this.label}-${this.nextId++}`;
-    this.send({ ...cmd, id });
-    return this.waitFor((o) => o.id === id, timeoutMs, `reply to ${JSON.stringify(cmd).slice(0, 120)}`);
-  }
-
   async ready(timeoutMs = 60000) {
     const r = await this.waitEvent('ready', timeoutMs);
     this.selfId = r.selfId;
     this.impl = r.impl;
     this.readyAt = this.timeOf(r);
     return this;
-  }
-
-  /** quit, then SIGKILL by recorded PID (the peer and any browser it reported). Never throws. */
-  async stop(graceMs = 8000) {
-    if (!this.exited) {
-      try { this.send({ cmd: 'quit' }); this.child.stdin.end(); } catch { /* gone */ }
-      const t = new Promise((r) => setTimeout(r, graceMs, 'timeout'));
-      if ((await Promise.race([this.exitPromise, t])) === 'timeout') {
-        try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ }
-        await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
-      }
-    }
-    for (const pid of this.extraPids) {
-      try { process.kill(pid, 0); process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      livePids.delete(pid);
-    }
-    return this.exited;
   }
 }
 

@@ -25,6 +25,13 @@ bool DataChannel::send(std::span<const std::uint8_t> binary) {
   return transport->sendMessage(*this, binary, true);
 }
 
+bool DataChannel::drained() const {
+  if (state_ != State::Open) return true;
+  if (bufferedAmount_ > 0) return false;
+  auto transport = transport_.lock();
+  return !transport || !transport->hasDataInFlight();
+}
+
 void DataChannel::close() {
   if (state_ == State::Closing || state_ == State::Closed) return;
   auto transport = transport_.lock();

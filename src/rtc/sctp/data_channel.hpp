@@ -39,6 +39,10 @@ class DataChannel : public std::enable_shared_from_this<DataChannel> {
   std::size_t bufferedAmountLowThreshold() const { return lowThreshold_; }
   void setBufferedAmountLowThreshold(std::size_t bytes) { lowThreshold_ = bytes; }
 
+  // Whether everything sent so far has reached the peer's SCTP stack (acknowledged); a closed
+  // channel counts as drained.
+  bool drained() const;
+
   // Resets the outgoing stream; the peer resets its side and both see onClose.
   void close();
 

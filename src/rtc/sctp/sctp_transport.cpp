@@ -1274,6 +1274,16 @@ bool SctpTransport::connected() const { return impl_->state == Impl::State::Conn
 
 SctpTransport::Stats SctpTransport::stats() const { return impl_->stats; }
 
+bool SctpTransport::hasDataInFlight() const {
+  if (!impl_->sock || impl_->state != Impl::State::Connected) return false;
+  if (!impl_->ready.empty()) return true;
+  sctp_status status{};
+  socklen_t length = sizeof status;
+  if (usrsctp_getsockopt(impl_->sock, IPPROTO_SCTP, SCTP_STATUS, &status, &length) != 0)
+    return false;
+  return status.sstat_unackdata > 0 || status.sstat_penddata > 0;
+}
+
 bool SctpTransport::sendMessage(DataChannel& channel, std::span<const std::uint8_t> data,
                                 bool binary) {
   return impl_->sendMessage(channel, data, binary);

@@ -61,6 +61,10 @@ class SctpTransport : public std::enable_shared_from_this<SctpTransport> {
 
   bool connected() const;
 
+  // True while data is queued here or still unacknowledged by the peer's SCTP stack (what a
+  // graceful leave waits for before tearing the connection down).
+  bool hasDataInFlight() const;
+
   // Lifetime totals, for tests and benchmarks.
   struct Stats {
     std::uint64_t packetsSent = 0, packetsReceived = 0, bytesSent = 0, bytesReceived = 0;

@@ -4,10 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <set>
 #include <string>
+
+#include "support/test_data.hpp"
 
 namespace crypto = trystero::crypto;
 using nlohmann::json;
@@ -16,33 +17,14 @@ namespace {
 
 // Vectors computed by tests/unit/room/vectors/generate.mjs with the real trystero@0.22.0.
 const json& vectors() {
-  static const json v = [] {
-    const auto path = std::filesystem::path(__FILE__).parent_path().parent_path() / "room" /
-                      "vectors" / "vectors.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path.string());
-    return json::parse(in);
-  }();
+  static const json v =
+      trystero::testing::readJsonFile(std::filesystem::path(__FILE__).parent_path().parent_path() /
+                                      "room" / "vectors" / "vectors.json");
   return v;
 }
 
-std::string toHex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
-
-std::vector<std::uint8_t> fromHex(std::string_view hex) {
-  std::vector<std::uint8_t> out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
+using trystero::testing::fromHex;
+using trystero::testing::toHex;
 
 crypto::SignalKey::Iv ivOf(const json& array) {
   crypto::SignalKey::Iv iv{};

@@ -34,6 +34,7 @@
 #include "room/signaller.hpp"
 #include "strategies/nostr/nostr_strategy.hpp"
 #include "strategies/nostr/nostr_wire.hpp"
+#include "support/eventually.hpp"
 #include "trystero/nostr.hpp"
 
 using namespace std::chrono_literals;
@@ -47,12 +48,7 @@ namespace {
 
 template <typename F>
 bool eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return f();
+  return trystero::testing::eventually(f, timeout, 5ms);
 }
 
 std::string hex(const std::uint8_t* data, std::size_t size) {

@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -12,6 +11,7 @@
 
 #include "crypto/crypto.hpp"
 #include "room/id.hpp"
+#include "support/test_data.hpp"
 
 namespace crypto = trystero::crypto;
 namespace room = trystero::room;
@@ -23,32 +23,13 @@ namespace {
 
 // Vectors computed by vectors/generate.mjs with the real trystero@0.22.0 room.js.
 const json& vectors() {
-  static const json v = [] {
-    const auto path = std::filesystem::path(__FILE__).parent_path() / "vectors" / "vectors.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path.string());
-    return json::parse(in);
-  }();
+  static const json v = trystero::testing::readJsonFile(
+      std::filesystem::path(__FILE__).parent_path() / "vectors" / "vectors.json");
   return v;
 }
 
-std::string toHex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
-
-Bytes fromHex(std::string_view hex) {
-  Bytes out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
+using trystero::testing::fromHex;
+using trystero::testing::toHex;
 
 Bytes bytesOf(std::string_view s) { return Bytes(s.begin(), s.end()); }
 

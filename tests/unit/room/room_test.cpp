@@ -227,6 +227,31 @@ TEST_F(RoomTest, BinaryWithMetadataAndProgress) {
   EXPECT_DOUBLE_EQ(receiverProgress.back(), 1.0);
 }
 
+// A resolved send only means the data left the room's queues; leave() right after it must not
+// cut that data off in flight (room.js closes 99 ms after the leave message regardless).
+TEST_F(RoomTest, LeaveRightAfterASendDeliversIt) {
+  auto a = joinNew();
+  auto b = joinNew();
+  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
+  auto [sendBlob, getBlob, onBlobProgress] = a->makeAction("blob");
+  auto bBlob = b->makeAction("blob");
+  Bytes bytes(16 * 1024 * 1024);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 13 + 1);
+  std::promise<Bytes> got;
+  bBlob.receive([&](const Payload& data, const std::string&, const Metadata&) {
+    got.set_value(data.bytes());
+  });
+  sendBlob(bytes).get();
+  auto left = a->leave();
+  // Stall the network thread past the 99 ms, so that the close is due before the data in flight
+  // has been processed (as on a slow link).
+  loop::Loop::shared().post([] { std::this_thread::sleep_for(300ms); });
+  left.get();
+  auto future = got.get_future();
+  ASSERT_EQ(future.wait_for(20s), std::future_status::ready);
+  EXPECT_TRUE(future.get() == bytes);
+}
+
 TEST_F(RoomTest, TargetsPingAndLeave) {
   auto a = joinNew();
   auto b = joinNew();

@@ -3,54 +3,25 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "strategies/mqtt/mqtt_codec.hpp"
+#include "support/test_data.hpp"
 
 using namespace trystero::strategies::mqtt;
 using json = nlohmann::json;
 
 namespace {
 
-// "mqttjs_" and 1 to max lowercase hex digits (no std::regex: GCC 12 warns inside it under
-// -fsanitize).
-bool isMqttJsClientId(const std::string& id, std::size_t minDigits, std::size_t maxDigits) {
-  const std::string prefix = "mqttjs_";
-  if (id.rfind(prefix, 0) != 0) return false;
-  auto digits = id.substr(prefix.size());
-  if (digits.size() < minDigits || digits.size() > maxDigits) return false;
-  return digits.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
+using trystero::testing::fromHex;
+using trystero::testing::isMqttJsClientId;
+using trystero::testing::toHex;
 
 const json& vectors() {
-  static const json data = [] {
-    const auto path =
-        std::filesystem::path(__FILE__).parent_path() / "vectors" / "mqtt_vectors.json";
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path.string());
-    return json::parse(in);
-  }();
+  static const json data = trystero::testing::readJsonFile(
+      std::filesystem::path(__FILE__).parent_path() / "vectors" / "mqtt_vectors.json");
   return data;
-}
-
-Bytes fromHex(const std::string& hex) {
-  Bytes out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  }
-  return out;
-}
-
-std::string toHex(const Bytes& bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
 }
 
 std::string asString(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
@@ -189,7 +160,8 @@ TEST(MqttCodec, MqttJsSessionShape) {
   int id = client[1]["packet"]["messageId"];
   EXPECT_EQ(client[2]["packet"]["messageId"], id + 1);
   EXPECT_EQ(client[6]["packet"]["messageId"], id + 2);
-  EXPECT_EQ(asString(fromHex(client[3]["packet"]["payloadHex"])), topics["announce"]);
+  EXPECT_EQ(asString(fromHex(client[3]["packet"]["payloadHex"].get<std::string>())),
+            topics["announce"]);
 }
 
 TEST(MqttCodec, DecodesWhatBrokersSend) {

@@ -21,7 +21,8 @@
 #include "room/registry.hpp"
 #include "room/signaller.hpp"
 #include "strategies/mqtt/mqtt_strategy.hpp"
-#include "support/child_process.hpp"
+#include "support/room_helpers.hpp"
+#include "support/test_data.hpp"
 #include "trystero/mqtt.hpp"
 #include "unit/net/ws_test_server.hpp"
 
@@ -31,27 +32,10 @@ using strategies::mqtt::MqttStrategy;
 
 namespace {
 
-// "mqttjs_" and 1 to max lowercase hex digits (no std::regex: GCC 12 warns inside it under
-// -fsanitize).
-bool isMqttJsClientId(const std::string& id, std::size_t minDigits, std::size_t maxDigits) {
-  const std::string prefix = "mqttjs_";
-  if (id.rfind(prefix, 0) != 0) return false;
-  auto digits = id.substr(prefix.size());
-  if (digits.size() < minDigits || digits.size() > maxDigits) return false;
-  return digits.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
+using trystero::testing::eventually;
+using trystero::testing::isMqttJsClientId;
 
 constexpr const char* kMosquitto = "/usr/sbin/mosquitto";
-
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return f();
-}
 
 unsigned freePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -145,17 +129,10 @@ class Mosquitto {
 };
 
 Config testConfig(const std::string& url) {
-  Config config;
-  config.appId = "trystero-cpp-mqtt-test";
-  config.relayUrls = {url};
-  config.rtcConfig = RtcConfig{};  // no public STUN
-  config.allowLoopback = true;
-  return config;
+  return trystero::testing::testConfig("trystero-cpp-mqtt-test", {url});
 }
 
-struct Identity {
-  std::string id;
-  std::shared_ptr<room::Signaller> signaller;
+struct Identity : trystero::testing::Identity {
   MqttStrategy* strategy = nullptr;  // owned by the signaller
 };
 
@@ -178,19 +155,14 @@ class MqttRoomTest : public ::testing::Test {
   }
 
   Identity& addIdentity(MqttStrategy::Options options = {}) {
-    auto& loop = loop::Loop::shared();
     Identity identity;
-    identity.id = room::generateId(20);
-    loop.invoke([&] {
-      auto strategy =
-          std::make_unique<MqttStrategy>(loop, std::vector{broker->url()}, identity.id, options);
-      identity.strategy = strategy.get();
-      room::Timing timing;
-      timing.offerPoolSize = 2;
-      identity.signaller = std::make_shared<room::Signaller>(
-          loop, std::move(strategy), identity.id,
-          room::toRtcConfiguration(testConfig(broker->url())), timing);
-    });
+    static_cast<trystero::testing::Identity&>(identity) = trystero::testing::makeIdentity(
+        testConfig(broker->url()), [&](loop::Loop& loop, const std::string& id) {
+          auto strategy =
+              std::make_unique<MqttStrategy>(loop, std::vector{broker->url()}, id, options);
+          identity.strategy = strategy.get();
+          return strategy;
+        });
     identities.push_back(std::move(identity));
     return identities.back();
   }

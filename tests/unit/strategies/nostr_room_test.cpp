@@ -15,121 +15,45 @@
 #include "room/id.hpp"
 #include "room/signaller.hpp"
 #include "strategies/nostr/nostr_strategy.hpp"
-#include "support/child_process.hpp"
+#include "support/room_helpers.hpp"
 #include "trystero/nostr.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
 using strategies::nostr::NostrStrategy;
-using trystero::testing::ChildProcess;
 
 namespace {
 
-const std::filesystem::path kInterop =
-    std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "interop";
-
-std::string findNode() {
-  if (const char* env = std::getenv("NODE"); env && access(env, X_OK) == 0) return env;
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/bin:/usr/local/bin");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    auto candidate = std::filesystem::path(dir) / "node";
-    if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return {};
-}
+using trystero::testing::Identity;
+using trystero::testing::Inbox;
+using trystero::testing::join;
 
 // Why the relay cannot run here, or empty.
 std::string relayUnavailable() {
-  if (findNode().empty()) return "node not found";
-  for (const char* module : {"ws", "@noble/secp256k1"}) {
-    if (!std::filesystem::exists(kInterop / "node_modules" / module / "package.json")) {
-      return std::string("tests/interop/node_modules/") + module + " missing";
-    }
-  }
-  return {};
+  return trystero::testing::nodeUnavailable({"ws", "@noble/secp256k1"});
 }
 
-class Relay {
+// The strict relay; port 0: any free port.
+class Relay : public trystero::testing::NodeServer {
  public:
-  // port 0: any free port.
   explicit Relay(int port = 0)
-      : process_({findNode(), (kInterop / "relays" / "nostr_relay.mjs").string(), "--port",
-                  std::to_string(port)}) {
-    auto line = process_.readLine(15s);
-    if (!line || line->rfind("listening ", 0) != 0) {
-      throw std::runtime_error("nostr relay did not start: " + line.value_or("(nothing)"));
-    }
-    port_ = std::stoi(line->substr(10));
-  }
-  ~Relay() { process_.finish(3s); }
-  int port() const { return port_; }
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  ChildProcess process_;
-  int port_ = 0;
+      : NodeServer("nostr relay", "nostr_relay.mjs", {"--port", std::to_string(port)}) {}
 };
 
 template <typename F>
 bool eventually(F f, std::chrono::milliseconds timeout = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return f();
+  return trystero::testing::eventually(f, timeout);
 }
 
 Config testConfig(const std::string& relayUrl) {
-  Config config;
-  config.appId = "trystero-cpp-nostr-test";
-  config.relayUrls = {relayUrl};
-  config.rtcConfig = RtcConfig{};  // no public STUN in tests
-  config.allowLoopback = true;
-  return config;
+  return trystero::testing::testConfig("trystero-cpp-nostr-test", {relayUrl});
 }
-
-struct Identity {
-  std::shared_ptr<room::Signaller> signaller;
-  std::string id;
-};
 
 Identity makeIdentity(const Config& config) {
-  auto& loop = loop::Loop::shared();
-  Identity identity;
-  identity.id = room::generateId(20);
-  loop.invoke([&] {
-    room::Timing timing;
-    timing.offerPoolSize = 2;
-    identity.signaller = std::make_shared<room::Signaller>(
-        loop, std::make_unique<NostrStrategy>(loop, config.relayUrls, identity.id), identity.id,
-        room::toRtcConfiguration(config), timing);
+  return trystero::testing::makeIdentity(config, [&](loop::Loop& loop, const std::string& id) {
+    return std::make_unique<NostrStrategy>(loop, config.relayUrls, id);
   });
-  return identity;
 }
-
-std::shared_ptr<Room> join(Identity& identity, const Config& config, const std::string& roomId) {
-  return loop::Loop::shared().invoke(
-      [&] { return identity.signaller->join(config, roomId, JoinErrorHandler{}); });
-}
-
-struct Inbox {
-  std::mutex mutex;
-  std::vector<std::pair<std::string, std::string>> items;  // (from/topic, text)
-  void add(std::string a, std::string b) {
-    std::lock_guard lock(mutex);
-    items.emplace_back(std::move(a), std::move(b));
-  }
-  std::size_t size() {
-    std::lock_guard lock(mutex);
-    return items.size();
-  }
-  std::vector<std::pair<std::string, std::string>> copy() {
-    std::lock_guard lock(mutex);
-    return items;
-  }
-};
 
 class NostrRoomTest : public ::testing::Test {
  protected:

@@ -16,117 +16,45 @@
 #include "room/id.hpp"
 #include "room/signaller.hpp"
 #include "strategies/torrent/torrent_strategy.hpp"
-#include "support/child_process.hpp"
+#include "support/room_helpers.hpp"
 #include "trystero/torrent.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
 using strategies::torrent::TorrentStrategy;
-using trystero::testing::ChildProcess;
 
 namespace {
 
-const std::filesystem::path kInterop =
-    std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "interop";
-
-std::string findNode() {
-  if (const char* env = std::getenv("NODE"); env && access(env, X_OK) == 0) return env;
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/bin:/usr/local/bin");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    auto candidate = std::filesystem::path(dir) / "node";
-    if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return {};
-}
+using trystero::testing::Identity;
+using trystero::testing::Inbox;
+using trystero::testing::join;
 
 // Why the tracker cannot run here, or empty.
 std::string trackerUnavailable() {
-  if (findNode().empty()) return "node not found";
-  if (!std::filesystem::exists(kInterop / "node_modules" / "bittorrent-tracker" / "package.json")) {
-    return "tests/interop/node_modules/bittorrent-tracker missing";
-  }
-  return {};
+  return trystero::testing::nodeUnavailable({"bittorrent-tracker"});
 }
 
-class Tracker {
+// Stopped when destroyed: stdin closed, then killed by its PID.
+class Tracker : public trystero::testing::NodeServer {
  public:
-  Tracker() : process_({findNode(), (kInterop / "relays" / "tracker.mjs").string()}) {
-    auto line = process_.readLine(15s);
-    if (!line || line->rfind("listening ", 0) != 0) {
-      throw std::runtime_error("tracker did not start: " + line.value_or("(nothing)"));
-    }
-    port_ = std::stoi(line->substr(10));
-  }
-  ~Tracker() { process_.finish(3s); }  // closes its stdin, then kills it by PID
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  ChildProcess process_;
-  int port_ = 0;
+  Tracker() : NodeServer("tracker", "tracker.mjs") {}
 };
 
 template <typename F>
 bool eventually(F f, std::chrono::milliseconds timeout = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return f();
+  return trystero::testing::eventually(f, timeout);
 }
 
 Config testConfig(const std::string& trackerUrl, std::string password = "") {
-  Config config;
-  config.appId = "trystero-cpp-torrent-test";
-  config.password = std::move(password);
-  config.relayUrls = {trackerUrl};
-  config.rtcConfig = RtcConfig{};  // no public STUN in tests
-  config.allowLoopback = true;
-  return config;
+  return trystero::testing::testConfig("trystero-cpp-torrent-test", {trackerUrl},
+                                       std::move(password));
 }
-
-struct Identity {
-  std::shared_ptr<room::Signaller> signaller;
-  std::string id;
-};
 
 Identity makeIdentity(const Config& config) {
-  auto& loop = loop::Loop::shared();
-  Identity identity;
-  identity.id = room::generateId(20);
-  loop.invoke([&] {
-    room::Timing timing;
-    timing.offerPoolSize = 2;
-    identity.signaller = std::make_shared<room::Signaller>(
-        loop, std::make_unique<TorrentStrategy>(loop, config.relayUrls, identity.id), identity.id,
-        room::toRtcConfiguration(config), timing);
+  return trystero::testing::makeIdentity(config, [&](loop::Loop& loop, const std::string& id) {
+    return std::make_unique<TorrentStrategy>(loop, config.relayUrls, id);
   });
-  return identity;
 }
-
-std::shared_ptr<Room> join(Identity& identity, const Config& config, const std::string& roomId,
-                           JoinErrorHandler onError = {}) {
-  return loop::Loop::shared().invoke(
-      [&] { return identity.signaller->join(config, roomId, std::move(onError)); });
-}
-
-struct Inbox {
-  std::mutex mutex;
-  std::vector<std::pair<std::string, std::string>> items;  // (peer id, text)
-  void add(std::string a, std::string b) {
-    std::lock_guard lock(mutex);
-    items.emplace_back(std::move(a), std::move(b));
-  }
-  std::size_t size() {
-    std::lock_guard lock(mutex);
-    return items.size();
-  }
-  std::vector<std::pair<std::string, std::string>> copy() {
-    std::lock_guard lock(mutex);
-    return items;
-  }
-};
 
 class TorrentRoomTest : public ::testing::Test {
  protected:

@@ -18,6 +18,7 @@
 #include "room/registry.hpp"
 #include "strategies/torrent/torrent_strategy.hpp"
 #include "strategies/torrent/torrent_wire.hpp"
+#include "support/eventually.hpp"
 #include "trystero/torrent.hpp"
 
 using namespace trystero;
@@ -262,12 +263,7 @@ namespace {
 
 template <typename F>
 bool eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return f();
+  return trystero::testing::eventually(f, timeout, 5ms);
 }
 
 // A WebSocket endpoint on 127.0.0.1 that records what clients send and sends what the test

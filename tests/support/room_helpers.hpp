@@ -1,0 +1,82 @@
+// Helpers shared by the room tests that meet through a real relay (nostr, mqtt, torrent):
+// polling (eventually.hpp), a test Config, identities on the shared loop, and the node servers of
+// tests/interop/relays.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "room/signaller.hpp"
+#include "support/child_process.hpp"
+#include "support/eventually.hpp"
+#include "trystero/trystero.hpp"
+
+namespace trystero::testing {
+
+// A Config for tests: no public STUN, loopback candidates allowed.
+Config testConfig(std::string appId, std::vector<std::string> relayUrls, std::string password = "");
+
+// tests/interop in the source tree.
+std::filesystem::path interopDir();
+// node from $NODE, else from $PATH; empty when there is none.
+std::string findNode();
+// Why node scripts needing these tests/interop/node_modules packages cannot run here, or empty.
+std::string nodeUnavailable(std::initializer_list<const char*> modules);
+
+// A server script of tests/interop/relays run by node, which prints "listening PORT" first.
+// Stopped when destroyed: stdin closed, then killed by its PID.
+class NodeServer {
+ public:
+  // what names the server in the error thrown when it does not start.
+  NodeServer(const std::string& what, const std::string& script,
+             const std::vector<std::string>& args = {});
+  ~NodeServer();
+  int port() const { return port_; }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  ChildProcess process_;
+  int port_ = 0;
+};
+
+struct Identity {
+  std::shared_ptr<room::Signaller> signaller;
+  std::string id;
+};
+
+// Makes the strategy of a new identity (on the loop thread).
+using StrategyFactory =
+    std::function<std::unique_ptr<room::Strategy>(loop::Loop& loop, const std::string& selfId)>;
+
+// A new id and its signaller on the shared loop (offer pool of 2).
+Identity makeIdentity(const Config& config, const StrategyFactory& makeStrategy);
+
+std::shared_ptr<Room> join(Identity& identity, const Config& config, const std::string& roomId,
+                           JoinErrorHandler onError = {});
+
+// Pairs of strings collected from callbacks on other threads.
+struct Inbox {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::string>> items;  // (peer id or topic, text)
+  void add(std::string a, std::string b) {
+    std::lock_guard lock(mutex);
+    items.emplace_back(std::move(a), std::move(b));
+  }
+  std::size_t size() {
+    std::lock_guard lock(mutex);
+    return items.size();
+  }
+  std::vector<std::pair<std::string, std::string>> copy() {
+    std::lock_guard lock(mutex);
+    return items;
+  }
+};
+
+}  // namespace trystero::testing
