@@ -50,7 +50,10 @@ int runPipe(const Options& options, Output& out) {
   };
   std::map<std::string, Remote> remotes;
   std::optional<std::uint64_t> sentTotal;  // set when our input is done and sent
-  bool confirmed = false;                  // a peer has all of our input
+  // What a peer said it has of our input; it may say so before our own reader thread has
+  // reported the total, so the two are compared only when both are known.
+  std::optional<std::uint64_t> confirmedBytes;
+  auto confirmed = [&] { return sentTotal && confirmedBytes == sentTotal; };
   std::uint64_t bytesIn = 0;
 
   auto checkComplete = [&](const std::string& peerId) {
@@ -91,18 +94,18 @@ int runPipe(const Options& options, Output& out) {
     });
   });
   pipeDone.receive(
-      [queue, &confirmed, &sentTotal](const Payload& payload, const std::string&, const Metadata&) {
+      [queue, &confirmedBytes](const Payload& payload, const std::string&, const Metadata&) {
         auto total = payload.isJson() && payload.json().is_object()
                          ? payload.json().value("bytes", std::uint64_t{0})
                          : std::uint64_t{0};
-        queue->push([&confirmed, &sentTotal, total] {
-          if (sentTotal && total == *sentTotal) confirmed = true;
+        queue->push([&confirmedBytes, total] {
+          confirmedBytes = std::max(confirmedBytes.value_or(0), total);
         });
       });
   session.onLeave = [&](const std::string& peerId) {
     auto it = remotes.find(peerId);
     bool theirsDone = it != remotes.end() && it->second.complete;
-    if ((theirsDone && confirmed) || !session.peers().empty()) return;
+    if ((theirsDone && confirmed()) || !session.peers().empty()) return;
     out.error("peer " + shortId(peerId) + " left before the pipe was done");
     session.stop(kFailed);
   };
@@ -170,7 +173,7 @@ int runPipe(const Options& options, Output& out) {
     }
     return false;
   };
-  code = session.runUntil([&] { return sentTotal && confirmed && anyComplete(); }, false);
+  code = session.runUntil([&] { return confirmed() && anyComplete(); }, false);
   out.event({{"event", "pipe-done"}, {"bytesIn", bytesIn}, {"bytesOut", sentTotal.value_or(0)}},
             options.verbosity > 0
                 ? "pipe: " + humanBytes(static_cast<double>(sentTotal.value_or(0))) + " out, " +
