@@ -7,7 +7,7 @@
 namespace trystero::relay {
 namespace {
 
-constexpr std::int64_t kMaxSafeInteger = 9007199254740991LL;
+using strategies::nostr::safeInteger;
 
 // Per-element overheads of the containers below, roughly (libstdc++ on 64-bit).
 constexpr std::size_t kStringBytes = sizeof(std::string);
@@ -17,20 +17,6 @@ bool isLowerHex64(const std::string& s) {
   if (s.size() != 64) return false;
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-std::optional<std::int64_t> safeInteger(const nlohmann::json& value) {
-  if (value.is_number_unsigned()) {
-    auto n = value.get<std::uint64_t>();
-    if (n > static_cast<std::uint64_t>(kMaxSafeInteger)) return std::nullopt;
-    return static_cast<std::int64_t>(n);
-  }
-  if (value.is_number_integer()) {
-    auto n = value.get<std::int64_t>();
-    if (n < 0) return std::nullopt;
-    return n;
-  }
-  return std::nullopt;
 }
 
 std::size_t stringsBytes(const std::vector<std::string>& values) {

@@ -107,23 +107,6 @@ class DepthLimit : public nlohmann::json_sax<nlohmann::json> {
   std::size_t depth_ = 0;
 };
 
-constexpr std::int64_t kMaxSafeInteger = 9007199254740991LL;
-
-// A JSON integer that JSON.stringify writes back digit for digit (0 <= n <= 2^53 - 1).
-std::optional<std::int64_t> safeInteger(const nlohmann::json& value) {
-  if (value.is_number_unsigned()) {
-    auto n = value.get<std::uint64_t>();
-    if (n > static_cast<std::uint64_t>(kMaxSafeInteger)) return std::nullopt;
-    return static_cast<std::int64_t>(n);
-  }
-  if (value.is_number_integer()) {
-    auto n = value.get<std::int64_t>();
-    if (n < 0) return std::nullopt;
-    return n;
-  }
-  return std::nullopt;
-}
-
 const std::string* stringField(const nlohmann::json& object, const char* name) {
   auto it = object.find(name);
   if (it == object.end() || !it->is_string()) return nullptr;
@@ -166,6 +149,22 @@ std::string makeEventMessageWith(const KeyPair& key, std::string_view topic,
 }
 
 }  // namespace
+
+constexpr std::int64_t kMaxSafeInteger = 9007199254740991LL;
+
+std::optional<std::int64_t> safeInteger(const nlohmann::json& value) {
+  if (value.is_number_unsigned()) {
+    auto n = value.get<std::uint64_t>();
+    if (n > static_cast<std::uint64_t>(kMaxSafeInteger)) return std::nullopt;
+    return static_cast<std::int64_t>(n);
+  }
+  if (value.is_number_integer()) {
+    auto n = value.get<std::int64_t>();
+    if (n < 0) return std::nullopt;
+    return n;
+  }
+  return std::nullopt;
+}
 
 // ---- keys ------------------------------------------------------------------------------------
 
@@ -328,6 +327,24 @@ std::optional<Event> eventFromJson(const nlohmann::json& value, std::string* why
   return event;
 }
 
+namespace {
+
+// [["x","..."],...] as JSON.stringify writes it (the opening and closing brackets are the
+// caller's).
+void appendTags(std::string& out, const std::vector<std::vector<std::string>>& tags) {
+  for (std::size_t i = 0; i < tags.size(); ++i) {
+    if (i) out += ',';
+    out += '[';
+    for (std::size_t j = 0; j < tags[i].size(); ++j) {
+      if (j) out += ',';
+      out += jsonQuote(tags[i][j]);
+    }
+    out += ']';
+  }
+}
+
+}  // namespace
+
 std::string serializeEvent(const Event& event) {
   std::string out;
   out.reserve(event.content.size() + 300);
@@ -340,15 +357,7 @@ std::string serializeEvent(const Event& event) {
   out += ",\"kind\":";
   out += std::to_string(event.kind);
   out += ",\"tags\":[";
-  for (std::size_t i = 0; i < event.tags.size(); ++i) {
-    if (i) out += ',';
-    out += '[';
-    for (std::size_t j = 0; j < event.tags[i].size(); ++j) {
-      if (j) out += ',';
-      out += jsonQuote(event.tags[i][j]);
-    }
-    out += ']';
-  }
+  appendTags(out, event.tags);
   out += "],\"content\":";
   out += jsonQuote(event.content);
   out += ",\"sig\":\"";
@@ -374,15 +383,7 @@ std::string serializeForId(const Event& event) {
   out += ',';
   out += std::to_string(event.kind);
   out += ",[";
-  for (std::size_t i = 0; i < event.tags.size(); ++i) {
-    if (i) out += ',';
-    out += '[';
-    for (std::size_t j = 0; j < event.tags[i].size(); ++j) {
-      if (j) out += ',';
-      out += jsonQuote(event.tags[i][j]);
-    }
-    out += ']';
-  }
+  appendTags(out, event.tags);
   out += "],";
   out += jsonQuote(event.content);
   out += ']';

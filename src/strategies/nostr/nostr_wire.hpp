@@ -149,4 +149,8 @@ struct RelayMessage {
 // kind). Unknown verbs come back as Type::Other. Never throws.
 std::optional<RelayMessage> parseRelayMessage(std::string_view text);
 
+// A JSON integer that JSON.stringify writes back digit for digit (0 <= n <= 2^53 - 1), as event
+// timestamps and kinds must be; nullopt otherwise.
+std::optional<std::int64_t> safeInteger(const nlohmann::json& value);
+
 }  // namespace trystero::strategies::nostr
