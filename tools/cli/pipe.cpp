@@ -7,11 +7,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <deque>
 #include <map>
 #include <optional>
-#include <set>
 #include <thread>
 
 #include "commands.hpp"
@@ -119,7 +118,6 @@ int runPipe(const Options& options, Output& out) {
   // interleaved, as in the JS), so one message is in flight while the next one accumulates.
   std::thread([queue, pipe, pipeEnd, &sentTotal, &session, &out] {
     std::optional<Future<void>> inflight;
-    std::vector<std::uint8_t> buffer(kReadBytes);
     Bytes pending;
     std::string failure;
     std::uint64_t sent = 0;
@@ -130,30 +128,33 @@ int runPipe(const Options& options, Output& out) {
         failure = e.what();
       }
     };
+    // Appends up to kReadBytes from stdin to pending; read()'s result.
+    auto readMore = [&pending] {
+      auto old = pending.size();
+      pending.resize(old + kReadBytes);
+      auto n = ::read(STDIN_FILENO, pending.data() + old, kReadBytes);
+      pending.resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+      return n;
+    };
     bool eof = false;
     while (!eof && failure.empty()) {
-      auto n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+      auto n = readMore();
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      pending.insert(pending.end(), buffer.begin(), buffer.begin() + n);
       // Take what else is already there, up to a message's worth, without blocking.
       pollfd input{STDIN_FILENO, POLLIN, 0};
       while (pending.size() < kMessageBytes && ::poll(&input, 1, 0) > 0) {
-        n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
-        if (n <= 0) {
+        if (readMore() <= 0) {
           eof = true;
           break;
         }
-        pending.insert(pending.end(), buffer.begin(), buffer.begin() + n);
       }
       if (inflight) settle(*inflight);
       sent += pending.size();
       inflight = pipe.send(Payload(std::move(pending)));
       pending.clear();
     }
-    std::deque<Future<void>> rest;
-    if (inflight) rest.push_back(*inflight);
-    for (auto& f : rest) settle(f);
+    if (inflight) settle(*inflight);
     if (failure.empty()) {
       auto end = pipeEnd.send(nlohmann::json{{"bytes", sent}});
       settle(end);

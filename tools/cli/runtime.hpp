@@ -124,7 +124,6 @@ class Session {
   int runUntil(const std::function<bool()>& done, bool timed);
   // Makes runUntil return `code` (from the main thread).
   void stop(int code) { stopCode_ = code; }
-  bool stopped() const { return stopCode_.has_value(); }
 
   // Called on the main thread, in the order the events happened.
   std::function<void(const std::string&)> onJoin, onLeave;
