@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Configures and builds one flavour: release (build/) or asan (build-asan/).
+# Configures and builds one flavour of the project's own builds (warnings are errors in all):
+#   release  build/       GCC, Release: what users and packagers build
+#   asan     build-asan/  GCC, Debug, AddressSanitizer + UndefinedBehaviorSanitizer
+#   tsan     build-tsan/  clang, ThreadSanitizer (unit tests; clang also checks the warnings)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-release}
+common=(-DTRYSTERO_WARNINGS_AS_ERRORS=ON)
 case "$flavour" in
-  release) dir=build; extra=() ;;
+  release) dir=build; extra=(-DCMAKE_BUILD_TYPE=Release) ;;
   asan) dir=build-asan; extra=(-DTRYSTERO_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DTRYSTERO_BUILD_BENCH=OFF) ;;
+  tsan) dir=build-tsan
+        extra=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DTRYSTERO_TSAN=ON
+               -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRYSTERO_BUILD_BENCH=OFF
+               -DTRYSTERO_BUILD_EXAMPLES=OFF) ;;
   *) echo "unknown flavour $flavour" >&2; exit 2 ;;
 esac
-cmake -S . -B "$dir" -G Ninja "${extra[@]}" >/dev/null
+cmake -S . -B "$dir" -G Ninja "${common[@]}" "${extra[@]}" >/dev/null
 ninja -C "$dir"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests in the release build and under ASan+UBSan, then the
-# interop tests against real browsers and JS peers. Network tests run in a loopback-only
-# network namespace when the machine allows one.
+# The whole test suite: unit tests in the release build (GCC), under ASan+UBSan (GCC) and under
+# ThreadSanitizer (clang, which also checks the project builds warning-free with clang), then the
+# interop and package tests against real browsers, relays and JS peers. Network tests run in a
+# loopback-only network namespace when the machine allows one. Fails if any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh release
 bash scripts/build.sh asan
+bash scripts/build.sh tsan
 
 in_loopback_namespace() {
   if unshare --net true 2>/dev/null; then
@@ -17,11 +19,13 @@ in_loopback_namespace() {
 }
 
 export INTEROP_REQUIRED=1
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 echo "== unit tests (ASan+UBSan)"
-in_loopback_namespace ctest --test-dir build-asan -L unit --output-on-failure -j2 || status=1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  in_loopback_namespace ctest --test-dir build-asan -L unit --output-on-failure -j2 || status=1
+echo "== unit tests (ThreadSanitizer)"
+TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1" \
+  in_loopback_namespace ctest --test-dir build-tsan -L unit --output-on-failure -j2 || status=1
 echo "== all tests (release)"
 in_loopback_namespace ctest --test-dir build --output-on-failure -j2 || status=1
 exit $status

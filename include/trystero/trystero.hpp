@@ -337,6 +337,13 @@ class Room {
   struct Stats {
     std::uint64_t droppedChunks = 0;
     std::uint64_t droppedTransmissions = 0;
+    // Of those, action payloads and metadata nested deeper than 256 arrays/objects (logged).
+    std::uint64_t droppedDeepJson = 0;
+    // Signalling messages dropped: malformed, oversized, or a peer id longer than 128 bytes.
+    std::uint64_t droppedSignals = 0;
+    // Announces and offers from new peers refused because the process holds too many
+    // connections still being set up, or is short of file descriptors (then logged).
+    std::uint64_t refusedConnections = 0;
   };
   Stats stats() const;
 

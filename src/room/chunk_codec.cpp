@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "crypto/crypto.hpp"
+#include "util/json_limits.hpp"
 
 namespace trystero::room {
 namespace {
@@ -174,6 +175,11 @@ FeedResult Reassembler::feed(const Chunk& chunk) {
       return {};
     }
     std::string text = crypto::textDecode(chunk.payload);
+    // Checked here, before it is stored: the receiver parses it for every progress event.
+    if (!util::jsonDepthWithin(text)) {
+      drop(key, it, chunk.isLast(), stats_.deepMeta);
+      return {};
+    }
     if (!nlohmann::json::accept(text)) {
       drop(key, it, chunk.isLast(), stats_.badMeta);
       return {};

@@ -142,10 +142,11 @@ struct ReassemblerStats {
   std::uint64_t inFlightOverflows = 0;  // would have exceeded maxBytesInFlight
   std::uint64_t evictedPartials = 0;    // pushed out by maxPartials
   std::uint64_t badMeta = 0;            // metadata that is not JSON
+  std::uint64_t deepMeta = 0;           // metadata nested beyond util::kMaxJsonDepth
   std::uint64_t discardedChunks = 0;    // later chunks of a dropped transmission
 
   std::uint64_t droppedTransmissions() const {
-    return oversizedMessages + inFlightOverflows + evictedPartials + badMeta;
+    return oversizedMessages + inFlightOverflows + evictedPartials + badMeta + deepMeta;
   }
 };
 

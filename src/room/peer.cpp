@@ -1,10 +1,14 @@
 #include "room/peer.hpp"
 
+#include "room/connection_budget.hpp"
+
 namespace trystero::room {
 
 std::shared_ptr<Peer> Peer::create(loop::Loop& loop, const rtc::Configuration& config,
                                    bool initiator) {
   auto peer = std::shared_ptr<Peer>(new Peer(loop, initiator));
+  ConnectionBudget::created();
+  peer->counted_ = true;
   peer->pc_ = rtc::PeerConnection::create(loop, config);
   std::weak_ptr<Peer> weak = peer;
   peer->pc_->onStateChange([weak](rtc::PeerConnection::State state) {
@@ -34,6 +38,7 @@ std::shared_ptr<Peer> Peer::create(loop::Loop& loop, const rtc::Configuration& c
       auto self = weak.lock();
       if (!self || self->channel_) return;
       self->attach(std::move(channel));
+      self->markOpen();
       // Channels announced by the peer arrive open.
       auto handlers = self->handlers_;
       if (handlers->connect) handlers->connect();
@@ -55,6 +60,7 @@ void Peer::attach(std::shared_ptr<rtc::DataChannel> channel) {
   channel_->onOpen([weak] {
     auto self = weak.lock();
     if (!self) return;
+    self->markOpen();
     auto handlers = self->handlers_;
     if (handlers->connect) handlers->connect();
   });
@@ -105,9 +111,43 @@ void Peer::closed() {
   if (handlers->close) handlers->close();
 }
 
+void Peer::closeGracefully(std::chrono::milliseconds patience, std::function<void()> done) {
+  if (dead_ || !channel_ || channel_->readyState() != rtc::DataChannel::State::Open) {
+    destroy();
+    if (done) done();
+    return;
+  }
+  // Nobody is told of the close any more: the connection is on its way out.
+  handlers_ = std::make_shared<const Handlers>(Handlers{nullptr, nullptr, handlers_->data});
+  auto self = shared_from_this();
+  auto finish = std::make_shared<std::function<void()>>();
+  auto timer = std::make_shared<loop::Loop::TimerId>(0);
+  *finish = [self, timer, done = std::move(done)] {
+    if (*timer) self->loop_.cancelTimer(*timer);
+    *timer = 0;
+    bool first = !self->dead_;
+    self->destroy();
+    if (first && done) done();
+  };
+  std::weak_ptr<std::function<void()>> weakFinish = finish;
+  // Not from inside the channel's own callback, which destroy() replaces.
+  channel_->onClose([this, finish] { loop_.post([finish] { (*finish)(); }); });
+  *timer = loop_.callLater(patience, [weakFinish] {
+    if (auto f = weakFinish.lock()) (*f)();
+  });
+  channel_->close();
+}
+
+void Peer::markOpen() {
+  if (opened_) return;
+  opened_ = true;
+  if (counted_) ConnectionBudget::opened();
+}
+
 void Peer::destroy() {
   if (dead_) return;
   dead_ = true;
+  if (counted_) ConnectionBudget::destroyed(opened_);
   auto waiters = std::move(offerWaiters_);
   for (auto& f : waiters) f(std::nullopt);
   if (channel_) {

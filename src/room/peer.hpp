@@ -3,6 +3,7 @@
 // Loop thread only.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -48,16 +49,24 @@ class Peer : public std::enable_shared_from_this<Peer> {
   bool send(std::span<const std::uint8_t> chunk);
 
   void destroy();
+  // Ends the connection without losing what the remote already handed to it: the channel is
+  // closed first (an SCTP stream reset, which the remote answers only after its queued data
+  // went out), and the connection is destroyed once the channel closed, or after `patience`.
+  // `done` runs once it is destroyed.
+  void closeGracefully(std::chrono::milliseconds patience, std::function<void()> done);
 
  private:
   Peer(loop::Loop& loop, bool initiator) : loop_(loop), initiator_(initiator) {}
   void attach(std::shared_ptr<rtc::DataChannel> channel);
   void closed();
+  void markOpen();
 
   loop::Loop& loop_;
   bool initiator_;
   bool dead_ = false;
   bool closeReported_ = false;
+  bool counted_ = false;  // in the process-wide ConnectionBudget
+  bool opened_ = false;
   std::int64_t createdMs_ = loop::nowMs();
   std::shared_ptr<rtc::PeerConnection> pc_;
   std::shared_ptr<rtc::DataChannel> channel_;

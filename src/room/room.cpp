@@ -28,6 +28,14 @@ Future<T> failed(const std::string& message) {
   return promise.future();
 }
 
+// A promise handed to the network thread. If the task holding it is destroyed without running
+// (the loop stopped at exit), the future fails instead of never completing.
+template <typename T>
+struct Forwarded {
+  Promise<T> promise;
+  ~Forwarded() { promise.reject("trystero: the network thread stopped before the call ran"); }
+};
+
 }  // namespace
 
 Room::Room(std::shared_ptr<RoomCore> core) : core_(std::move(core)) {}
@@ -90,9 +98,27 @@ Future<void> ActionSender::operator()(Payload data, Targets targets, Metadata me
   }
   auto core = core_.lock();
   if (!core) return failed<void>("trystero: the room is gone");
-  return core->loop().invoke([&] {
+  if (core->loop().isLoopThread()) {
     return core->send(type_, std::move(data), targets, std::move(meta), std::move(onProgress));
+  }
+  // Never wait for the network thread here: a caller whose own callbacks are slow (a full
+  // queue, a slow disk) would otherwise deadlock against it. Posting keeps the calling
+  // thread's order, since every other call from that thread goes through the same queue.
+  auto forward = std::make_shared<Forwarded<void>>();
+  auto result = forward->promise.future();
+  core->loop().post([core, forward, type = type_, data = std::move(data), targets,
+                     meta = std::move(meta), onProgress = std::move(onProgress)]() mutable {
+    core->send(type, std::move(data), targets, std::move(meta), std::move(onProgress))
+        .then([forward](const Future<void>& sent) {
+          try {
+            sent.get();
+            forward->promise.resolve();
+          } catch (...) {
+            forward->promise.reject(std::current_exception());
+          }
+        });
   });
+  return result;
 }
 
 void ActionReceiver::operator()(ReceiveHandler handler) const {

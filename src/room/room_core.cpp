@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crypto/crypto.hpp"
+#include "util/json_limits.hpp"
 
 namespace trystero {
 
@@ -22,6 +23,19 @@ constexpr std::size_t kHighWater = 1 << 20;
 constexpr std::size_t kLowWater = 256 * 1024;
 // Standbys per peer at most (one per relay is the most trystero makes).
 constexpr std::size_t kMaxStandbys = 16;
+// Probes of a new primary (see "Listening" in the header): every interval, and after this many
+// unanswered ones the primary is used anyway (a remote that never answers pings).
+constexpr std::chrono::milliseconds kProbeInterval{50};
+constexpr int kMaxProbes = 100;
+// How long a standby being ended may take to hand over what the remote sent on it.
+constexpr std::chrono::milliseconds kGracefulClose{5000};
+
+// Logged at the 1st, 2nd, 4th, 8th... drop, so a flood costs a few lines, not one per message.
+void warnDeepJson(std::uint64_t dropped, const std::string& peerId) {
+  if ((dropped & (dropped - 1)) != 0) return;
+  g_warning("trystero: dropped JSON from peer %s nested deeper than %zu levels (%llu so far)",
+            peerId.c_str(), util::kMaxJsonDepth, static_cast<unsigned long long>(dropped));
+}
 
 std::string encodeJson(const nlohmann::json& value) {
   // Like JSON.stringify on a JS string: invalid UTF-8 becomes U+FFFD instead of failing.
@@ -59,6 +73,8 @@ RoomCore::~RoomCore() {
 void RoomCore::destroyConnections(PeerState& state) {
   if (state.awaiting) loop_.cancelTimer(state.awaiting);
   state.awaiting = 0;
+  if (state.probeTimer) loop_.cancelTimer(state.probeTimer);
+  state.probeTimer = 0;
   if (state.youngTimer) loop_.cancelTimer(state.youngTimer);
   state.youngTimer = 0;
   state.young = false;
@@ -69,6 +85,9 @@ void RoomCore::destroyConnections(PeerState& state) {
     if (standby.timer) loop_.cancelTimer(standby.timer);
     standby.peer->destroy();
   }
+  auto closing = std::move(state.closing);
+  state.closing.clear();
+  for (auto& standby : closing) standby.peer->destroy();
   state.peer->destroy();
 }
 
@@ -134,6 +153,82 @@ void RoomCore::attachPrimary(const std::string& peerId, const std::shared_ptr<ro
     it->second.young = false;
     it->second.sentYoung.clear();
   });
+  state.listening = false;
+  state.probes = 0;
+  if (state.probeTimer) loop_.cancelTimer(state.probeTimer);
+  state.probeTimer = 0;
+  if (left_) return heard(peerId);
+  probe(peerId);
+}
+
+void RoomCore::probe(const std::string& peerId) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end() || it->second.listening) return;
+  auto& state = it->second;
+  if (++state.probes > kMaxProbes) {
+    g_debug("trystero: %s: no answer on the new connection; using it anyway", peerId.c_str());
+    return heard(peerId);
+  }
+  auto& ping = actions_[kPing];
+  auto encoder = std::make_shared<room::ChunkEncoder>(kPing, ping.nonce, room::PayloadKind::kText,
+                                                      std::vector<std::uint8_t>{});
+  ping.nonce = static_cast<std::uint8_t>(ping.nonce + 1);
+  // Ahead of everything else, and only one at a time.
+  std::erase_if(state.outgoing, [](const Outgoing& o) { return o.probe && o.next == 0; });
+  state.outgoing.push_front({encoder, 0, nullptr, true});
+  std::weak_ptr<RoomCore> weak = weak_from_this();
+  state.probeTimer = loop_.callLater(kProbeInterval, [weak, peerId] {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end()) return;
+    it->second.probeTimer = 0;
+    self->probe(peerId);
+  });
+  pump(peerId);
+}
+
+void RoomCore::heard(const std::string& peerId) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end() || it->second.listening) return;
+  auto& state = it->second;
+  state.listening = true;
+  if (state.probeTimer) loop_.cancelTimer(state.probeTimer);
+  state.probeTimer = 0;
+  std::erase_if(state.outgoing, [](const Outgoing& o) { return o.probe && o.next == 0; });
+  pump(peerId);
+}
+
+void RoomCore::swapPrimary(const std::string& peerId, const room::Peer* standbyPeer) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end()) return;
+  auto& state = it->second;
+  auto next = std::find_if(state.standbys.begin(), state.standbys.end(),
+                           [standbyPeer](const Standby& s) { return s.peer.get() == standbyPeer; });
+  if (next == state.standbys.end() || next->peer->isDead() || !next->peer->isOpen()) return;
+  g_debug("trystero: %s: the remote answers on a standby: it becomes the primary", peerId.c_str());
+  auto promoted = std::move(*next);
+  state.standbys.erase(next);
+  if (promoted.timer) loop_.cancelTimer(promoted.timer);
+  auto old = std::move(state.peer);
+  auto oldReassembler = std::move(state.reassembler);
+  state.peer = std::move(promoted.peer);
+  state.reassembler = std::move(promoted.reassembler);
+  // Nothing but probes went out on the old primary (it was never heard), so nothing is sent
+  // again; a message cut short on it starts over on the new one.
+  for (auto& outgoing : state.outgoing) outgoing.next = 0;
+  std::erase_if(state.outgoing, [](const Outgoing& o) { return o.probe; });
+  attachPrimary(peerId, state.peer);
+  heard(peerId);
+  if (!old->isDead() && old->isOpen()) {
+    // Kept as a standby: the remote may still send on it.
+    Standby demoted;
+    demoted.peer = std::move(old);
+    demoted.reassembler = std::move(oldReassembler);
+    addStandbyState(peerId, std::move(demoted));
+  } else {
+    old->destroy();
+  }
 }
 
 bool RoomCore::addStandby(std::shared_ptr<room::Peer> peer, const std::string& peerId) {
@@ -145,9 +240,19 @@ bool RoomCore::addStandby(std::shared_ptr<room::Peer> peer, const std::string& p
     if (standby.peer == peer) return true;
   }
   if (state.standbys.size() >= kMaxStandbys) return false;
+  Standby standby;
+  standby.peer = std::move(peer);
+  addStandbyState(peerId, std::move(standby));
+  // The primary is gone and this is the connection we were waiting for: take it over now.
+  if (state.awaiting) primaryClosed(peerId);
+  return true;
+}
+
+void RoomCore::addStandbyState(const std::string& peerId, Standby standby) {
+  auto& state = peers_[peerId];
   std::weak_ptr<RoomCore> weak = weak_from_this();
-  const room::Peer* raw = peer.get();
-  peer->setHandlers({
+  const room::Peer* raw = standby.peer.get();
+  standby.peer->setHandlers({
       nullptr,
       [weak, peerId, raw] {
         if (auto self = weak.lock()) self->dropStandby(peerId, raw);
@@ -159,18 +264,13 @@ bool RoomCore::addStandby(std::shared_ptr<room::Peer> peer, const std::string& p
   // The convergence rule (see the header): the smaller selfId ends its standbys after the grace
   // period, the larger only after three times that, so both never close theirs at once.
   auto grace = selfId_ < peerId ? standbyGrace_ : 3 * standbyGrace_;
-  Standby standby;
-  standby.peer = std::move(peer);
   standby.timer = loop_.callLater(grace, [weak, peerId, raw] {
-    if (auto self = weak.lock()) self->dropStandby(peerId, raw);
+    if (auto self = weak.lock()) self->dropStandby(peerId, raw, /*graceful=*/true);
   });
   state.standbys.push_back(std::move(standby));
-  // The primary is gone and this is the connection we were waiting for: take it over now.
-  if (state.awaiting) primaryClosed(peerId);
-  return true;
 }
 
-void RoomCore::dropStandby(const std::string& peerId, const room::Peer* peer) {
+void RoomCore::dropStandby(const std::string& peerId, const room::Peer* peer, bool graceful) {
   auto it = peers_.find(peerId);
   if (it == peers_.end()) return;
   auto& standbys = it->second.standbys;
@@ -180,7 +280,20 @@ void RoomCore::dropStandby(const std::string& peerId, const room::Peer* peer) {
   auto doomed = std::move(*standby);
   standbys.erase(standby);
   if (doomed.timer) loop_.cancelTimer(doomed.timer);
-  doomed.peer->destroy();
+  // A standby whose time is up may be the remote's primary, with its messages in flight: close
+  // it the way SCTP delivers them (the remote promotes its own standby meanwhile).
+  if (!graceful) return doomed.peer->destroy();
+  doomed.timer = 0;
+  auto closingPeer = doomed.peer;
+  it->second.closing.push_back(std::move(doomed));
+  std::weak_ptr<RoomCore> weak = weak_from_this();
+  closingPeer->closeGracefully(kGracefulClose, [weak, peerId, peer] {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end()) return;
+    std::erase_if(it->second.closing, [peer](const Standby& s) { return s.peer.get() == peer; });
+  });
 }
 
 void RoomCore::primaryClosed(const std::string& peerId) {
@@ -331,8 +444,15 @@ void RoomCore::pump(const std::string& peerId) {
     auto& state = it->second;
     auto* channel = state.peer->channel();
     if (state.outgoing.empty() || !channel || channel->bufferedAmount() > kHighWater) break;
-    Outgoing current = std::move(state.outgoing.front());
-    state.outgoing.pop_front();
+    auto pick = state.outgoing.begin();
+    if (!state.listening) {
+      // Until the remote is heard on this connection, only probes go out on it.
+      pick = std::find_if(state.outgoing.begin(), state.outgoing.end(),
+                          [](const Outgoing& o) { return o.probe; });
+      if (pick == state.outgoing.end()) break;
+    }
+    Outgoing current = std::move(*pick);
+    state.outgoing.erase(pick);
     current.encoder->writeChunk(current.next, scratch_);
     if (!state.peer->send(scratch_)) {
       state.outgoing.push_front(std::move(current));
@@ -346,7 +466,7 @@ void RoomCore::pump(const std::string& peerId) {
     auto job = current.job;
     if (!done) {
       state.outgoing.push_back(std::move(current));
-    } else if (state.young) {
+    } else if (state.young && !current.probe) {
       state.sentYoung.push_back({current.encoder, 0, nullptr});
     }
     if (!job) continue;  // sent again after a promotion
@@ -362,10 +482,28 @@ void RoomCore::handleData(const std::string& peerId, const room::Peer* from,
   if (it == peers_.end()) return;
   room::Reassembler* reassembler = nullptr;
   if (it->second.peer.get() == from) {
+    if (!it->second.listening) {
+      heard(peerId);
+      it = peers_.find(peerId);
+      if (it == peers_.end()) return;
+    }
     reassembler = &it->second.reassembler;
   } else {
-    for (auto& standby : it->second.standbys) {
-      if (standby.peer.get() == from) reassembler = &standby.reassembler;
+    if (!it->second.listening) {
+      // The remote answers on another connection than our primary: it uses that one.
+      bool isStandby = std::any_of(it->second.standbys.begin(), it->second.standbys.end(),
+                                   [from](const Standby& s) { return s.peer.get() == from; });
+      if (isStandby) {
+        swapPrimary(peerId, from);
+        it = peers_.find(peerId);
+        if (it == peers_.end()) return;
+        if (it->second.peer.get() == from) reassembler = &it->second.reassembler;
+      }
+    }
+    for (auto* list : {&it->second.standbys, &it->second.closing}) {
+      for (auto& standby : *list) {
+        if (standby.peer.get() == from) reassembler = &standby.reassembler;
+      }
     }
   }
   if (!reassembler) return;
@@ -381,12 +519,17 @@ void RoomCore::handleData(const std::string& peerId, const room::Peer* from,
     return;
   }
   auto before = reassembler->stats().droppedTransmissions();
+  auto deepBefore = reassembler->stats().deepMeta;
   auto result = reassembler->feed(*chunk);
   stats_.droppedTransmissions += reassembler->stats().droppedTransmissions() - before;
+  if (reassembler->stats().deepMeta != deepBefore) {
+    stats_.droppedDeepJson += reassembler->stats().deepMeta - deepBefore;
+    warnDeepJson(stats_.droppedDeepJson, peerId);
+  }
   if (result.progress && action->second.onProgress) {
     Metadata meta;
     if (result.progress->meta) {
-      auto parsed = nlohmann::json::parse(*result.progress->meta, nullptr, false);
+      auto parsed = util::parseJsonBounded(*result.progress->meta);
       if (!parsed.is_discarded()) meta = std::move(parsed);
     }
     auto handler = action->second.onProgress;
@@ -406,7 +549,7 @@ void RoomCore::deliver(const std::string& peerId, room::Message message) {
   switch (message.kind) {
     case room::PayloadKind::kBinary:
       if (message.meta) {
-        auto parsed = nlohmann::json::parse(*message.meta, nullptr, false);
+        auto parsed = util::parseJsonBounded(*message.meta);
         if (!parsed.is_discarded()) meta = std::move(parsed);
       }
       payload.emplace(std::move(message.bytes));
@@ -415,9 +558,14 @@ void RoomCore::deliver(const std::string& peerId, room::Message message) {
       payload.emplace(crypto::textDecode(message.bytes));
       break;
     case room::PayloadKind::kJson: {
-      auto parsed = nlohmann::json::parse(crypto::textDecode(message.bytes), nullptr, false);
+      util::JsonRejection rejection = util::JsonRejection::kNone;
+      auto parsed =
+          util::parseJsonBounded(crypto::textDecode(message.bytes), util::kMaxJsonDepth, &rejection);
       if (parsed.is_discarded()) {
         ++stats_.droppedTransmissions;
+        if (rejection == util::JsonRejection::kTooDeep) {
+          warnDeepJson(++stats_.droppedDeepJson, peerId);
+        }
         return;
       }
       payload.emplace(std::move(parsed));

@@ -24,6 +24,15 @@
 // (a JS peer drops what arrives on it): the messages completed on it are sent again on the
 // promoted connection. Later deaths (a native peer ending its standby) send nothing again.
 //
+// Listening. A data channel can be open on our side while the remote does not read it: a JS
+// peer attaches its room to a connection only when its own `open` event fires, and drops what
+// arrives before (wrtc in Node delivers a message that follows the channel's opening before
+// `open`), or reads only the connection it kept after a glare and drops the other's data. So a
+// new primary carries nothing but @_ping probes until the remote answers on some connection:
+// data on the primary proves the remote reads it; data on a standby while the primary is
+// silent proves the remote uses that one, which then becomes the primary. Only then do
+// messages go out (and their futures resolve), so none is written where nobody reads.
+//
 // Reassembly is per connection: a sender never splits one message across connections (JS peers
 // cannot; this code restarts instead, see primaryClosed()), so a message cut short with a dead
 // connection can be dropped with it and never mixes with a copy sent on another one.
@@ -88,6 +97,9 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   std::vector<std::string> peers() const;
   Future<void> leave();
   Room::Stats stats() const { return stats_; }
+  // From the signaller, which has no stats of its own.
+  void countDroppedSignal() { ++stats_.droppedSignals; }
+  void countRefusedConnection() { ++stats_.refusedConnections; }
 
  private:
   struct ActionState {
@@ -101,6 +113,7 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::shared_ptr<room::ChunkEncoder> encoder;
     std::size_t next = 0;
     std::shared_ptr<struct SendJob> job;
+    bool probe = false;  // a @_ping asking whether the remote reads this connection
   };
   // A further connection to a connected peer, with its own reassembly state.
   struct Standby {
@@ -112,6 +125,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::shared_ptr<room::Peer> peer;  // the primary: every send goes here
     room::Reassembler reassembler;     // of data arriving on the primary
     std::vector<Standby> standbys;
+    // Standbys being closed gracefully: what still arrives on them is delivered.
+    std::vector<Standby> closing;
     // Set while the primary is closed and another connection is awaited (sends wait too).
     loop::Loop::TimerId awaiting = 0;
     // Messages completed on the primary while it is young (see above), and the end of that.
@@ -119,6 +134,11 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     bool young = false;
     loop::Loop::TimerId youngTimer = 0;
     std::deque<Outgoing> outgoing;  // served round-robin, one chunk at a time
+    // Whether the remote reads the primary (see "Listening" above); until then only probes go
+    // out on it.
+    bool listening = false;
+    int probes = 0;
+    loop::Loop::TimerId probeTimer = 0;
     std::vector<std::pair<Promise<double>, std::int64_t>> pongs;  // (promise, start in us)
     bool pumping = false;
   };
@@ -139,7 +159,16 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   // The primary closed: promotes an open standby, or the peer leaves.
   void primaryClosed(const std::string& peerId);
   // Removes one standby (closed, or its time is up) and destroys it.
-  void dropStandby(const std::string& peerId, const room::Peer* peer);
+  void dropStandby(const std::string& peerId, const room::Peer* peer, bool graceful = false);
+  // Sends a probe on the primary, and again every interval until the remote answers.
+  void probe(const std::string& peerId);
+  // The remote reads the primary: what waited goes out.
+  void heard(const std::string& peerId);
+  // Makes an open standby the primary; the old primary becomes a standby (when it is open) or
+  // is destroyed.
+  // Registers a standby (its handlers and its end).
+  void addStandbyState(const std::string& peerId, Standby standby);
+  void swapPrimary(const std::string& peerId, const room::Peer* standby);
   void destroyConnections(PeerState& state);
   Future<void> sendInternal(const std::string& type, const std::string& peerId);
 

@@ -5,13 +5,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "room/connection_budget.hpp"
 #include "room/room_core.hpp"
+#include "util/json_limits.hpp"
 
 namespace trystero::room {
 
 namespace {
 
 constexpr std::size_t kMaxSignalBytes = 256 * 1024;
+// trystero's ids are 20 characters; anything this long is not a peer, and every id we keep
+// (pending offers, topic cache) costs its length.
+constexpr std::size_t kMaxPeerIdBytes = 128;
+// Peers of one room we are making offers to at once (each is one connection per relay).
+constexpr std::size_t kMaxPendingPeersPerRoom = 128;
 
 std::string topicPath(std::initializer_list<std::string_view> parts) {
   std::string out;
@@ -110,11 +117,18 @@ Signaller::~Signaller() {
   for (auto& peer : pool_) peer->destroy();
 }
 
-std::shared_ptr<Peer> Signaller::takeOffer() { return takeOffers(1).front(); }
+std::shared_ptr<Peer> Signaller::takeOffer() {
+  auto offers = takeOffers(1);
+  return offers.empty() ? nullptr : offers.front();
+}
 
 std::vector<std::shared_ptr<Peer>> Signaller::takeOffers(std::size_t n) {
   // As strategy.js: top the pool up by n and hand out the oldest, whose offers are likely ready.
-  for (std::size_t i = 0; i < n; ++i) pool_.push_back(Peer::create(loop_, rtcConfig_, true));
+  // Out of budget, the pool shrinks instead (and may hand out fewer than n).
+  for (std::size_t i = 0; i < n && ConnectionBudget::admit(); ++i) {
+    pool_.push_back(Peer::create(loop_, rtcConfig_, true));
+  }
+  n = std::min(n, pool_.size());
   std::vector<std::shared_ptr<Peer>> out(pool_.begin(),
                                          pool_.begin() + static_cast<std::ptrdiff_t>(n));
   pool_.erase(pool_.begin(), pool_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -151,6 +165,15 @@ void Signaller::getOffers(const std::shared_ptr<Session>& session, std::size_t n
     return finishOne();
   }
   auto peers = takeOffers(n);
+  if (peers.size() < n) {
+    batch->remaining -= n - peers.size();
+    batch->slots.resize(peers.size());
+    n = peers.size();
+    if (n == 0) {
+      ++batch->remaining;
+      return finishOne();
+    }
+  }
   std::vector<std::uint64_t> handles;
   for (auto& peer : peers) {
     auto handle = ++nextOfferHandle_;
@@ -184,6 +207,10 @@ void Signaller::sweepPool() {
     if (expired) peer->destroy();
     return expired;
   });
+  // A pool drained while the connection budget was exhausted (a flood) fills up again.
+  while (pool_.size() < timing_.offerPoolSize && ConnectionBudget::admit()) {
+    pool_.push_back(Peer::create(loop_, rtcConfig_, true));
+  }
 }
 
 const std::string& Signaller::peerTopic(Session& session, const std::string& peerId) {
@@ -330,9 +357,11 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
       auto s = weakSession.lock();
       if (!self || !s || s->left) return;
       if (topic != s->rootTopic && topic != s->selfTopic) return;
-      if (text.size() > kMaxSignalBytes) return;
-      auto message = nlohmann::json::parse(text, nullptr, false);
-      if (!message.is_object() || !message.contains("peerId") || !message["peerId"].is_string()) {
+      if (text.size() > kMaxSignalBytes) return s->core->countDroppedSignal();
+      auto message = util::parseJsonBounded(text);
+      if (!message.is_object() || !message.contains("peerId") || !message["peerId"].is_string() ||
+          message["peerId"].get_ref<const std::string&>().size() > kMaxPeerIdBytes) {
+        s->core->countDroppedSignal();
         return;
       }
       std::string peerId = message["peerId"].get<std::string>();
@@ -345,10 +374,14 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
       bool hasAnswer = message.contains("answer") && !message["answer"].is_null();
 
       if (!hasOffer && !hasAnswer) {
-        auto& pending = s->pendingOffers[peerId];
-        if (pending.count(relay)) return;
-        auto peer = takeOffer();
-        pending[relay] = peer;
+        auto known = s->pendingOffers.find(peerId);
+        if (known != s->pendingOffers.end() && known->second.count(relay)) return;
+        std::shared_ptr<Peer> peer;
+        if (known != s->pendingOffers.end() || s->pendingOffers.size() < kMaxPendingPeersPerRoom) {
+          peer = takeOffer();
+        }
+        if (!peer) return s->core->countRefusedConnection();
+        s->pendingOffers[peerId][relay] = peer;
         watch(peer, peerId, relay);
         auto prune = std::chrono::milliseconds(s->intervals[relay].count() * 9 / 10);
         loop_.callLater(prune, [weakSession, peerId, relay] {
@@ -378,6 +411,7 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
         if (haveMine && selfId_ > peerId) return;  // glare: the larger id's offer wins
         auto plain = s->opened(message["offer"], rtc::SdpType::Offer);
         if (!plain) return s->joinError(peerId, "offer");
+        if (!ConnectionBudget::admit()) return s->core->countRefusedConnection();
         auto peer = Peer::create(loop_, rtcConfig_, false);
         watch(peer, peerId, relay);
         if (s->answering.size() >= 256) {  // a flood of offers must not pile up connections

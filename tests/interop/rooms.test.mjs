@@ -12,14 +12,11 @@
 // INTEROP_RESULTS=FILE (figures as JSON lines), INTEROP_VERBOSE=1 (every protocol line).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { interopDir, repoRoot, resolveArg, testsDirFromPcPeer } from './lib/native.mjs';
-import { LineProcess } from './lib/line_process.mjs';
-import { CHROMIUM_PATH } from './lib/browser.mjs';
-import { relayUnavailable, startRelay } from './lib/relays.mjs';
+import { NATIVE, PeerProcess, hostUnavailable, peerScope, strategyUnavailable } from './lib/room_peers.mjs';
+import { startRelay } from './lib/relays.mjs';
 import { patternBytes } from './peers/node_peer.mjs';
 import { buildBrowserBundle } from './peers/browser_peer.mjs';
 
@@ -34,100 +31,6 @@ const TORRENT_ANNOUNCE_MS = 33333;
 // torrent.js maxAnnounceMs: past the first tracker reply (the local tracker says 120 s, as
 // public trackers do) both trystero and the native peer re-announce every 120 s, at most this.
 const TORRENT_MAX_ANNOUNCE_MS = 120333;
-
-// ---------------------------------------------------------------------------------------------
-// Which native peer, and what it can do
-
-function nativeCommand() {
-  const spec = (process.env.ROOM_PEER ?? '').trim();
-  if (spec) return { argv: spec.split(/\s+/).map(resolveArg), standIn: true };
-  return { argv: [path.join(testsDirFromPcPeer() ?? path.join(repoRoot, 'build', 'tests'), 'room_peer')], standIn: false };
-}
-const NATIVE = nativeCommand();
-
-// Strategies compiled into room_peer (it says with --list-strategies), or a reason it can't run.
-const nativeStrategies = (() => {
-  if (NATIVE.standIn) return { list: STRATEGIES };
-  const bin = NATIVE.argv[0];
-  if (!fs.existsSync(bin)) return { reason: `${bin} not built` };
-  const r = spawnSync(bin, ['--list-strategies'], { encoding: 'utf8', timeout: 10000 });
-  try { return { list: JSON.parse(r.stdout).strategies }; } catch { return { reason: `${bin} --list-strategies failed: ${r.stderr || r.error}` }; }
-})();
-
-function strategyUnavailable(strategy) {
-  if (!NATIVE.standIn && !fs.existsSync(path.join(repoRoot, 'include', 'trystero', `${strategy}.hpp`))) {
-    return `include/trystero/${strategy}.hpp does not exist yet`;
-  }
-  const relay = relayUnavailable(strategy);
-  if (relay) return relay;
-  if (nativeStrategies.reason) return nativeStrategies.reason;
-  if (!nativeStrategies.list.includes(strategy)) return `room_peer was built without ${strategy} (rebuild it)`;
-  return null;
-}
-
-function hostUnavailable(host) {
-  if (host === 'chromium' && !fs.existsSync(CHROMIUM_PATH)) return `${CHROMIUM_PATH} not installed`;
-  return null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Peer processes (native, node, chromium) behind one interface
-
-const PEER_SCRIPTS = {
-  node: path.join(interopDir, 'peers', 'node_peer.mjs'),
-  chromium: path.join(interopDir, 'peers', 'browser_peer.mjs'),
-};
-
-class PeerProcess extends LineProcess {
-  constructor(kind, { strategy, appId, roomId, password, relays }, label = kind) {
-    const args = ['--strategy', strategy, '--app-id', appId, '--room', roomId,
-      ...(password !== undefined ? ['--password', password] : []),
-      ...relays.flatMap((r) => ['--relay', r])];
-    const argv = kind === 'native' ? [...NATIVE.argv, ...args] : [process.execPath, PEER_SCRIPTS[kind], ...args];
-    super(argv, { label, verbose });
-    this.kind = kind;
-    this.password = password;
-  }
-
-  title() { return `${this.label} (${this.kind}, pid ${this.pid}${this.selfId ? `, ${this.selfId}` : ''})`; }
-
-  /** Lines seen so far (consumed or not) matching pred. */
-  seen(pred) { return this.lines.filter(pred); }
-
-  /** Marks every line so far matching pred as consumed; returns them. */
-  consume(pred) {
-    const out = [];
-    this.lines.forEach((o, i) => { if (!this.consumed.has(i) && pred(o)) { this.consumed.add(i); out.push(o); } });
-    return out;
-  }
-
-  async ready(timeoutMs = 60000) {
-    const r = await this.waitEvent('ready', timeoutMs);
-    this.selfId = r.selfId;
-    this.impl = r.impl;
-    this.readyAt = this.timeOf(r);
-    return this;
-  }
-}
-
-/** Per-test set of peers, all stopped when the test ends (pass or fail). */
-function peerScope(t, common) {
-  const peers = [];
-  let n = 0;
-  t.after(() => Promise.all(peers.map((p) => p.stop())));
-  return {
-    spawn(kind, extra = {}) {
-      const p = new PeerProcess(kind, { ...common, ...extra }, `${kind}-${++n}`);
-      peers.push(p);
-      return p;
-    },
-    async start(specs) {
-      const ps = specs.map((s) => (typeof s === 'string' ? this.spawn(s) : this.spawn(s.kind, s)));
-      await Promise.all(ps.map((p) => p.ready()));
-      return ps;
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

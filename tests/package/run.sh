@@ -28,8 +28,9 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 c++ -o "$scratch/quick_start_pkgconfig" "$root/examples/quick_start.cpp" -I"$root/examples" \
   $(pkg-config --cflags --libs trystero) -Wl,-rpath,"$libdir"
 
-echo "== run: installed relay + quick-start peers"
-export LD_LIBRARY_PATH=$libdir
+echo "== run: installed relay + quick-start peers (no library path set: install RPATH)"
+unset LD_LIBRARY_PATH
+"$prefix/bin/trystero" --help >/dev/null || { echo "the installed trystero does not start" >&2; exit 1; }
 start_relay "$prefix/bin/trystero"
 url=$relay_url
 run_pair() {

@@ -9,6 +9,7 @@
 //
 // stdout carries protocol lines only; diagnostics go to stderr. stdin is read on its own
 // thread; library callbacks run on the library's network thread and only format and print.
+#include <glib.h>
 #include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
@@ -230,12 +231,33 @@ class RoomPeer {
       emitError("joinRoom returned no room");
       return false;
     }
-    room_->onPeerJoin([clock](const std::string& id) {
+    // --greet: a "greet" action sent to each peer from inside onPeerJoin (as trystero's own
+    // tests do); deliveries print `greet`, the future's outcome `greet-sent` / `greet-failed`.
+    std::optional<trystero::ActionSender> sendGreet;
+    if (greet_) {
+      auto greet = room_->makeAction("greet");
+      greet.receive([](const trystero::Payload& text, const std::string& peerId,
+                       const trystero::Metadata&) {
+        emit({{"event", "greet"}, {"peerId", peerId}, {"text", text.text()}});
+      });
+      sendGreet = greet.send;
+    }
+    room_->onPeerJoin([clock, sendGreet, greetings = greetings_](const std::string& id) {
       {
         std::lock_guard lock(clock->mutex);
         clock->peers.try_emplace(id, elapsedMs(clock->started));
       }
       emit({{"event", "peer-join"}, {"peerId", id}});
+      if (!sendGreet) return;
+      auto text = "greet " + trystero::selfId() + " #" + std::to_string(++*greetings);
+      (*sendGreet)(text, id).then([id, text](const trystero::Future<void>& sent) {
+        try {
+          sent.get();
+          emit({{"event", "greet-sent"}, {"peerId", id}, {"text", text}});
+        } catch (const std::exception& e) {
+          emit({{"event", "greet-failed"}, {"peerId", id}, {"text", text}, {"error", e.what()}});
+        }
+      });
     });
     room_->onPeerLeave([](const std::string& id) {
       emit({{"event", "peer-leave"}, {"peerId", id}});
@@ -671,6 +693,13 @@ class RoomPeer {
   trystero::Config config_;
   std::string roomId_;
   std::shared_ptr<trystero::Room> room_;
+  // Network thread only (onPeerJoin): how many greetings went out.
+  std::shared_ptr<int> greetings_ = std::make_shared<int>(0);
+
+ public:
+  bool greet_ = false;
+
+ private:
   std::mutex actionsMutex_;
   std::map<std::string, trystero::Action> actions_;
   std::shared_ptr<ReceiveState> received_ = std::make_shared<ReceiveState>();
@@ -679,7 +708,7 @@ class RoomPeer {
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s --strategy NAME --app-id A --room R [--password P] --relay URL...\n"
-               "          [--defer-join]\n"
+               "          [--defer-join] [--greet]\n"
                "       %s --list-strategies\n",
                argv0, argv0);
   return 2;
@@ -688,9 +717,12 @@ int usage(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // stdout carries protocol lines only: GLib writes debug messages to stdout by default.
+  g_log_writer_default_set_use_stderr(TRUE);
   std::string strategyName, appId, roomId, password;
   std::vector<std::string> relays;
   bool deferJoin = false;
+  bool greet = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -717,6 +749,8 @@ int main(int argc, char** argv) {
       relays.push_back(next());
     } else if (a == "--defer-join") {
       deferJoin = true;
+    } else if (a == "--greet") {
+      greet = true;
     } else {
       return usage(argv[0]);
     }
@@ -737,6 +771,7 @@ int main(int argc, char** argv) {
   config.allowLoopback = true;
 
   RoomPeer peer(it->second, strategyName);
+  peer.greet_ = greet;
   if (deferJoin) {
     peer.standby(config, roomId);
   } else if (!peer.join(config, roomId)) {

@@ -157,6 +157,7 @@ struct SctpTransport::Impl {
     bool openSent = false;        // our DCEP OPEN went out (local channels)
     bool resetWanted = false;     // reset the outgoing stream once the queue is drained
     bool resetRequested = false;  // outgoing reset handed to usrsctp (or queued for it)
+    bool incomingReset = false;   // the peer closed its side while we still had data queued
     bool unordered = false;
     std::uint16_t prPolicy = SCTP_PR_SCTP_NONE;
     std::uint32_t prValue = 0;
@@ -865,16 +866,28 @@ struct SctpTransport::Impl {
         auto it = streams.find(sid);
         if (it == streams.end()) continue;
         auto channel = it->second.channel;
-        if (!it->second.resetRequested) {
-          // Whatever we still had queued for the peer has nowhere to go.
-          channel->bufferedAmount_ = 0;
-          requestReset(sid);
+        if (!it->second.resetRequested && !it->second.queue.empty() &&
+            state == State::Connected) {
+          // What send() accepted before the peer closed still goes out (its reader keeps
+          // reading until our reset arrives); then ours is reset, and the channel closes.
+          it->second.incomingReset = true;
+          it->second.resetWanted = true;
+          channel->state_ = DataChannel::State::Closing;
+          continue;
         }
+        if (!it->second.resetRequested) requestReset(sid);
         eraseStream(sid);
         finishClose(channel);
       }
     } else if (flags & SCTP_STREAM_RESET_OUTGOING_SSN) {
-      for (auto sid : sids) resetting.erase(sid);
+      for (auto sid : sids) {
+        resetting.erase(sid);
+        auto it = streams.find(sid);
+        if (it == streams.end() || !it->second.incomingReset) continue;
+        auto channel = it->second.channel;
+        eraseStream(sid);
+        finishClose(channel);
+      }
     }
     issueResets();
   }
@@ -1070,7 +1083,11 @@ struct SctpTransport::Impl {
       // Data before the ACK: the peer evidently accepted the channel (browsers do the same).
       open(channel);
     }
-    if (channel->state_ != DataChannel::State::Open) return;
+    // A channel we are closing still delivers what the peer sent before it saw our reset.
+    if (channel->state_ != DataChannel::State::Open &&
+        channel->state_ != DataChannel::State::Closing) {
+      return;
+    }
     if (channel->onMessage_) {
       channel->onMessage_(empty ? std::span<const std::uint8_t>() : data, binary);
     }

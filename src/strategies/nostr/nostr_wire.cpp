@@ -13,6 +13,7 @@
 
 #include "crypto/crypto.hpp"
 #include "room/id.hpp"
+#include "util/json_limits.hpp"
 
 namespace trystero::strategies::nostr {
 namespace {
@@ -75,37 +76,6 @@ bool isHex(std::string_view text, std::size_t bytes) {
   }
   return true;
 }
-
-// Rejects JSON nested deeper than a relay message needs before anything is built from it.
-class DepthLimit : public nlohmann::json_sax<nlohmann::json> {
- public:
-  explicit DepthLimit(std::size_t maxDepth) : maxDepth_(maxDepth) {}
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return ++depth_ <= maxDepth_; }
-  bool key(string_t&) override { return true; }
-  bool end_object() override {
-    --depth_;
-    return true;
-  }
-  bool start_array(std::size_t) override { return ++depth_ <= maxDepth_; }
-  bool end_array() override {
-    --depth_;
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;
-  }
-
- private:
-  std::size_t maxDepth_;
-  std::size_t depth_ = 0;
-};
 
 const std::string* stringField(const nlohmann::json& object, const char* name) {
   auto it = object.find(name);
@@ -435,11 +405,7 @@ std::string makeSubscriptionId() { return room::generateId(64); }
 // ---- relay messages --------------------------------------------------------------------------
 
 nlohmann::json parseJsonBounded(std::string_view text, std::size_t maxDepth) {
-  DepthLimit depthLimit(maxDepth);
-  if (!nlohmann::json::sax_parse(text, &depthLimit)) {
-    return nlohmann::json(nlohmann::json::value_t::discarded);
-  }
-  return nlohmann::json::parse(text, nullptr, false);
+  return util::parseJsonBounded(text, maxDepth);
 }
 
 std::optional<RelayMessage> parseRelayMessage(std::string_view text) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/crypto.hpp"
+#include "util/json_limits.hpp"
 
 namespace trystero::strategies::torrent {
 
@@ -85,7 +86,7 @@ std::optional<std::string> answerMessage(std::string_view infoHash, std::string_
 }
 
 std::optional<TrackerMessage> parseTrackerMessage(std::string_view raw, std::string_view selfId) {
-  auto data = ordered::parse(raw, nullptr, false);
+  auto data = util::parseJsonBounded<ordered>(raw);
   if (!data.is_object()) return std::nullopt;
   TrackerMessage out;
   if (auto it = data.find("failure reason"); it != data.end() && truthy(*it)) {

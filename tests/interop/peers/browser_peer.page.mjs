@@ -24,6 +24,7 @@ window.startRoomPeer = (args) => {
     roomId: args.roomId,
     out,
     onQuit: () => window.emitQuit(),
+    greet: !!args.greet,
   });
   window.roomPeer = peer;
   if (args.deferJoin) peer.standby();

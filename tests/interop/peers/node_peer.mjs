@@ -42,8 +42,9 @@ export class RoomProtocolPeer {
    * @param {(obj: object) => void} o.out   writes one protocol line
    * @param {() => void} [o.onQuit]
    */
-  constructor({ impl, strategy, trystero, config, roomId, out, onQuit = () => {} }) {
-    Object.assign(this, { impl, strategy, trystero, config, roomId, out, onQuit });
+  constructor({ impl, strategy, trystero, config, roomId, out, onQuit = () => {}, greet = false }) {
+    Object.assign(this, { impl, strategy, trystero, config, roomId, out, onQuit, greet });
+    this.greetings = 0;
     this.actions = new Map();          // type -> {send, get, onProgress}
     this.receiveProgress = new Map();  // `${type}\0${peerId}` -> {count, last}
     this.expectations = new Map();     // type -> benchmark receive (expect-bulk / expect-many)
@@ -72,9 +73,18 @@ export class RoomProtocolPeer {
     const clock = this.joinClock = { at: epochMs(), started: now(), peers: {} };
     this.room = this.trystero.joinRoom(this.config, this.roomId, (e) =>
       this.out({ event: 'join-error', error: e.error, appId: e.appId, peerId: e.peerId, roomId: e.roomId }));
+    // --greet: a "greet" action, sent to each peer from inside onPeerJoin (as trystero's own
+    // tests do); deliveries print `greet`, the send's outcome `greet-sent` / `greet-failed`.
+    const sendGreet = this.greet ? this.makeGreetAction() : null;
     this.room.onPeerJoin((peerId) => {
       clock.peers[peerId] ??= now() - clock.started;
       this.out({ event: 'peer-join', peerId });
+      if (sendGreet) {
+        const text = `greet ${this.trystero.selfId} #${++this.greetings}`;
+        sendGreet(text, peerId).then(
+          () => this.out({ event: 'greet-sent', peerId, text }),
+          (e) => this.out({ event: 'greet-failed', peerId, text, error: String(e?.message ?? e) }));
+      }
     });
     this.room.onPeerLeave((peerId) => this.out({ event: 'peer-leave', peerId }));
     this.out({
@@ -115,6 +125,12 @@ export class RoomProtocolPeer {
     } catch (e) {
       this.error(`command ${msg.cmd} failed: ${e?.message ?? e}`, id);
     }
+  }
+
+  makeGreetAction() {
+    const [send, get] = this.room.makeAction('greet');
+    get((text, peerId) => this.out({ event: 'greet', peerId, text }));
+    return send;
   }
 
   makeActions(types, id) {
@@ -268,7 +284,7 @@ export class RoomProtocolPeer {
   }
 }
 
-/** --strategy S --app-id A --room R [--password P] --relay URL... [--defer-join] */
+/** --strategy S --app-id A --room R [--password P] --relay URL... [--defer-join] [--greet] */
 export function parseArgs(argv) {
   const o = { relays: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -283,6 +299,7 @@ export function parseArgs(argv) {
     else if (a === '--password') o.password = v();
     else if (a === '--relay') o.relays.push(v());
     else if (a === '--defer-join') o.deferJoin = true;
+    else if (a === '--greet') o.greet = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!o.strategy || !o.appId || !o.roomId) throw new Error('--strategy, --app-id and --room are required');
@@ -326,8 +343,19 @@ export function wrapWrtc(wrtc) {
     return channel;
   };
 
+  // INTEROP_TRACE_CHANNELS=1: each data channel's open/message/close on stderr (diagnostics).
+  let pcs = 0;
+  const trace = (channel, who) => {
+    if (!process.env.INTEROP_TRACE_CHANNELS || !channel) return;
+    const t = () => performance.now().toFixed(1);
+    process.stderr.write(`[channel ${who}] ${t()} created (${channel.readyState})\n`);
+    for (const type of ['open', 'close']) channel.addEventListener(type, () => process.stderr.write(`[channel ${who}] ${t()} ${type}\n`));
+    channel.addEventListener('message', (e) => process.stderr.write(`[channel ${who}] ${t()} message ${typeof e.data === 'string' ? e.data.length : e.data.byteLength} bytes\n`));
+  };
+
   return function RTCPeerConnection(config) {
     const pc = new wrtc.RTCPeerConnection(config);
+    const who = `pc${++pcs}`;
     // Argument-less setLocalDescription() (perfect negotiation style): make the description.
     const setLocal = pc.setLocalDescription.bind(pc);
     pc.setLocalDescription = async (description) => {
@@ -339,9 +367,13 @@ export function wrapWrtc(wrtc) {
       return setLocal(description);
     };
     const createDataChannel = pc.createDataChannel.bind(pc);
-    pc.createDataChannel = (...args) => pollLow(createDataChannel(...args));
+    pc.createDataChannel = (...args) => {
+      const channel = pollLow(createDataChannel(...args));
+      trace(channel, `${who} offerer`);
+      return channel;
+    };
     // Listeners run before the `ondatachannel` property handler trystero sets.
-    pc.addEventListener('datachannel', (e) => pollLow(e.channel));
+    pc.addEventListener('datachannel', (e) => { trace(e.channel, `${who} answerer`); pollLow(e.channel); });
     return pc;
   };
 }
@@ -382,6 +414,7 @@ async function main() {
     roomId: args.roomId,
     out,
     onQuit: quit,
+    greet: !!args.greet,
   });
   if (args.deferJoin) peer.standby();
   else peer.start();

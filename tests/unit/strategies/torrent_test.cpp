@@ -390,7 +390,7 @@ class TorrentStrategyTest : public ::testing::Test {
 
   void SetUp() override {
     static bool logged = [] {
-      g_log_set_handler(nullptr, G_LOG_LEVEL_MESSAGE, &MessageLog::handler, nullptr);
+      g_log_set_handler("trystero", G_LOG_LEVEL_MESSAGE, &MessageLog::handler, nullptr);
       return true;
     }();
     (void)logged;
