@@ -307,7 +307,10 @@ class RoomPeer {
         auto st = room_->stats();
         emit(withId({{"event", "stats"},
                      {"droppedChunks", st.droppedChunks},
-                     {"droppedTransmissions", st.droppedTransmissions}},
+                     {"droppedTransmissions", st.droppedTransmissions},
+                     {"droppedDeepJson", st.droppedDeepJson},
+                     {"droppedSignals", st.droppedSignals},
+                     {"refusedConnections", st.refusedConnections}},
                     id));
       } else if (cmd == "join-times") {
         joinTimes(id);

@@ -120,11 +120,30 @@ export class RoomProtocolPeer {
         case 'expect-many': return this.expect(msg, id);
         case 'send-bulk': return this.sendBulk(msg, id);
         case 'send-many': return this.sendMany(msg, id);
+        case 'raw-send': return this.rawSend(msg, id);
         default: return this.error(`unknown command: ${msg.cmd}`, id);
       }
     } catch (e) {
       this.error(`command ${msg.cmd} failed: ${e?.message ?? e}`, id);
     }
+  }
+
+  /**
+   * raw-send {peerId, chunks: [base64...], repeat?}: writes the bytes as they are on the data
+   * channel to that peer (Node only), bypassing trystero; answers raw-sent.
+   */
+  rawSend(msg, id) {
+    const pc = this.room.getPeers()[msg.peerId];
+    const channel = pc && rawChannels.get(pc);
+    if (!channel || channel.readyState !== 'open') return this.error(`raw-send: no open channel to ${msg.peerId}`, id);
+    let sent = 0;
+    for (let r = 0; r < (msg.repeat ?? 1); r++) {
+      for (const b64 of msg.chunks) {
+        channel.send(Uint8Array.from(Buffer.from(b64, 'base64')));
+        sent++;
+      }
+    }
+    this.out({ event: 'raw-sent', id, count: sent });
   }
 
   makeGreetAction() {
@@ -321,6 +340,10 @@ export function trysteroConfig({ appId, password, relays }, extra = {}) {
 // Node program
 
 /** @roamhq/wrtc's RTCPeerConnection with the two wrappers trystero needs. */
+// The data channel of each RTCPeerConnection made through wrapWrtc, for `raw-send` (a hostile
+// peer's tests write chunks trystero itself would never make).
+const rawChannels = new WeakMap();
+
 export function wrapWrtc(wrtc) {
   // wrtc never fires `bufferedamountlow`: when trystero waits for it (addEventListener), poll
   // bufferedAmount and dispatch the event ourselves once it is at or below the threshold.
@@ -369,11 +392,16 @@ export function wrapWrtc(wrtc) {
     const createDataChannel = pc.createDataChannel.bind(pc);
     pc.createDataChannel = (...args) => {
       const channel = pollLow(createDataChannel(...args));
+      rawChannels.set(pc, channel);
       trace(channel, `${who} offerer`);
       return channel;
     };
     // Listeners run before the `ondatachannel` property handler trystero sets.
-    pc.addEventListener('datachannel', (e) => { trace(e.channel, `${who} answerer`); pollLow(e.channel); });
+    pc.addEventListener('datachannel', (e) => {
+      rawChannels.set(pc, e.channel);
+      trace(e.channel, `${who} answerer`);
+      pollLow(e.channel);
+    });
     return pc;
   };
 }
