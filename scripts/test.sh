@@ -25,6 +25,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   in_loopback_namespace ctest --test-dir build-asan -L unit --output-on-failure -j2 || status=1
 echo "== unit tests (ThreadSanitizer)"
 TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1" \
+  GIO_USE_PROXY_RESOLVER=dummy \
   in_loopback_namespace ctest --test-dir build-tsan -L unit --output-on-failure -j2 || status=1
 echo "== all tests (release)"
 in_loopback_namespace ctest --test-dir build --output-on-failure -j2 || status=1

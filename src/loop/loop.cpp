@@ -1,6 +1,9 @@
 #include "loop/loop.hpp"
 
+#include <openssl/ssl.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 namespace trystero::loop {
 
@@ -71,9 +74,24 @@ Loop::~Loop() {
 }
 
 Loop& Loop::shared() {
-  // Deliberately leaked: the loop must outlive every static object that might post to it.
-  static Loop* instance = new Loop();
+  // Deliberately leaked: the loop must outlive every static object that might post to it. Its
+  // thread, though, is stopped at exit before OpenSSL cleans up after itself (OpenSSL
+  // registers that cleanup with atexit when first initialised, so initialising it here first
+  // makes ours run earlier): a DTLS context freed on the network thread during OpenSSL's
+  // cleanup is a race ThreadSanitizer rightly reports.
+  static Loop* instance = [] {
+    OPENSSL_init_ssl(0, nullptr);
+    auto* loop = new Loop();
+    std::atexit([] { shared().stopAndJoin(); });
+    return loop;
+  }();
   return *instance;
+}
+
+void Loop::stopAndJoin() {
+  stop();
+  // exit() called from a callback on the loop thread cannot wait for that thread.
+  if (!isLoopThread() && thread_.joinable()) thread_.join();
 }
 
 void Loop::run() {

@@ -60,6 +60,8 @@ class Loop {
 
   // Stops the thread after the tasks already posted have run. Idempotent.
   void stop();
+  // stop(), then waits for the thread to end (unless called on it).
+  void stopAndJoin();
 
  private:
   struct TaskSource;
