@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -599,4 +601,59 @@ TEST_F(StandbyTest, SamePicksDropTheStandbys) {
   exchange(a, b);
   EXPECT_EQ(events[0].leaveCount(), 0u);
   EXPECT_EQ(events[1].leaveCount(), 0u);
+}
+
+// Messages stream both ways while the two sides pick different connections and the standbys
+// end (gracefully: what is in flight on a connection being ended still arrives): every send
+// whose future resolved arrives exactly once, and nobody sees the other leave.
+TEST_F(StandbyTest, MessagesInFlightWhileStandbysEndAllArriveOnce) {
+  auto a = joinNew(standbyTiming(1, 400ms, 800ms));
+  auto b = joinNew(standbyTiming(0, 400ms, 800ms));
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }));
+  struct Inbox {
+    std::mutex mutex;
+    std::map<int, int> seen;  // message index -> deliveries
+  };
+  auto inboxes = std::make_shared<std::array<Inbox, 2>>();
+  std::vector<Action> actions{a->makeAction("stream"), b->makeAction("stream")};
+  for (int side = 0; side < 2; ++side) {
+    actions[side].receive([inboxes, side](const Payload& data, const std::string&, const Metadata&) {
+      auto& inbox = (*inboxes)[side];
+      std::lock_guard lock(inbox.mutex);
+      ++inbox.seen[data.json().at("i").get<int>()];
+    });
+  }
+  constexpr int kMessages = 300;
+  std::vector<Future<void>> sent[2];
+  std::string padding(16 * 1024, 'x');
+  for (int i = 0; i < kMessages; ++i) {
+    for (int side = 0; side < 2; ++side) {
+      sent[side].push_back(actions[side].send(nlohmann::json{{"i", i}, {"pad", padding}},
+                                              identities[1 - side].id));
+    }
+    std::this_thread::sleep_for(10ms);  // pacing: the stream spans the standbys' end
+  }
+  for (int side = 0; side < 2; ++side) {
+    int resolved = 0;
+    for (auto& future : sent[side]) {
+      ASSERT_TRUE(future.waitFor(30s));
+      try {
+        future.get();
+        ++resolved;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "a send failed while both stayed: " << e.what();
+      }
+    }
+    auto& inbox = (*inboxes)[1 - side];
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lock(inbox.mutex);
+      return static_cast<int>(inbox.seen.size()) >= resolved;
+    })) << "side " << side << ": " << resolved << " resolved";
+    std::lock_guard lock(inbox.mutex);
+    for (int i = 0; i < kMessages; ++i) EXPECT_EQ(inbox.seen[i], 1) << "message " << i;
+  }
+  EXPECT_EQ(connections(0, 1), 1u);
+  EXPECT_EQ(events[0].leaveCount(), 0u);
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+  for (auto& action : actions) action.receive(nullptr);
 }
