@@ -3,10 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <stdexcept>
 #include <thread>
@@ -20,20 +21,41 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
   if (pipe2(inPipe, O_CLOEXEC) != 0 || pipe2(outPipe, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe failed");
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: a test that crashes (a
+  // sanitizer abort) must not leave its relays and brokers running. Only async-signal-safe
+  // calls in the child.
+  int execFailed[2];  // written only if exec fails; closed by a successful exec
+  if (pipe2(execFailed, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  pid_t parent = getpid();
+  pid_ = fork();
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent died before the line above
+    dup2(inPipe[0], 0);
+    dup2(outPipe[1], 1);
+    execve(args[0], args.data(), environ);
+    int error = errno;
+    [[maybe_unused]] auto written = write(execFailed[1], &error, sizeof error);
+    _exit(127);
+  }
+  close(execFailed[1]);
   close(inPipe[0]);
   close(outPipe[1]);
   in_ = inPipe[1];
   out_ = outPipe[0];
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+  int error = 0;
+  bool failed = pid_ < 0 || read(execFailed[0], &error, sizeof error) > 0;
+  close(execFailed[0]);
+  if (failed) {
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    close(in_);
+    close(out_);
+    throw std::runtime_error("cannot start " + argv[0]);
+  }
 }
 
 ChildProcess::~ChildProcess() { finish(std::chrono::milliseconds(2000)); }
