@@ -1,19 +1,26 @@
 #!/bin/sh
-# Builds the libFuzzer targets with clang (ASan + UBSan) and runs the SDP fuzzer.
-#   fuzz/run.sh [seconds] [extra libFuzzer flags...]
-# New inputs found are written to build-fuzz/corpus/sdp (the checked-in seeds stay untouched);
-# crashes land in build-fuzz/ as crash-* / leak-* / timeout-* files. Reproduce one with
-#   build-fuzz/fuzz/sdp_fuzzer build-fuzz/crash-<hash>
+# Builds a libFuzzer target with clang (ASan + UBSan) and runs it.
+#   fuzz/run.sh [seconds] [extra libFuzzer flags...]          the SDP parser (sdp_fuzzer)
+#   FUZZ_TARGET=action fuzz/run.sh [seconds] [flags...]       chunks + action JSON (action_fuzzer)
+# New inputs found are written to build-fuzz/corpus/<target> (the checked-in seeds stay
+# untouched); crashes land in build-fuzz/ as crash-* / leak-* / timeout-* files. Reproduce one with
+#   build-fuzz/fuzz/<target>_fuzzer build-fuzz/crash-<hash>
 set -eu
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 [ $# -gt 0 ] && shift
+target="${FUZZ_TARGET:-sdp}"
+case "$target" in
+  sdp) max_len=16384 ;;
+  action) max_len=65536 ;;
+  *) echo "unknown FUZZ_TARGET $target (sdp, action)" >&2; exit 2 ;;
+esac
 cmake -S . -B build-fuzz -G Ninja \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DTRYSTERO_FUZZ=ON -DTRYSTERO_BUILD_TESTS=OFF -DTRYSTERO_BUILD_BENCH=OFF \
-  -DTRYSTERO_BUILD_EXAMPLES=OFF -DTRYSTERO_ONLY="loop|rtc/sdp"
-ninja -j1 -C build-fuzz sdp_fuzzer
-mkdir -p build-fuzz/corpus/sdp
+  -DTRYSTERO_BUILD_EXAMPLES=OFF -DTRYSTERO_ONLY="loop|crypto|rtc/sdp"
+ninja -j1 -C build-fuzz "${target}_fuzzer"
+mkdir -p "build-fuzz/corpus/$target"
 cd build-fuzz
-./fuzz/sdp_fuzzer -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 "$@" corpus/sdp ../fuzz/corpus/sdp
+"./fuzz/${target}_fuzzer" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
+  -rss_limit_mb=2048 -print_final_stats=1 "$@" "corpus/$target" "../fuzz/corpus/$target"

@@ -2,8 +2,13 @@
 
 #include <libsoup/soup.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstring>
 #include <utility>
+
+#include "net/websocket_guard.hpp"
 
 namespace trystero::net {
 
@@ -50,39 +55,172 @@ void releaseConnection(SoupWebsocketConnection* conn) {
 
 }  // namespace
 
-// The C callbacks libsoup calls. Each holds a weak reference: once the WebSocket is gone the
-// signal is ignored; while a callback runs the WebSocket is kept alive.
+// The GIO operations of a connect share this; each holds a reference until its callback ran.
+struct WebSocket::Handshake {
+  std::weak_ptr<WebSocket> owner;
+  GSocketClient* client = nullptr;
+  gulong eventHandler = 0;
+  GTlsCertificate* pinned = nullptr;
+  GTlsConnection* tls = nullptr;      // once the TLS handshake started, for error details
+  GSocketConnection* conn = nullptr;  // once connected
+  GCancellable* cancellable = g_cancellable_new();
+  GUri* uri = nullptr;
+  std::string key;      // Sec-WebSocket-Key
+  std::string request;  // the HTTP upgrade request
+  std::string response;
+  std::array<char, 4096> buffer{};
+
+  ~Handshake() {
+    g_cancellable_cancel(cancellable);
+    if (client && eventHandler) g_signal_handler_disconnect(client, eventHandler);
+    g_clear_object(&client);
+    g_clear_object(&pinned);
+    g_clear_object(&tls);
+    g_clear_object(&conn);
+    g_clear_object(&cancellable);
+    if (uri) g_uri_unref(uri);
+  }
+};
+
+namespace {
+
+std::string acceptKeyFor(const std::string& key) {
+  static constexpr const char* kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  const std::string input = key + kGuid;
+  std::array<guint8, 20> digest{};
+  gsize length = digest.size();
+  GChecksum* sha1 = g_checksum_new(G_CHECKSUM_SHA1);
+  g_checksum_update(sha1, reinterpret_cast<const guchar*>(input.data()),
+                    static_cast<gssize>(input.size()));
+  g_checksum_get_digest(sha1, digest.data(), &length);
+  g_checksum_free(sha1);
+  gchar* encoded = g_base64_encode(digest.data(), length);
+  std::string out = encoded;
+  g_free(encoded);
+  return out;
+}
+
+std::atomic<std::uint64_t> oversizedCount{0};
+
+}  // namespace
+
+// The C callbacks GIO and libsoup call. Connect steps hold the handshake; connection signals
+// hold a weak reference: once the WebSocket is gone the signal is ignored; while a callback
+// runs the WebSocket is kept alive.
 struct WebSocket::Glue {
+  using HandshakePtr = std::shared_ptr<Handshake>;
+
+  // The WebSocket a callback of handshake h is for, if it still waits for that handshake.
+  static std::shared_ptr<WebSocket> ownerWaitingFor(const HandshakePtr& h) {
+    auto self = h->owner.lock();
+    if (!self || self->handshake_ != h) return nullptr;
+    return self;
+  }
+
+  static void clientEvent(GSocketClient*, GSocketClientEvent event, GSocketConnectable*,
+                          GIOStream* connection, gpointer data) {
+    auto* h = static_cast<Handshake*>(data);
+    if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING || !G_IS_TLS_CONNECTION(connection)) return;
+    g_clear_object(&h->tls);
+    h->tls = G_TLS_CONNECTION(g_object_ref(connection));
+    const gchar* alpn[] = {"http/1.1", nullptr};
+    g_tls_connection_set_advertised_protocols(h->tls, alpn);
+    if (h->pinned) {
+      g_signal_connect_data(
+          connection, "accept-certificate", G_CALLBACK(&Glue::acceptCertificate),
+          g_object_ref(h->pinned), [](gpointer pinned, GClosure*) { g_object_unref(pinned); },
+          GConnectFlags(0));
+    }
+  }
+
+  static gboolean acceptCertificate(GTlsConnection*, GTlsCertificate* peer, GTlsCertificateFlags,
+                                    gpointer pinned) {
+    return g_tls_certificate_is_same(peer, G_TLS_CERTIFICATE(pinned));
+  }
+
   static void connected(GObject* source, GAsyncResult* result, gpointer data) {
-    std::unique_ptr<Weak> weak(static_cast<Weak*>(data));
+    HandshakePtr h = std::move(*static_cast<HandshakePtr*>(data));
+    delete static_cast<HandshakePtr*>(data);
     GError* error = nullptr;
-    SoupWebsocketConnection* conn =
-        soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &error);
-    auto self = weak->lock();
-    if (!self || self->state_ != State::Connecting || !self->message_) {
-      // Destroyed, closed or timed out meanwhile: nobody wants this connection.
-      if (conn) releaseConnection(conn);
+    GSocketConnection* conn =
+        g_socket_client_connect_finish(G_SOCKET_CLIENT(source), result, &error);
+    auto self = ownerWaitingFor(h);
+    if (!self) {
+      if (conn) g_object_unref(conn);
       g_clear_error(&error);
       return;
     }
-    std::string text;
     if (!conn) {
-      text = error ? error->message : "unknown error";
-      if (error && g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE)) {
+      std::string text = error ? error->message : "unknown error";
+      if (error && g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE) && h->tls) {
         std::string detail =
-            describeTlsErrors(soup_message_get_tls_peer_certificate_errors(self->message_));
+            describeTlsErrors(g_tls_connection_get_peer_certificate_errors(h->tls));
         if (!detail.empty()) text += " (certificate " + detail + ")";
       }
-      guint status = soup_message_get_status(self->message_);
-      if (status != 0 && status != SOUP_STATUS_SWITCHING_PROTOCOLS) {
-        const char* phrase = soup_message_get_reason_phrase(self->message_);
-        text += " (HTTP " + std::to_string(status);
-        if (phrase && *phrase) text += std::string(" ") + phrase;
-        text += ")";
-      }
       g_clear_error(&error);
+      self->handshakeFailed(h, text);
+      return;
     }
-    self->connectFinished(conn, std::move(text));
+    h->conn = conn;
+    GOutputStream* out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    g_output_stream_write_all_async(out, h->request.data(), h->request.size(), G_PRIORITY_DEFAULT,
+                                    h->cancellable, &Glue::requestWritten, new HandshakePtr(h));
+  }
+
+  static void requestWritten(GObject* source, GAsyncResult* result, gpointer data) {
+    HandshakePtr h = std::move(*static_cast<HandshakePtr*>(data));
+    delete static_cast<HandshakePtr*>(data);
+    GError* error = nullptr;
+    const bool ok =
+        g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, nullptr, &error);
+    auto self = ownerWaitingFor(h);
+    if (!self) {
+      g_clear_error(&error);
+      return;
+    }
+    if (!ok) {
+      std::string text = error ? error->message : "unknown error";
+      g_clear_error(&error);
+      self->handshakeFailed(h, text);
+      return;
+    }
+    readResponse(h);
+  }
+
+  static void readResponse(const HandshakePtr& h) {
+    GInputStream* in = g_io_stream_get_input_stream(G_IO_STREAM(h->conn));
+    g_input_stream_read_async(in, h->buffer.data(), h->buffer.size(), G_PRIORITY_DEFAULT,
+                              h->cancellable, &Glue::responseRead, new HandshakePtr(h));
+  }
+
+  static void responseRead(GObject* source, GAsyncResult* result, gpointer data) {
+    HandshakePtr h = std::move(*static_cast<HandshakePtr*>(data));
+    delete static_cast<HandshakePtr*>(data);
+    GError* error = nullptr;
+    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
+    auto self = ownerWaitingFor(h);
+    if (!self) {
+      g_clear_error(&error);
+      return;
+    }
+    if (n <= 0) {
+      std::string text = n < 0 ? (error ? error->message : "unknown error")
+                               : "the server closed the connection during the handshake";
+      g_clear_error(&error);
+      self->handshakeFailed(h, text);
+      return;
+    }
+    const std::size_t searchFrom = h->response.size() >= 3 ? h->response.size() - 3 : 0;
+    h->response.append(h->buffer.data(), static_cast<std::size_t>(n));
+    const std::size_t end = h->response.find("\r\n\r\n", searchFrom);
+    if (end != std::string::npos) {
+      self->handshakeResponse(h, end + 4);
+    } else if (h->response.size() > kMaxHandshakeResponseBytes) {
+      self->handshakeFailed(h, "handshake response larger than " +
+                                   std::to_string(kMaxHandshakeResponseBytes) + " bytes");
+    } else {
+      readResponse(h);
+    }
   }
 
   static void message(SoupWebsocketConnection*, gint type, GBytes* bytes, gpointer data) {
@@ -109,11 +247,6 @@ struct WebSocket::Glue {
     auto self = static_cast<Weak*>(data)->lock();
     if (!self) return;
     self->onSoupClosed();
-  }
-
-  static gboolean acceptCertificate(SoupMessage*, GTlsCertificate* peer, GTlsCertificateFlags,
-                                    gpointer pinned) {
-    return g_tls_certificate_is_same(peer, G_TLS_CERTIFICATE(pinned));
   }
 };
 
@@ -190,54 +323,78 @@ void WebSocket::start() {
     }
   }
 
-  // The session binds to the thread-default context, which is the loop's on its thread. Its
-  // I/O and idle timeouts are off: they would otherwise also apply to the long-lived socket;
-  // connectTimeout bounds the connect instead.
-  session_ = soup_session_new_with_options("timeout", 0u, "idle-timeout", 0u, nullptr);
-  // libsoup 3.2 sessions offer no extensions unless the extension manager is added; its
-  // default extension is permessage-deflate.
-  if (options_.permessageDeflate) {
-    soup_session_add_feature_by_type(session_, SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
-  } else {
-    soup_session_remove_feature_by_type(session_, SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
-  }
-  message_ = soup_message_new_from_uri(SOUP_METHOD_GET, uri);
-  g_uri_unref(uri);
-  if (pinned) {
-    g_signal_connect_data(
-        message_, "accept-certificate", G_CALLBACK(&Glue::acceptCertificate), pinned,
-        [](gpointer data, GClosure*) { g_object_unref(data); }, GConnectFlags(0));
-  }
-  cancellable_ = g_cancellable_new();
+  auto h = std::make_shared<Handshake>();
+  h->owner = weak_from_this();
+  h->uri = uri;
+  h->pinned = pinned;
+  const bool tls = scheme == "wss" || scheme == "https";
+  const int port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : tls ? 443 : 80;
 
-  std::vector<char*> protocols;
-  for (auto& p : options_.protocols) protocols.push_back(const_cast<char*>(p.c_str()));
-  protocols.push_back(nullptr);
+  // The upgrade request, as a browser sends it (no Origin: this is not a web page).
+  std::array<guint32, 4> nonce{};
+  for (auto& word : nonce) word = g_random_int();
+  gchar* key = g_base64_encode(reinterpret_cast<const guchar*>(nonce.data()), sizeof(nonce));
+  h->key = key;
+  g_free(key);
+  const std::string hostText = std::strchr(host, ':') ? "[" + std::string(host) + "]" : host;
+  const char* path = g_uri_get_path(uri);
+  const char* query = g_uri_get_query(uri);
+  std::string& request = h->request;
+  request = "GET ";
+  request += path && *path ? path : "/";
+  if (query) request += std::string("?") + query;
+  request += " HTTP/1.1\r\nHost: " + hostText;
+  if (g_uri_get_port(uri) > 0 && port != (tls ? 443 : 80)) request += ":" + std::to_string(port);
+  request += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + h->key +
+             "\r\nSec-WebSocket-Version: 13\r\n";
+  if (!options_.protocols.empty()) {
+    request += "Sec-WebSocket-Protocol: ";
+    for (std::size_t i = 0; i < options_.protocols.size(); ++i) {
+      request += (i ? ", " : "") + options_.protocols[i];
+    }
+    request += "\r\n";
+  }
+  if (options_.permessageDeflate) {
+    auto* deflate = static_cast<SoupWebsocketExtension*>(
+        g_object_new(SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE, nullptr));
+    gchar* params = soup_websocket_extension_get_request_params(deflate);
+    request += std::string("Sec-WebSocket-Extensions: permessage-deflate") +
+               (params ? params : "") + "\r\n";
+    g_free(params);
+    g_object_unref(deflate);
+  }
+  request += "\r\n";
+
+  // GSocketClient resolves, connects (through the system's proxy settings, like libsoup) and
+  // for wss:// does the TLS handshake, verifying the certificate against the host name. The
+  // pending operations use the thread-default context, the loop's on its thread.
+  h->client = g_socket_client_new();
+  g_socket_client_set_tls(h->client, tls);
+  h->eventHandler = g_signal_connect(h->client, "event", G_CALLBACK(&Glue::clientEvent), h.get());
+  auto* connectable = static_cast<GSocketConnectable*>(
+      g_object_new(G_TYPE_NETWORK_ADDRESS, "hostname", host, "port", static_cast<guint>(port),
+                   "scheme", tls ? "https" : "http", nullptr));
+  handshake_ = h;
 
   if (options_.connectTimeout.count() > 0) {
     timeoutTimer_ = loop_.callLater(options_.connectTimeout, [weak = weak_from_this()] {
       if (auto self = weak.lock()) self->onTimeout();
     });
   }
-  soup_session_websocket_connect_async(
-      session_, message_, nullptr, options_.protocols.empty() ? nullptr : protocols.data(),
-      G_PRIORITY_DEFAULT, cancellable_, &Glue::connected, new Weak(weak_from_this()));
+  g_socket_client_connect_async(h->client, connectable, h->cancellable, &Glue::connected,
+                                new Glue::HandshakePtr(h));
+  g_object_unref(connectable);
 }
 
-// Drops everything a pending connect holds. The connect callback still comes (cancelled) and
-// finds the socket no longer Connecting.
-static void abortConnect(loop::Loop& loop, loop::Loop::TimerId& timer, GCancellable*& cancellable,
-                         SoupMessage*& message, SoupSession*& session) {
-  if (timer) {
-    loop.cancelTimer(timer);
-    timer = 0;
+// Drops a pending connect. Its GIO callbacks still come (cancelled) and find the handshake no
+// longer wanted.
+void WebSocket::abortConnect() {
+  if (timeoutTimer_) {
+    loop_.cancelTimer(timeoutTimer_);
+    timeoutTimer_ = 0;
   }
-  if (cancellable) {
-    g_cancellable_cancel(cancellable);
-    g_clear_object(&cancellable);
-  }
-  g_clear_object(&message);
-  g_clear_object(&session);
+  if (handshake_) g_cancellable_cancel(handshake_->cancellable);
+  handshake_.reset();
 }
 
 void WebSocket::failSoon(std::string error) {
@@ -250,31 +407,124 @@ void WebSocket::failSoon(std::string error) {
 void WebSocket::onTimeout() {
   timeoutTimer_ = 0;
   if (state_ != State::Connecting) return;
-  timedOut_ = true;
   state_ = State::Closed;
-  abortConnect(loop_, timeoutTimer_, cancellable_, message_, session_);
+  abortConnect();
   finish(1006, "",
          "WebSocket connection to '" + url_ + "' failed: timed out after " +
              std::to_string(options_.connectTimeout.count()) + " ms");
 }
 
-void WebSocket::connectFinished(SoupWebsocketConnection* conn, std::string error) {
+void WebSocket::handshakeFailed(const std::shared_ptr<Handshake>&, const std::string& error) {
+  state_ = State::Closed;
+  abortConnect();
+  finish(1006, "", "WebSocket connection to '" + url_ + "' failed: " + error);
+}
+
+// Checks the server's answer as RFC 6455 section 4.1 asks (what libsoup's
+// soup_websocket_client_verify_handshake does), then starts the protocol over a guarded stream.
+void WebSocket::handshakeResponse(const std::shared_ptr<Handshake>& h, std::size_t headerBytes) {
+  SoupMessageHeaders* headers = soup_message_headers_new(SOUP_MESSAGE_HEADERS_RESPONSE);
+  guint status = 0;
+  char* phrase = nullptr;
+  // Up to the end of the last header line, without the blank line.
+  const bool parsed = soup_headers_parse_response(
+      h->response.data(), static_cast<int>(headerBytes - 2), headers, nullptr, &status, &phrase);
+  std::string reason = phrase ? phrase : "";
+  g_free(phrase);
+  std::string error;
+  GList* extensions = nullptr;
+  const char* protocol = nullptr;
+  if (!parsed) {
+    error = "malformed HTTP response to the WebSocket handshake";
+  } else if (status != SOUP_STATUS_SWITCHING_PROTOCOLS) {
+    error = "The server did not accept the WebSocket handshake. (HTTP " + std::to_string(status) +
+            (reason.empty() ? "" : " " + reason) + ")";
+  } else if (!soup_message_headers_header_equals(headers, "Upgrade", "websocket") ||
+             !soup_message_headers_header_contains(headers, "Connection", "upgrade")) {
+    error = "Server ignored WebSocket handshake";
+  } else if (const char* accept = soup_message_headers_get_one(headers, "Sec-WebSocket-Accept");
+             !accept || acceptKeyFor(h->key) != accept) {
+    error = "Server returned incorrect Sec-WebSocket-Accept key";
+  } else {
+    protocol = soup_message_headers_get_one(headers, "Sec-WebSocket-Protocol");
+    if (protocol && std::find(options_.protocols.begin(), options_.protocols.end(), protocol) ==
+                        options_.protocols.end()) {
+      error = "Server requested unsupported protocol";
+    }
+    const char* offered = soup_message_headers_get_list(headers, "Sec-WebSocket-Extensions");
+    if (error.empty() && offered && *offered) {
+      // Only what we offered: permessage-deflate, once.
+      GSList* list = soup_header_parse_list(offered);
+      for (GSList* it = list; it && error.empty(); it = it->next) {
+        std::string_view item = static_cast<const char*>(it->data);
+        const auto semicolon = item.find(';');
+        std::string name(item.substr(0, semicolon));
+        while (!name.empty() && g_ascii_isspace(name.back())) name.pop_back();
+        if (!options_.permessageDeflate || name != "permessage-deflate" || extensions) {
+          error = "Server requested unsupported extension";
+          break;
+        }
+        GHashTable* params = nullptr;
+        if (semicolon != std::string_view::npos) {
+          params = soup_header_parse_semi_param_list_strict(
+              std::string(item.substr(semicolon + 1)).c_str());
+          if (!params) {
+            error = "Server returned a duplicated parameter in permessage-deflate";
+            break;
+          }
+        }
+        auto* deflate = static_cast<SoupWebsocketExtension*>(
+            g_object_new(SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE, nullptr));
+        GError* configureError = nullptr;
+        if (soup_websocket_extension_configure(deflate, SOUP_WEBSOCKET_CONNECTION_CLIENT, params,
+                                               &configureError)) {
+          extensions = g_list_append(extensions, deflate);
+        } else {
+          error = configureError ? configureError->message : "bad permessage-deflate parameters";
+          g_clear_error(&configureError);
+          g_object_unref(deflate);
+        }
+        if (params) g_hash_table_destroy(params);
+      }
+      soup_header_free_list(list);
+    }
+  }
+  const std::string chosen = protocol ? protocol : "";
+  soup_message_headers_unref(headers);
+  if (!error.empty()) {
+    g_list_free_full(extensions, g_object_unref);
+    return handshakeFailed(h, error);
+  }
+
+  // Messages go through the guard from the first byte after the handshake.
+  guard_ = std::make_shared<MessageGuard>(options_.maxIncomingPayload, [weak = weak_from_this()] {
+    // Inside libsoup's read: act from the loop instead.
+    if (auto self = weak.lock()) {
+      self->loop_.post([weak] {
+        if (auto s = weak.lock()) s->onMessageTooBig();
+      });
+    }
+  });
+  GIOStream* stream =
+      newGuardedClientStream(G_IO_STREAM(h->conn), guard_, h->response.substr(headerBytes));
+  if (!stream) {
+    g_list_free_full(extensions, g_object_unref);
+    return handshakeFailed(h, "the connection cannot be polled");
+  }
+  SoupWebsocketConnection* conn = soup_websocket_connection_new(
+      stream, h->uri, SOUP_WEBSOCKET_CONNECTION_CLIENT, nullptr,
+      chosen.empty() ? nullptr : chosen.c_str(), extensions);  // takes the extensions
+  g_object_unref(stream);
+  connectFinished(conn);
+}
+
+void WebSocket::connectFinished(SoupWebsocketConnection* conn) {
   if (timeoutTimer_) {
     loop_.cancelTimer(timeoutTimer_);
     timeoutTimer_ = 0;
   }
-  if (!conn) {
-    state_ = State::Closed;
-    abortConnect(loop_, timeoutTimer_, cancellable_, message_, session_);
-    finish(1006, "", "WebSocket connection to '" + url_ + "' failed: " + error);
-    return;
-  }
+  handshake_.reset();  // the connection holds the stream now
   conn_ = conn;
-  // The connection keeps the session that made it.
-  g_object_set_data_full(G_OBJECT(conn_), "trystero-session", session_, g_object_unref);
-  session_ = nullptr;
-  g_clear_object(&message_);
-  g_clear_object(&cancellable_);
 
   soup_websocket_connection_set_max_incoming_payload_size(conn_, options_.maxIncomingPayload);
   if (options_.keepAlive.count() > 0) {
@@ -295,6 +545,26 @@ void WebSocket::connectFinished(SoupWebsocketConnection* conn, std::string error
 
   state_ = State::Open;
   if (callbacks_.onOpen) callbacks_.onOpen();
+}
+
+std::uint64_t WebSocket::oversizedMessages() { return oversizedCount.load(); }
+
+void WebSocket::onMessageTooBig() {
+  if (!conn_ || tooBig_ || state_ == State::Closed) return;
+  tooBig_ = true;
+  ++oversizedCount;
+  g_warning("trystero: WebSocket %s: incoming message larger than %zu bytes, closing (1009)",
+            url_.c_str(), options_.maxIncomingPayload);
+  if (state_ == State::Open) {
+    state_ = State::Closing;
+    soup_websocket_connection_close(conn_, SOUP_WEBSOCKET_CLOSE_TOO_BIG, "message too big");
+  }
+  // libsoup now sees the end of the stream and reports "closed" without waiting for the peer.
+  if (guard_) guard_->endInput();
+  if (callbacks_.onError) {
+    callbacks_.onError("WebSocket error on '" + url_ + "': incoming message larger than " +
+                       std::to_string(options_.maxIncomingPayload) + " bytes");
+  }
 }
 
 void WebSocket::onSoupMessage(int type, const void* data, std::size_t size) {
@@ -319,6 +589,11 @@ void WebSocket::onSoupClosed() {
   if (code == 0) code = SOUP_WEBSOCKET_CLOSE_ABNORMAL;  // no close frame from the peer
   const char* data = soup_websocket_connection_get_close_data(conn_);
   std::string reason = data ? data : "";
+  if (tooBig_) {
+    // We ended it, as a browser does when it fails the connection.
+    code = SOUP_WEBSOCKET_CLOSE_TOO_BIG;
+    reason = "message too big";
+  }
   disconnectSignals();
   // libsoup holds a reference of its own while emitting "closed".
   g_clear_object(&conn_);
@@ -362,7 +637,7 @@ void WebSocket::close(int code, const std::string& reason) {
   switch (state_) {
     case State::Connecting:
       state_ = State::Closed;
-      abortConnect(loop_, timeoutTimer_, cancellable_, message_, session_);
+      abortConnect();
       loop_.post([weak = weak_from_this()] {
         if (auto self = weak.lock()) self->finish(1006, "", "");
       });
@@ -380,10 +655,11 @@ void WebSocket::close(int code, const std::string& reason) {
 
 WebSocket::~WebSocket() {
   // Runs the teardown on the loop thread; libsoup objects must not be touched elsewhere.
-  auto teardown = [loop = &loop_, timer = timeoutTimer_, cancellable = cancellable_,
-                   message = message_, session = session_, conn = conn_,
-                   ids = std::move(handlerIds_)]() mutable {
-    abortConnect(*loop, timer, cancellable, message, session);
+  auto teardown = [loop = &loop_, timer = timeoutTimer_, handshake = std::move(handshake_),
+                   conn = conn_, ids = std::move(handlerIds_)]() mutable {
+    if (timer) loop->cancelTimer(timer);
+    if (handshake) g_cancellable_cancel(handshake->cancellable);
+    handshake.reset();
     if (conn) {
       for (auto id : ids) g_signal_handler_disconnect(conn, id);
       releaseConnection(conn);

@@ -1,6 +1,10 @@
 // A WebSocket client (RFC 6455) over libsoup-3 on one of our network loops. Relay strategies
 // (Nostr, MQTT, BitTorrent trackers) use it, usually through RelaySocket.
 //
+// The connection (TCP, TLS, proxy) is GIO's GSocketClient and the HTTP upgrade is done here;
+// libsoup's SoupWebsocketConnection then runs the protocol over a stream that bounds incoming
+// messages (websocket_guard.hpp), which libsoup 3.2 cannot do for fragmented ones.
+//
 // Threading: everything here is loop-thread only (connect() may be called from any thread; it
 // runs the setup on the loop thread and waits). Callbacks run on the loop thread. They may call
 // close() and send, and may drop the last reference to the socket: the object stays alive until
@@ -19,25 +23,32 @@
 
 #include "loop/loop.hpp"
 
-// libsoup/GIO types, declared here so that users of this header need not include libsoup.
-struct _SoupSession;
-struct _SoupMessage;
+// libsoup types, declared here so that users of this header need not include libsoup.
 struct _SoupWebsocketConnection;
-struct _GCancellable;
 
 namespace trystero::net {
+
+class MessageGuard;  // websocket_guard.hpp
 
 class WebSocket : public std::enable_shared_from_this<WebSocket> {
  public:
   enum class State { Connecting, Open, Closing, Closed };
 
+  // Generous: the largest legitimate relay message (a tracker announce carrying a batch of
+  // offers) is well under 1 MiB.
+  static constexpr std::size_t kDefaultMaxIncomingMessage = 16u << 20;
+  // Bytes of the server's HTTP handshake response we read before giving up on it.
+  static constexpr std::size_t kMaxHandshakeResponseBytes = 64u << 10;
+
   struct Options {
     // Subprotocols offered in Sec-WebSocket-Protocol, e.g. {"mqtt"}. The one the server chose is
     // protocol() once open; a server choosing one we did not offer fails the connection.
     std::vector<std::string> protocols;
-    // Largest incoming frame payload; 0 means no limit. libsoup's default (128 KiB) is too small
-    // for relay traffic. Note: libsoup 3.2 bounds frames, not reassembled messages.
-    std::size_t maxIncomingPayload = 64u << 20;
+    // Largest incoming message, whether in one frame or reassembled from fragments; 0 means no
+    // limit. A larger one closes the connection with 1009 (message too big, as RFC 6455 says),
+    // reported through onError and counted in oversizedMessages(). The strategies set what
+    // their relays need (Nostr 1 MiB, trackers 4 MiB); this default is for everything else.
+    std::size_t maxIncomingPayload = kDefaultMaxIncomingMessage;
     // Covers TCP connect, TLS handshake and the HTTP upgrade.
     std::chrono::milliseconds connectTimeout{10000};
     // 0: no pings. Otherwise libsoup sends a ping every keepAlive (rounded up to whole
@@ -84,6 +95,10 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
   // The subprotocol the server selected; empty when none (or not open yet).
   const std::string& protocol() const { return protocol_; }
 
+  // Messages over maxIncomingPayload refused so far, by every WebSocket of the process (each
+  // also logs a warning and closes its connection).
+  static std::uint64_t oversizedMessages();
+
   // Closes silently: no callbacks; an open connection still gets a close frame (1001).
   ~WebSocket();
 
@@ -101,10 +116,15 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
  private:
   struct Glue;
   friend struct Glue;
+  struct Handshake;
 
   void start();
   void failSoon(std::string error);
-  void connectFinished(_SoupWebsocketConnection* conn, std::string error);
+  void handshakeFailed(const std::shared_ptr<Handshake>& handshake, const std::string& error);
+  void handshakeResponse(const std::shared_ptr<Handshake>& handshake, std::size_t headerBytes);
+  void connectFinished(_SoupWebsocketConnection* conn);
+  void abortConnect();
+  void onMessageTooBig();
   void onTimeout();
   void onSoupMessage(int type, const void* data, std::size_t size);
   void onSoupError(const std::string& message);
@@ -120,13 +140,14 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
   State state_ = State::Connecting;
   std::string protocol_;
 
-  _SoupSession* session_ = nullptr;
-  _SoupMessage* message_ = nullptr;
-  _GCancellable* cancellable_ = nullptr;
+  // While connecting: the state of the TCP/TLS connect and HTTP upgrade (shared with the
+  // pending GIO operations, which find it replaced or gone when they are stale).
+  std::shared_ptr<Handshake> handshake_;
+  std::shared_ptr<MessageGuard> guard_;
   _SoupWebsocketConnection* conn_ = nullptr;
   std::vector<unsigned long> handlerIds_;
   loop::Loop::TimerId timeoutTimer_ = 0;
-  bool timedOut_ = false;
+  bool tooBig_ = false;
 };
 
 const char* toString(WebSocket::State state);

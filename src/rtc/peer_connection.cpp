@@ -312,6 +312,7 @@ void PeerConnection::setRemoteDescription(const SessionDescription& description,
   if (description.type == SdpType::Offer) impl.ice->setControlling(false);
   impl.dtls->setRemoteFingerprint(impl.remote->fingerprintAlgorithm, impl.remote->fingerprint);
   impl.ice->setRemote(impl.remote->iceUfrag, impl.remote->icePwd, impl.remote->candidates);
+  impl.stats.droppedRemoteCandidates = impl.ice->droppedRemoteCandidates();
   if (description.type == SdpType::Answer) impl.startDtlsIfReady();
   fail("");
 }

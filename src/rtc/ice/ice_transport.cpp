@@ -12,6 +12,10 @@ namespace trystero::rtc {
 
 namespace {
 
+bool isMdns(const std::string& address) {
+  return address.size() > 6 && address.compare(address.size() - 6, 6, ".local") == 0;
+}
+
 struct ServerUrl {
   enum class Scheme { Stun, Turn, Turns } scheme;
   std::string host;
@@ -97,6 +101,7 @@ struct IceTransport::Impl {
     std::vector<sdp::Candidate> candidates;
   };
   std::optional<Remote> pendingRemote;
+  std::size_t droppedRemoteCandidates = 0;
   // Token checked by async callbacks that can outlive this object (DNS lookups).
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
@@ -296,11 +301,7 @@ struct IceTransport::Impl {
     nice_agent_set_remote_credentials(agent, streamId, remote.ufrag.c_str(), remote.pwd.c_str());
     GSList* list = nullptr;
     for (const auto& candidate : remote.candidates) {
-      if (candidate.component != 1) continue;
-      if (candidate.address.size() > 6 &&
-          candidate.address.compare(candidate.address.size() - 6, 6, ".local") == 0) {
-        continue;
-      }
+      if (candidate.component != 1 || isMdns(candidate.address)) continue;
       std::string line = "a=" + sdp::writeCandidate(candidate);
       NiceCandidate* parsed = nice_agent_parse_remote_candidate_sdp(agent, streamId, line.c_str());
       if (parsed) list = g_slist_append(list, parsed);
@@ -344,7 +345,28 @@ std::vector<sdp::Candidate> IceTransport::localCandidates() const {
 
 void IceTransport::setRemote(const std::string& ufrag, const std::string& pwd,
                              const std::vector<sdp::Candidate>& candidates) {
-  Impl::Remote remote{ufrag, pwd, candidates};
+  Impl::Remote remote{ufrag, pwd, {}};
+  std::size_t tcp = 0;
+  std::size_t dropped = 0;
+  for (const auto& candidate : candidates) {
+    // What applyRemote() skips anyway takes no place.
+    if (candidate.component != 1 || isMdns(candidate.address)) continue;
+    const bool isTcp = candidate.transport == "tcp";
+    if (remote.candidates.size() >= kMaxRemoteCandidates ||
+        (isTcp && tcp >= kMaxRemoteTcpCandidates)) {
+      ++dropped;
+      continue;
+    }
+    tcp += isTcp ? 1 : 0;
+    remote.candidates.push_back(candidate);
+  }
+  if (dropped > 0) {
+    if (impl_->droppedRemoteCandidates == 0) {
+      g_warning("trystero: remote description lists too many ICE candidates: %zu of %zu dropped",
+                dropped, candidates.size());
+    }
+    impl_->droppedRemoteCandidates += dropped;
+  }
   if (!impl_->gatheringDone) {
     impl_->pendingRemote = std::move(remote);
     impl_->gather();
@@ -359,6 +381,8 @@ bool IceTransport::send(std::span<const std::uint8_t> datagram) {
                               reinterpret_cast<const gchar*>(datagram.data()));
   return sent == static_cast<gint>(datagram.size());
 }
+
+std::size_t IceTransport::droppedRemoteCandidates() const { return impl_->droppedRemoteCandidates; }
 
 IceTransport::State IceTransport::state() const { return impl_->state; }
 

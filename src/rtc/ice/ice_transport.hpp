@@ -2,6 +2,7 @@
 // Loop thread only; callbacks run on the loop thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +17,15 @@ namespace trystero::rtc {
 
 struct IceServer;
 struct Configuration;
+
+// Remote candidates handed to libnice per transport, at most; the rest are dropped (counted,
+// logged once). libnice scans the host's interfaces for every candidate it is given, keeps and
+// checks every pair, and opens a TCP socket for each TCP pair it checks: a description listing
+// thousands of candidates costs all of that thousands of times. Browsers send a handful (one per
+// interface, transport and type).
+inline constexpr std::size_t kMaxRemoteCandidates = 64;
+// Of those, TCP candidates (each may cost a socket).
+inline constexpr std::size_t kMaxRemoteTcpCandidates = 16;
 
 class IceTransport {
  public:
@@ -47,8 +57,11 @@ class IceTransport {
 
   // Starts connectivity checks. May be called before gathering is done: it is applied then.
   // mDNS (.local) candidates are skipped: the peer's checks reach us as peer-reflexive ones.
+  // Candidates beyond kMaxRemoteCandidates / kMaxRemoteTcpCandidates are dropped.
   void setRemote(const std::string& ufrag, const std::string& pwd,
                  const std::vector<sdp::Candidate>& candidates);
+  // Remote candidates dropped by those caps so far.
+  std::size_t droppedRemoteCandidates() const;
 
   // Sends one datagram over the selected pair; false when there is none yet or on error.
   bool send(std::span<const std::uint8_t> datagram);
