@@ -123,6 +123,59 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
     assert.equal(Buffer.concat(source.stdoutBytes).length, 0);
   });
 
+  // The sink's reader stops for seconds at a time while 100 MiB arrive: the CLI must not block
+  // its network thread (a peer's pings stay answered), memory stays bounded (the sender is held
+  // back by pipe-ack), and every byte arrives.
+  test('pipe with a slow reader: 100 MiB arrive intact, pings answered meanwhile, memory bounded', async () => {
+    const room = `slow-${uid()}`;
+    const appId = `slow-${uid()}`;
+    const input = randomBytes(100 * 1024 * 1024);
+    const inFile = path.join(scratch, 'slow.in');
+    fs.writeFileSync(inFile, input);
+    const args = ['--app-id', appId, ...common(room).filter((a) => a !== '--json')];
+    const source = track(new Proc(['/bin/sh', '-c', `exec "$0" "$@" < "${inFile}"`, CLI, 'pipe', ...args], { label: 'pipe source' }));
+    const sink = track(new Proc([CLI, 'pipe', ...args], { label: 'pipe sink', stdin: 'ignore' }));
+    // A third peer in the room, to ping both while the sink's reader is stopped.
+    const watcher = track(new Proc([path.join(buildDir, 'tests', 'room_peer'), '--strategy', 'nostr', '--app-id', appId, '--room', room, '--relay', url], { label: 'room_peer' }));
+    const joins = [];
+    for (let i = 0; i < 2; i++) joins.push(await watcher.waitFor((o) => o.event === 'peer-join' && !joins.includes(o.peerId), 30000, 'two CLI peers'));
+    const received = () => sink.stdoutBytes.reduce((n, b) => n + b.length, 0);
+    let peakKb = 0;
+    const sampler = setInterval(() => {
+      try { peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${sink.pid}/status`, 'utf8'))[1])); } catch { /* exited */ }
+    }, 200);
+    try {
+      const started = performance.now();
+      while (received() === 0) await new Promise((r) => setTimeout(r, 20));
+      let pings = 0;
+      for (let round = 0; round < 3 && received() < input.length; round++) {
+        sink.child.stdout.pause();
+        const before = received();
+        for (let k = 0; k < 4; k++) {
+          for (const { peerId } of joins) {
+            const r = await watcher.request({ cmd: 'ping', peerId }, 5000);
+            assert.equal(r.event, 'ping', `ping of ${peerId} while the reader is stopped: ${JSON.stringify(r)}`);
+            pings++;
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        assert.equal(received(), before, 'the reader was stopped');
+        sink.child.stdout.resume();
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const [a, b] = await Promise.all([source.exitCode(300000), sink.exitCode(300000)]);
+      assert.equal(a, 0, source.stderr);
+      assert.equal(b, 0, sink.stderr);
+      const out = Buffer.concat(sink.stdoutBytes);
+      assert.equal(out.length, input.length);
+      assert.equal(sha256(out), sha256(input));
+      console.log(`[cli] pipe with a stopped reader: 100 MiB in ${((performance.now() - started) / 1000).toFixed(1)} s, ${pings} pings answered while stopped, sink peak ${Math.round(peakKb / 1024)} MB`);
+      assert.ok(peakKb < 300 * 1024, `the sink grew to ${Math.round(peakKb / 1024)} MB`);
+    } finally {
+      clearInterval(sampler);
+    }
+  });
+
   test('a wrong password is a join error (exit 3) naming the problem', async () => {
     const room = `pw-${uid()}`;
     const a = track(cli(['receive', '--dir', path.join(scratch, 'pw'), ...common(room, ['--password', 'right', '--timeout', '20'])]));

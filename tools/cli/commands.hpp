@@ -20,5 +20,8 @@ inline constexpr const char* kFileAckAction = "file-ack";
 inline constexpr const char* kPipeAction = "pipe";
 inline constexpr const char* kPipeEndAction = "pipe-end";
 inline constexpr const char* kPipeDoneAction = "pipe-done";
+// Flow control between CLI peers: the receiver acknowledges what it has written out.
+inline constexpr const char* kPipeAckAction = "pipe-ack";
+inline constexpr const char* kFilePartAckAction = "file-part";
 
 }  // namespace trystero::cli

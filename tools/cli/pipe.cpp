@@ -4,12 +4,22 @@
 // once a peer's announced total has arrived we confirm it with "pipe-done" {bytes}. It ends when
 // its own input is done and confirmed by a peer, and a peer's whole input has arrived: a send
 // completing only means the data left this process, so nobody leaves while data is in flight.
+//
+// Flow control: a receiving pipe says "pipe-ack" {bytes: written to stdout so far} when a peer
+// joins and after every MiB it writes; the sender keeps at most kWindowBytes beyond the least a
+// peer acknowledged (peers that never acknowledge, like a browser app, are not waited for). So
+// a slow stdout slows the sender down instead of filling memory, and no thread ever waits
+// inside a network callback.
 #include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -21,6 +31,44 @@ namespace {
 
 constexpr std::size_t kReadBytes = 256 * 1024;
 constexpr std::size_t kMessageBytes = 1024 * 1024;
+constexpr std::uint64_t kWindowBytes = 16 * 1024 * 1024;
+constexpr std::uint64_t kAckEveryBytes = 1024 * 1024;
+
+// What the peers acknowledged of our input; shared by the network thread (acks), the main
+// thread (leaves) and the reader thread (waits).
+struct Flow {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::map<std::string, std::uint64_t> acked;  // peers that acknowledge
+  bool stopped = false;
+
+  void ack(const std::string& peerId, std::uint64_t bytes) {
+    std::lock_guard lock(mutex);
+    auto& value = acked[peerId];
+    value = std::max(value, bytes);
+    changed.notify_all();
+  }
+  void forget(const std::string& peerId) {
+    std::lock_guard lock(mutex);
+    acked.erase(peerId);
+    changed.notify_all();
+  }
+  void stop() {
+    std::lock_guard lock(mutex);
+    stopped = true;
+    changed.notify_all();
+  }
+  // Reader thread: waits until sending more keeps within the window of every acknowledging peer.
+  void waitForWindow(std::uint64_t sent) {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] {
+      if (stopped || acked.empty()) return true;
+      std::uint64_t least = UINT64_MAX;
+      for (const auto& [id, bytes] : acked) least = std::min(least, bytes);
+      return sent <= least + kWindowBytes;
+    });
+  }
+};
 
 bool writeAll(int fd, const std::uint8_t* data, std::size_t size) {
   while (size > 0) {
@@ -40,10 +88,13 @@ int runPipe(const Options& options, Output& out) {
   auto pipe = session.room().makeAction(kPipeAction);
   auto pipeEnd = session.room().makeAction(kPipeEndAction);
   auto pipeDone = session.room().makeAction(kPipeDoneAction);
+  auto pipeAck = session.room().makeAction(kPipeAckAction);
   auto queue = session.queue();
+  auto flow = std::make_shared<Flow>();
 
   struct Remote {
     std::uint64_t received = 0;
+    std::uint64_t acked = 0;  // what we last acknowledged
     std::optional<std::uint64_t> announced;  // its pipe-end
     bool complete = false;                   // all of it arrived (and we said so)
   };
@@ -61,16 +112,30 @@ int runPipe(const Options& options, Output& out) {
     remote.complete = true;
     pipeDone.send(nlohmann::json{{"bytes", remote.received}}, Targets(peerId));
   };
+  auto acknowledge = [&](const std::string& peerId) {
+    auto& remote = remotes[peerId];
+    if (remote.received - remote.acked < kAckEveryBytes && remote.received > 0) return;
+    remote.acked = remote.received;
+    pipeAck.send(nlohmann::json{{"bytes", remote.received}}, Targets(peerId));
+  };
+  pipeAck.receive([flow](const Payload& payload, const std::string& peerId, const Metadata&) {
+    if (!payload.isJson() || !payload.json().is_object()) return;
+    flow->ack(peerId, payload.json().value("bytes", std::uint64_t{0}));
+  });
+  // Telling a new peer we acknowledge lets it apply the window from its first byte.
+  session.onJoin = [&](const std::string& peerId) {
+    pipeAck.send(nlohmann::json{{"bytes", remotes[peerId].received}}, Targets(peerId));
+  };
 
-  pipe.receive([queue, &session, &out, &bytesIn, &remotes, checkComplete](
+  pipe.receive([queue, &session, &out, &bytesIn, &remotes, checkComplete, acknowledge](
                    const Payload& payload, const std::string& peerId, const Metadata&) {
     Bytes bytes = payload.isBinary() ? payload.bytes()
                   : payload.isText() ? Bytes(payload.text().begin(), payload.text().end())
                                      : Bytes();
     auto size = bytes.size();
-    // The queue's byte budget holds the network thread back while stdout is slow.
     queue->push(
-        [&session, &out, &bytesIn, &remotes, checkComplete, peerId, bytes = std::move(bytes)] {
+        [&session, &out, &bytesIn, &remotes, checkComplete, acknowledge, peerId,
+         bytes = std::move(bytes)] {
           if (!writeAll(STDOUT_FILENO, bytes.data(), bytes.size())) {
             out.error("cannot write to stdout (closed?)");
             session.stop(kFailed);
@@ -78,6 +143,7 @@ int runPipe(const Options& options, Output& out) {
           }
           bytesIn += bytes.size();
           remotes[peerId].received += bytes.size();
+          acknowledge(peerId);
           checkComplete(peerId);
         },
         size);
@@ -102,6 +168,7 @@ int runPipe(const Options& options, Output& out) {
         });
       });
   session.onLeave = [&](const std::string& peerId) {
+    flow->forget(peerId);
     auto it = remotes.find(peerId);
     bool theirsDone = it != remotes.end() && it->second.complete;
     if ((theirsDone && confirmed()) || !session.peers().empty()) return;
@@ -116,7 +183,7 @@ int runPipe(const Options& options, Output& out) {
   // The reader thread owns stdin and the sends; it reports back through the queue.
   // Messages of one action may complete out of order when several are in flight (chunks are
   // interleaved, as in the JS), so one message is in flight while the next one accumulates.
-  std::thread([queue, pipe, pipeEnd, &sentTotal, &session, &out] {
+  std::thread([queue, pipe, pipeEnd, flow, &sentTotal, &session, &out] {
     std::optional<Future<void>> inflight;
     Bytes pending;
     std::string failure;
@@ -150,6 +217,7 @@ int runPipe(const Options& options, Output& out) {
         }
       }
       if (inflight) settle(*inflight);
+      flow->waitForWindow(sent);
       sent += pending.size();
       inflight = pipe.send(Payload(std::move(pending)));
       pending.clear();
@@ -175,6 +243,7 @@ int runPipe(const Options& options, Output& out) {
     return false;
   };
   code = session.runUntil([&] { return confirmed() && anyComplete(); }, false);
+  flow->stop();
   out.event({{"event", "pipe-done"}, {"bytesIn", bytesIn}, {"bytesOut", sentTotal.value_or(0)}},
             options.verbosity > 0
                 ? "pipe: " + humanBytes(static_cast<double>(sentTotal.value_or(0))) + " out, " +

@@ -14,13 +14,20 @@
 namespace trystero::cli {
 
 void EventQueue::push(std::function<void()> work, std::size_t bytes) {
-  std::unique_lock lock(mutex_);
-  // A single item larger than the budget still goes in once the queue is empty.
-  changed_.wait(lock, [&] { return closed_ || bytes_ == 0 || bytes_ + bytes <= maxBytes_; });
+  std::lock_guard lock(mutex_);
   if (closed_) return;
-  items_.push_back({std::move(work), bytes});
-  bytes_ += bytes;
+  if (bytes > 0 && bytes_ + bytes > maxBytes_) {
+    overflowed_ = true;
+  } else {
+    items_.push_back({std::move(work), bytes});
+    bytes_ += bytes;
+  }
   changed_.notify_all();
+}
+
+bool EventQueue::overflowed() {
+  std::lock_guard lock(mutex_);
+  return overflowed_;
 }
 
 std::optional<std::function<void()>> EventQueue::pop(std::chrono::milliseconds timeout) {
@@ -304,6 +311,11 @@ int Session::runUntil(const std::function<bool()>& done, bool timed) {
   }
   for (;;) {
     if (stopCode_) return *stopCode_;
+    if (queue_->overflowed()) {
+      out_.error("peers sent more than " + humanBytes(static_cast<double>(queue_->maxBytes())) +
+                 " faster than it could be written out; giving up");
+      return kFailed;
+    }
     if (done()) return kOk;
     if (deadline && std::chrono::steady_clock::now() > *deadline) {
       std::string unreachable;

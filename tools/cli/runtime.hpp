@@ -32,17 +32,23 @@ enum ExitCode : int {
   kInterrupted = 130,
 };
 
-// Work for the main thread. push() blocks while more than maxBytes of payload wait, which holds
-// the network thread back when the main thread (a slow disk or stdout) can't keep up, so memory
-// stays bounded and the peers' data channels apply backpressure.
+// Work for the main thread, pushed by the library's network thread. push() never waits: a
+// network callback that blocked would stall every peer's ICE, DTLS and SCTP timers, and could
+// deadlock against a main thread waiting on the network thread. Memory stays bounded by the
+// commands' end-to-end flow control instead (the receiving side acknowledges what it wrote:
+// "pipe-ack", "file-part"); a peer that ignores it (a browser app, a hostile peer) and gets
+// more than maxBytes waiting overflows the queue, and the command fails.
 class EventQueue {
  public:
-  explicit EventQueue(std::size_t maxBytes = 32 * 1024 * 1024) : maxBytes_(maxBytes) {}
+  explicit EventQueue(std::size_t maxBytes = 256 * 1024 * 1024) : maxBytes_(maxBytes) {}
   void push(std::function<void()> work, std::size_t bytes = 0);
   // The next piece of work, or nullopt after `timeout`.
   std::optional<std::function<void()>> pop(std::chrono::milliseconds timeout);
-  // Later pushes are dropped (and blocked ones return): the consumer is gone.
+  // Later pushes are dropped: the consumer is gone.
   void close();
+  // More than maxBytes of payload were pushed while waiting: that work was dropped.
+  bool overflowed();
+  std::size_t maxBytes() const { return maxBytes_; }
 
  private:
   struct Item {
@@ -55,6 +61,7 @@ class EventQueue {
   std::size_t bytes_ = 0;
   std::size_t maxBytes_;
   bool closed_ = false;
+  bool overflowed_ = false;
 };
 
 // SIGINT/SIGTERM become a call of onSignal on a thread of their own. Call first thing in

@@ -4,6 +4,9 @@
 // part at its offset into a temporary file, checks SHA-256 at the end, renames it into place
 // and answers on "file-ack" {index, name, ok, sha256}; the sender's exit code reflects the acks.
 // A binary sent without that metadata (e.g. by a browser app) is saved as one whole file.
+// Flow control: the receiver acknowledges every part once written ("file-part" {index,
+// offset}); towards a peer that does, the sender keeps at most kPartsInFlight parts not yet
+// acknowledged, so a slow disk slows the sender instead of filling the receiver's memory.
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -121,9 +124,23 @@ int runSend(const Options& options, Output& out) {
   Session session(options, out);
   auto fileAction = session.room().makeAction(kFileAction);
   auto ackAction = session.room().makeAction(kFileAckAction);
+  auto partAction = session.room().makeAction(kFilePartAckAction);
   auto queue = session.queue();
 
   std::vector<std::string> targets;
+  std::map<std::string, std::uint64_t> partsAcked;  // by peer, once it acknowledges parts
+  std::uint64_t partsSent = 0;
+  partAction.receive([queue, &partsAcked](const Payload&, const std::string& peerId,
+                                          const Metadata&) {
+    queue->push([&partsAcked, peerId] { ++partsAcked[peerId]; });
+  });
+  // Towards peers that acknowledge parts: at most kPartsInFlight unacknowledged.
+  auto withinWindow = [&] {
+    return std::all_of(targets.begin(), targets.end(), [&](const std::string& id) {
+      auto it = partsAcked.find(id);
+      return it == partsAcked.end() || partsSent <= it->second + kPartsInFlight;
+    });
+  };
   std::map<std::string, std::set<std::size_t>> acked;  // by peer: file indexes verified
   bool failed = false;
   ackAction.receive([queue, &targets, &acked, &failed, &out, &files](
@@ -190,8 +207,14 @@ int runSend(const Options& options, Output& out) {
           progress->update(least);
         });
       };
+      code = session.runUntil(withinWindow, false);
+      if (code != kOk) {
+        progress->finish(false);
+        return code;
+      }
       inflight.push_back(
           fileAction.send(Payload(std::move(bytes)), Targets(targets), meta, onProgress));
+      ++partsSent;
       offset += length;
       while (inflight.size() >= kPartsInFlight || (offset >= file.size && !inflight.empty())) {
         code = session.runUntil([&] { return inflight.front().ready(); }, false);
@@ -281,6 +304,7 @@ int runReceive(const Options& options, Output& out) {
   Session session(options, out);
   auto fileAction = session.room().makeAction(kFileAction);
   auto ackAction = session.room().makeAction(kFileAckAction);
+  auto partAction = session.room().makeAction(kFilePartAckAction);
   auto queue = session.queue();
 
   std::map<std::string, std::unique_ptr<IncomingFile>> incoming;  // by peer/index/name
@@ -344,6 +368,7 @@ int runReceive(const Options& options, Output& out) {
     file.stream.write(reinterpret_cast<const char*>(bytes.data()),
                       static_cast<std::streamsize>(bytes.size()));
     file.written += bytes.size();
+    partAction.send(nlohmann::json{{"index", file.index}, {"offset", offset}}, Targets(peerId));
     file.progress->update(file.written);
     if (file.written < file.size) return;
 
