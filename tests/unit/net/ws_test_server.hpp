@@ -111,7 +111,7 @@ class TestServer {
                               std::chrono::seconds(8));
     EXPECT_TRUE(drained) << "server connections did not close";
     loop_.invoke([&] {
-      for (auto& c : conns_) releaseConn(c);
+      for (auto& c : conns_) releaseConn(c, this);
       conns_.clear();
       g_clear_object(&server_);
     });
@@ -123,9 +123,11 @@ class TestServer {
     GSocket* socket;
   };
 
-  static void releaseConn(Conn& c) {
+  // Disconnects by the data our handlers were connected with (a null data pointer would
+  // match only handlers connected with null data), so no handler can run once we are gone.
+  static void releaseConn(Conn& c, TestServer* self) {
     g_signal_handlers_disconnect_matched(c.conn, G_SIGNAL_MATCH_DATA, 0, 0, nullptr, nullptr,
-                                         nullptr);
+                                         self);
     g_clear_object(&c.socket);
     g_object_unref(c.conn);
   }
@@ -209,7 +211,7 @@ class TestServer {
     if (it != self->conns_.end()) {
       Conn c = *it;
       self->conns_.erase(it);
-      releaseConn(c);  // libsoup keeps its own reference during the emission
+      releaseConn(c, self);  // libsoup keeps its own reference during the emission
     }
     std::lock_guard lock(self->mutex_);
     self->open_--;

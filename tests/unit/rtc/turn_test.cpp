@@ -10,6 +10,7 @@
 
 #include "rtc/peer_connection.hpp"
 #include "support/child_process.hpp"
+#include "support/eventually.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
@@ -41,7 +42,19 @@ class TurnTest : public ::testing::TestWithParam<std::string> {
         "--lt-cred-mech", "--user=native:secret", "--realm=trystero.test", "--no-tls", "--no-dtls",
         "--allow-loopback-peers", "--no-cli", "--log-file=stdout", "--simple-log",
         "--pidfile=/tmp/turn-" + std::to_string(port) + ".pid"});
-    std::this_thread::sleep_for(500ms);  // let it bind
+    // Ready once its TCP listener accepts (coturn opens the UDP one on the same port first).
+    ASSERT_TRUE(trystero::testing::eventually([&] { return accepts(port); }, 10s))
+        << "turnserver did not start listening on " << port;
+  }
+  static bool accepts(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    close(fd);
+    return ok;
   }
   void TearDown() override { server.reset(); }
 

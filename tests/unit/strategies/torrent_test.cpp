@@ -289,7 +289,7 @@ class ScriptedTracker {
   ~ScriptedTracker() {
     loop_.invoke([this] {
       soup_server_disconnect(server_);
-      for (auto* conn : conns_) release(conn);
+      for (auto* conn : conns_) release(conn, this);
       conns_.clear();
       g_clear_object(&server_);
     });
@@ -328,9 +328,11 @@ class ScriptedTracker {
   }
 
  private:
-  static void release(SoupWebsocketConnection* conn) {
+  // Disconnects by the data our handlers were connected with (a null data pointer would
+  // match only handlers connected with null data), so no handler can run once we are gone.
+  static void release(SoupWebsocketConnection* conn, ScriptedTracker* self) {
     g_signal_handlers_disconnect_matched(conn, G_SIGNAL_MATCH_DATA, 0, 0, nullptr, nullptr,
-                                         nullptr);
+                                         self);
     g_object_unref(conn);
   }
   static void onWebsocket(SoupServer*, SoupServerMessage*, const char*,
@@ -353,7 +355,7 @@ class ScriptedTracker {
   static void onClosed(SoupWebsocketConnection* conn, gpointer data) {
     auto* self = static_cast<ScriptedTracker*>(data);
     std::erase(self->conns_, conn);
-    release(conn);
+    release(conn, self);
   }
 
   loop::Loop& loop_;
