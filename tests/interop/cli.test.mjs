@@ -34,6 +34,16 @@ class Proc extends LineProcess {
     this.child.stderr.on('data', (b) => { this.stderr += b; });
   }
   describe() { return `stderr: ${this.stderr.slice(-2000)}`; }
+  // Resolves once stderr matches `pattern` (an event, not a poll: checked on each chunk).
+  stderrMatch(pattern, ms, what = String(pattern)) {
+    if (pattern.test(this.stderr)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => { if (pattern.test(this.stderr)) { done(); resolve(); } };
+      const timer = setTimeout(() => { done(); reject(new Error(`${this.label}: no ${what} within ${ms} ms; stderr: ${this.stderr.slice(-2000)}`)); }, ms);
+      const done = () => { clearTimeout(timer); this.child.stderr.off('data', check); };
+      this.child.stderr.on('data', check);
+    });
+  }
   async exitCode(ms, what = 'exit') {
     const result = await this.waitExit(ms);
     if (!result) throw new Error(`${this.label}: did not ${what} within ${ms} ms; stderr: ${this.stderr.slice(-2000)}`);
@@ -123,6 +133,30 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
     assert.equal(Buffer.concat(source.stdoutBytes).length, 0);
   });
 
+  // A peer that joins a pipe mid-stream gets what is sent from then on, says what it missed, and
+  // completes; the first peer still gets every byte.
+  test('pipe: a peer joining mid-stream gets the rest, says so, and both sinks exit 0', async () => {
+    const room = `late-${uid()}`;
+    const head = randomBytes(2 * 1024 * 1024 + 3);
+    const tail = randomBytes(3 * 1024 * 1024 + 5);
+    const args = ['-v', ...common(room).filter((a) => a !== '--json')];
+    const source = track(new Proc([CLI, 'pipe', ...args], { label: 'pipe source' }));
+    const early = track(new Proc([CLI, 'pipe', ...args], { label: 'early sink', stdin: 'ignore' }));
+    const received = (p) => p.stdoutBytes.reduce((n, b) => n + b.length, 0);
+    await source.stderrMatch(/peer \S+ joined/, 30000, 'the early sink joining');
+    source.child.stdin.write(head);
+    while (received(early) < head.length) await new Promise((r) => early.child.stdout.once('data', r));
+    const late = track(new Proc([CLI, 'pipe', ...args], { label: 'late sink', stdin: 'ignore' }));
+    await source.stderrMatch(/peer \S+ joined[^]*peer \S+ joined/, 30000, 'the late sink joining');
+    await late.stderrMatch(/peer \S+ joined[^]*peer \S+ joined/, 30000, 'the late sink meeting both');
+    source.child.stdin.end(tail);
+    const codes = await Promise.all([source, early, late].map((p) => p.exitCode(60000)));
+    assert.deepEqual(codes, [0, 0, 0], [source, early, late].map((p) => p.stderr).join('\n'));
+    assert.equal(sha256(Buffer.concat(early.stdoutBytes)), sha256(Buffer.concat([head, tail])));
+    assert.equal(sha256(Buffer.concat(late.stdoutBytes)), sha256(tail));
+    assert.match(late.stderr, /joined the pipe of peer \S+ after 2\.0 MiB had been sent/);
+  });
+
   // The sink's reader stops for seconds at a time while 100 MiB arrive: the CLI must not block
   // its network thread (a peer's pings stay answered), memory stays bounded (the sender is held
   // back by pipe-ack), and every byte arrives.
@@ -132,9 +166,11 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
     const input = randomBytes(100 * 1024 * 1024);
     const inFile = path.join(scratch, 'slow.in');
     fs.writeFileSync(inFile, input);
-    const args = ['--app-id', appId, ...common(room).filter((a) => a !== '--json')];
+    const args = ['--app-id', appId, '-v', ...common(room).filter((a) => a !== '--json')];
     const source = track(new Proc(['/bin/sh', '-c', `exec "$0" "$@" < "${inFile}"`, CLI, 'pipe', ...args], { label: 'pipe source' }));
     const sink = track(new Proc([CLI, 'pipe', ...args], { label: 'pipe sink', stdin: 'ignore' }));
+    // The source pipes to whoever is there once a first peer is: the sink must be that peer.
+    await Promise.all([source, sink].map((p) => p.stderrMatch(/peer \S+ joined/, 30000, 'peer joining')));
     // A third peer in the room, to ping both while the sink's reader is stopped.
     const watcher = track(new Proc([path.join(buildDir, 'tests', 'room_peer'), '--strategy', 'nostr', '--app-id', appId, '--room', room, '--relay', url], { label: 'room_peer' }));
     const joins = [];

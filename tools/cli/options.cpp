@@ -40,9 +40,9 @@ options:
 Browser peers meet these commands with trystero@0.22.0 and the same app id and room:
 chat uses the action 'chat' (strings), send/receive the action 'file' (binary, metadata
 {name, size, sha256, offset, length, index, files}; the receiver answers 'file-ack' per file
-and 'file-part' per part written), pipe the actions 'pipe', 'pipe-end' {bytes}, 'pipe-done'
-{bytes} and 'pipe-ack' {bytes written so far}. A sender waits for the acknowledgements only
-from peers that send them.
+and 'file-part' per part written), pipe the actions 'pipe' (binary, metadata {offset}),
+'pipe-end' {bytes}, 'pipe-done' {bytes} and 'pipe-ack' ({hello: true} on joining, then {bytes
+written so far}). A sender waits for the acknowledgements only from peers that send them.
 
 exit codes: 0 done; 1 transfer failed or not verified; 2 bad usage; 3 join error (wrong
 password); 4 timed out (no peer, or no relay reachable); 130 interrupted.

@@ -5,11 +5,17 @@
 // its own input is done and confirmed by a peer, and a peer's whole input has arrived: a send
 // completing only means the data left this process, so nobody leaves while data is in flight.
 //
-// Flow control: a receiving pipe says "pipe-ack" {bytes: written to stdout so far} when a peer
-// joins and after every MiB it writes; the sender keeps at most kWindowBytes beyond the least a
-// peer acknowledged (peers that never acknowledge, like a browser app, are not waited for). So
-// a slow stdout slows the sender down instead of filling memory, and no thread ever waits
-// inside a network callback.
+// Each "pipe" message carries metadata {offset}: where it starts in the sender's input. A peer
+// that joins after the input began gets only what is sent from then on; it says so on stderr
+// and counts from its first offset, so it still completes instead of waiting for bytes that
+// were sent before it was there.
+//
+// Flow control: a receiving pipe says "pipe-ack" {hello: true} when a peer joins, and
+// {bytes: offset written to stdout} on its first message and after every MiB it writes; the
+// sender keeps at most kWindowBytes beyond the least a peer acknowledged (peers that never
+// acknowledge, like a browser app, are not waited for). A hello counts as "has what you send
+// from now on": it came over the connection every later send uses. So a slow stdout slows the
+// sender down instead of filling memory, and no thread ever waits inside a network callback.
 #include <poll.h>
 #include <unistd.h>
 
@@ -40,13 +46,24 @@ struct Flow {
   std::mutex mutex;
   std::condition_variable changed;
   std::map<std::string, std::uint64_t> acked;  // peers that acknowledge
+  std::uint64_t sent = 0;                      // input offset of the next message
   bool stopped = false;
+
+  std::uint64_t sentSoFar() {
+    std::lock_guard lock(mutex);
+    return sent;
+  }
 
   void ack(const std::string& peerId, std::uint64_t bytes) {
     std::lock_guard lock(mutex);
     auto& value = acked[peerId];
     value = std::max(value, bytes);
     changed.notify_all();
+  }
+  void hello(const std::string& peerId) { ack(peerId, sentSoFar()); }
+  void sending(std::uint64_t offset) {
+    std::lock_guard lock(mutex);
+    sent = offset;
   }
   void forget(const std::string& peerId) {
     std::lock_guard lock(mutex);
@@ -92,9 +109,11 @@ int runPipe(const Options& options, Output& out) {
   auto queue = session.queue();
   auto flow = std::make_shared<Flow>();
 
+  // Offsets are positions in that peer's input; `start` is where our copy of it begins.
   struct Remote {
-    std::uint64_t received = 0;
-    std::uint64_t acked = 0;  // what we last acknowledged
+    std::optional<std::uint64_t> start;
+    std::uint64_t position = 0;              // offset after what we wrote out
+    std::uint64_t acked = 0;                 // what we last acknowledged
     std::optional<std::uint64_t> announced;  // its pipe-end
     bool complete = false;                   // all of it arrived (and we said so)
   };
@@ -108,42 +127,64 @@ int runPipe(const Options& options, Output& out) {
 
   auto checkComplete = [&](const std::string& peerId) {
     auto& remote = remotes[peerId];
-    if (remote.complete || !remote.announced || remote.received < *remote.announced) return;
+    if (remote.complete || !remote.announced || remote.position < *remote.announced) return;
     remote.complete = true;
-    pipeDone.send(nlohmann::json{{"bytes", remote.received}}, Targets(peerId));
+    pipeDone.send(nlohmann::json{{"bytes", remote.position}}, Targets(peerId));
   };
-  auto acknowledge = [&](const std::string& peerId) {
+  auto acknowledge = [&](const std::string& peerId, bool first) {
     auto& remote = remotes[peerId];
-    if (remote.received - remote.acked < kAckEveryBytes && remote.received > 0) return;
-    remote.acked = remote.received;
-    pipeAck.send(nlohmann::json{{"bytes", remote.received}}, Targets(peerId));
+    if (!first && remote.position - remote.acked < kAckEveryBytes) return;
+    remote.acked = remote.position;
+    pipeAck.send(nlohmann::json{{"bytes", remote.position}}, Targets(peerId));
   };
   pipeAck.receive([flow](const Payload& payload, const std::string& peerId, const Metadata&) {
     if (!payload.isJson() || !payload.json().is_object()) return;
-    flow->ack(peerId, payload.json().value("bytes", std::uint64_t{0}));
+    const auto& ack = payload.json();
+    if (ack.value("hello", false)) {
+      flow->hello(peerId);
+    } else if (ack.contains("bytes") && ack["bytes"].is_number_unsigned()) {
+      flow->ack(peerId, ack["bytes"].get<std::uint64_t>());
+    }
   });
   // Telling a new peer we acknowledge lets it apply the window from its first byte.
   session.onJoin = [&](const std::string& peerId) {
-    pipeAck.send(nlohmann::json{{"bytes", remotes[peerId].received}}, Targets(peerId));
+    pipeAck.send(nlohmann::json{{"hello", true}}, Targets(peerId));
   };
 
   pipe.receive([queue, &session, &out, &bytesIn, &remotes, checkComplete, acknowledge](
-                   const Payload& payload, const std::string& peerId, const Metadata&) {
+                   const Payload& payload, const std::string& peerId, const Metadata& meta) {
     Bytes bytes = payload.isBinary() ? payload.bytes()
                   : payload.isText() ? Bytes(payload.text().begin(), payload.text().end())
                                      : Bytes();
     auto size = bytes.size();
+    // A browser app sends no offset: its messages follow each other.
+    std::optional<std::uint64_t> offset;
+    if (meta && meta->is_object() && meta->contains("offset") &&
+        (*meta)["offset"].is_number_unsigned()) {
+      offset = (*meta)["offset"].get<std::uint64_t>();
+    }
     queue->push(
-        [&session, &out, &bytesIn, &remotes, checkComplete, acknowledge, peerId,
+        [&session, &out, &bytesIn, &remotes, checkComplete, acknowledge, peerId, offset,
          bytes = std::move(bytes)] {
+          auto& remote = remotes[peerId];
+          if (!remote.start) {
+            remote.start = offset.value_or(0);
+            remote.position = *remote.start;
+            if (*remote.start > 0) {
+              out.error("joined the pipe of peer " + shortId(peerId) + " after " +
+                        humanBytes(static_cast<double>(*remote.start)) +
+                        " had been sent; those bytes are not replayed");
+            }
+            acknowledge(peerId, true);
+          }
           if (!writeAll(STDOUT_FILENO, bytes.data(), bytes.size())) {
             out.error("cannot write to stdout (closed?)");
             session.stop(kFailed);
             return;
           }
           bytesIn += bytes.size();
-          remotes[peerId].received += bytes.size();
-          acknowledge(peerId);
+          remote.position += bytes.size();
+          acknowledge(peerId, false);
           checkComplete(peerId);
         },
         size);
@@ -218,8 +259,10 @@ int runPipe(const Options& options, Output& out) {
       }
       if (inflight) settle(*inflight);
       flow->waitForWindow(sent);
+      auto offset = sent;
       sent += pending.size();
-      inflight = pipe.send(Payload(std::move(pending)));
+      flow->sending(sent);
+      inflight = pipe.send(Payload(std::move(pending)), {}, nlohmann::json{{"offset", offset}});
       pending.clear();
     }
     if (inflight) settle(*inflight);
