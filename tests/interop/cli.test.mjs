@@ -147,13 +147,17 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
     source.child.stdin.write(head);
     while (received(early) < head.length) await new Promise((r) => early.child.stdout.once('data', r));
     const late = track(new Proc([CLI, 'pipe', ...args], { label: 'late sink', stdin: 'ignore' }));
-    await source.stderrMatch(/peer \S+ joined[^]*peer \S+ joined/, 30000, 'the late sink joining');
+    await source.stderrMatch(/peer \S+ joined[^]*peer \S+ joined/, 30000, `the late sink joining; early sink: ${early.stderr}`);
     await late.stderrMatch(/peer \S+ joined[^]*peer \S+ joined/, 30000, 'the late sink meeting both');
     source.child.stdin.end(tail);
     const codes = await Promise.all([source, early, late].map((p) => p.exitCode(60000)));
     assert.deepEqual(codes, [0, 0, 0], [source, early, late].map((p) => p.stderr).join('\n'));
-    assert.equal(sha256(Buffer.concat(early.stdoutBytes)), sha256(Buffer.concat([head, tail])));
-    assert.equal(sha256(Buffer.concat(late.stdoutBytes)), sha256(tail));
+    const all = () => [source, early, late].map((p) => `${p.label}: ${p.stderr}`).join('\n');
+    const [e, l] = [early, late].map((p) => Buffer.concat(p.stdoutBytes));
+    assert.equal(e.length, head.length + tail.length, `early sink length; ${all()}`);
+    assert.equal(sha256(e), sha256(Buffer.concat([head, tail])), `early sink bytes; ${all()}`);
+    assert.equal(l.length, tail.length, `late sink length; ${all()}`);
+    assert.equal(sha256(l), sha256(tail), `late sink bytes; ${all()}`);
     assert.match(late.stderr, /joined the pipe of peer \S+ after 2\.0 MiB had been sent/);
   });
 

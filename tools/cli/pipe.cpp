@@ -2,8 +2,9 @@
 // messages on the action "pipe" (each read of up to 256 KiB is one message); at end of input
 // "pipe-end" {bytes: total sent} follows. Binary messages from peers go to stdout as they come;
 // once a peer's announced total has arrived we confirm it with "pipe-done" {bytes}. It ends when
-// its own input is done and confirmed by a peer, and a peer's whole input has arrived: a send
-// completing only means the data left this process, so nobody leaves while data is in flight.
+// its own input is done and confirmed by a peer, and the whole input of every peer that began
+// sending has arrived: a send completing only means the data left this process, so nobody
+// leaves while data is in flight.
 //
 // Each "pipe" message carries metadata {offset}: where it starts in the sender's input. A peer
 // that joins after the input began gets only what is sent from then on; it says so on stderr
@@ -212,7 +213,9 @@ int runPipe(const Options& options, Output& out) {
     flow->forget(peerId);
     auto it = remotes.find(peerId);
     bool theirsDone = it != remotes.end() && it->second.complete;
-    if ((theirsDone && confirmed()) || !session.peers().empty()) return;
+    bool midStream =
+        it != remotes.end() && !theirsDone && (it->second.start || it->second.announced);
+    if (!midStream && ((theirsDone && confirmed()) || !session.peers().empty())) return;
     out.error("peer " + shortId(peerId) + " left before the pipe was done");
     session.stop(kFailed);
   };
@@ -279,13 +282,17 @@ int runPipe(const Options& options, Output& out) {
     });
   }).detach();
 
-  auto anyComplete = [&] {
+  // Every peer that began sending to us has finished (one that sent only an empty input is done
+  // at once, and must not end a pipe another peer is still streaming), and one at least did.
+  auto inputsComplete = [&] {
+    bool any = false;
     for (const auto& [id, remote] : remotes) {
-      if (remote.complete) return true;
+      if (!remote.complete && (remote.start || remote.announced)) return false;
+      any = any || remote.complete;
     }
-    return false;
+    return any;
   };
-  code = session.runUntil([&] { return confirmed() && anyComplete(); }, false);
+  code = session.runUntil([&] { return confirmed() && inputsComplete(); }, false);
   flow->stop();
   out.event({{"event", "pipe-done"}, {"bytesIn", bytesIn}, {"bytesOut", sentTotal.value_or(0)}},
             options.verbosity > 0
