@@ -71,7 +71,11 @@ void Peer::attach(std::shared_ptr<rtc::DataChannel> channel) {
     auto self = weak.lock();
     if (!self) return;
     auto handlers = self->handlers_;
-    if (handlers->data) handlers->data(data);
+    if (handlers->data) {
+      handlers->data(data);
+    } else {
+      g_debug("trystero: %zu bytes on a connection no room reads yet: dropped", data.size());
+    }
   });
 }
 

@@ -64,7 +64,8 @@ void Room::onPeerLeave(std::function<void(const std::string&)> f) {
 }
 
 Future<double> Room::ping(const std::string& peerId) {
-  if (peerId.empty()) throw std::invalid_argument("trystero: ping() must be called with target peer ID");
+  if (peerId.empty())
+    throw std::invalid_argument("trystero: ping() must be called with target peer ID");
   auto core = core_;
   return core->loop().invoke([&] { return core->ping(peerId); });
 }
@@ -87,9 +88,9 @@ Room::Stats Room::stats() const {
   return core->loop().invoke([&] { return core->stats(); });
 }
 
-Future<void> ActionSender::operator()(Payload data, Targets targets, Metadata meta,
-                                      std::function<void(double, const std::string&)> onProgress)
-    const {
+Future<void> ActionSender::operator()(
+    Payload data, Targets targets, Metadata meta,
+    std::function<void(double, const std::string&)> onProgress) const {
   if (meta && !meta->is_object()) {
     throw std::invalid_argument("trystero: action meta argument must be an object");
   }

@@ -479,7 +479,11 @@ void RoomCore::pump(const std::string& peerId) {
 void RoomCore::handleData(const std::string& peerId, const room::Peer* from,
                           std::span<const std::uint8_t> data) {
   auto it = peers_.find(peerId);
-  if (it == peers_.end()) return;
+  if (it == peers_.end()) {
+    g_debug("trystero: %s: %zu bytes from a peer not in the room: dropped", peerId.c_str(),
+            data.size());
+    return;
+  }
   room::Reassembler* reassembler = nullptr;
   if (it->second.peer.get() == from) {
     if (!it->second.listening) {
@@ -506,7 +510,11 @@ void RoomCore::handleData(const std::string& peerId, const room::Peer* from,
       }
     }
   }
-  if (!reassembler) return;
+  if (!reassembler) {
+    g_debug("trystero: %s: %zu bytes on a connection the room no longer holds: dropped",
+            peerId.c_str(), data.size());
+    return;
+  }
   auto chunk = room::parseChunk(data);
   if (!chunk) {
     ++stats_.droppedChunks;
@@ -559,8 +567,8 @@ void RoomCore::deliver(const std::string& peerId, room::Message message) {
       break;
     case room::PayloadKind::kJson: {
       util::JsonRejection rejection = util::JsonRejection::kNone;
-      auto parsed =
-          util::parseJsonBounded(crypto::textDecode(message.bytes), util::kMaxJsonDepth, &rejection);
+      auto parsed = util::parseJsonBounded(crypto::textDecode(message.bytes), util::kMaxJsonDepth,
+                                           &rejection);
       if (parsed.is_discarded()) {
         ++stats_.droppedTransmissions;
         if (rejection == util::JsonRejection::kTooDeep) {

@@ -1,4 +1,6 @@
 // `trystero`: the command line. See `trystero --help` and README.md.
+#include <glib.h>
+
 #include <exception>
 #include <iostream>
 
@@ -7,6 +9,9 @@
 int main(int argc, char** argv) {
   using namespace trystero::cli;
   blockTerminationSignals();
+  // stdout carries data (pipe, receive --stdout) or JSON lines: GLib would write debug
+  // messages (G_MESSAGES_DEBUG) there by default.
+  g_log_writer_default_set_use_stderr(TRUE);
   Options options;
   try {
     options = parseOptions(argc, argv);

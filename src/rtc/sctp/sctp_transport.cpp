@@ -153,11 +153,12 @@ struct SctpTransport::Impl {
   struct Stream {
     std::shared_ptr<DataChannel> channel;
     std::deque<OutMessage> queue;
-    bool inReady = false;         // listed in the round-robin of streams with queued messages
-    bool openSent = false;        // our DCEP OPEN went out (local channels)
-    bool resetWanted = false;     // reset the outgoing stream once the queue is drained
-    bool resetRequested = false;  // outgoing reset handed to usrsctp (or queued for it)
-    bool incomingReset = false;   // the peer closed its side while we still had data queued
+    bool inReady = false;            // listed in the round-robin of streams with queued messages
+    bool openSent = false;           // our DCEP OPEN went out (local channels)
+    bool resetWanted = false;        // reset the outgoing stream once the queue is drained
+    bool resetRequested = false;     // outgoing reset handed to usrsctp (or queued for it)
+    bool incomingReset = false;      // the peer closed its side
+    bool outgoingResetDone = false;  // the peer confirmed our reset: it has all we sent
     bool unordered = false;
     std::uint16_t prPolicy = SCTP_PR_SCTP_NONE;
     std::uint32_t prValue = 0;
@@ -861,29 +862,37 @@ struct SctpTransport::Impl {
         finishClose(channel);
       }
     } else if (flags & SCTP_STREAM_RESET_INCOMING_SSN) {
-      // The peer closed its side: close ours too (RFC 8831 section 6.7).
+      // The peer closed its side: close ours too (RFC 8831 section 6.7). What send() accepted
+      // before still goes out (the peer keeps reading until our reset arrives), then ours is
+      // reset, and the channel closes only once the peer confirms that reset: it does so after
+      // it has received everything we sent on the stream (RFC 6525 section 5.2.2). Closing
+      // earlier would let the connection be torn down with our last messages unacknowledged.
       for (auto sid : sids) {
         auto it = streams.find(sid);
         if (it == streams.end()) continue;
-        auto channel = it->second.channel;
-        if (!it->second.resetRequested && !it->second.queue.empty() &&
-            state == State::Connected) {
-          // What send() accepted before the peer closed still goes out (its reader keeps
-          // reading until our reset arrives); then ours is reset, and the channel closes.
-          it->second.incomingReset = true;
-          it->second.resetWanted = true;
-          channel->state_ = DataChannel::State::Closing;
+        auto& stream = it->second;
+        auto channel = stream.channel;
+        stream.incomingReset = true;
+        if (stream.outgoingResetDone || state != State::Connected) {
+          eraseStream(sid);
+          finishClose(channel);
           continue;
         }
-        if (!it->second.resetRequested) requestReset(sid);
-        eraseStream(sid);
-        finishClose(channel);
+        channel->state_ = DataChannel::State::Closing;
+        if (stream.resetRequested) continue;
+        if (stream.queue.empty()) {
+          requestReset(sid);
+        } else {
+          stream.resetWanted = true;
+        }
       }
     } else if (flags & SCTP_STREAM_RESET_OUTGOING_SSN) {
       for (auto sid : sids) {
         resetting.erase(sid);
         auto it = streams.find(sid);
-        if (it == streams.end() || !it->second.incomingReset) continue;
+        if (it == streams.end()) continue;
+        it->second.outgoingResetDone = true;
+        if (!it->second.incomingReset) continue;  // we closed first: the peer's reset follows
         auto channel = it->second.channel;
         eraseStream(sid);
         finishClose(channel);

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
 #include <atomic>
 #include <future>
+#include <map>
 #include <mutex>
 
 #include "room/config.hpp"
@@ -606,9 +606,9 @@ TEST_F(StandbyTest, SamePicksDropTheStandbys) {
 // Messages stream both ways while the two sides pick different connections and the standbys
 // end (gracefully: what is in flight on a connection being ended still arrives): every send
 // whose future resolved arrives exactly once, and nobody sees the other leave.
-// DISABLED: failed once in 8 ASan runs on a machine loaded by a parallel build (24 s instead of
-// 4 s; cause not yet found, see the stop note). Run it with --gtest_also_run_disabled_tests.
-TEST_F(StandbyTest, DISABLED_MessagesInFlightWhileStandbysEndAllArriveOnce) {
+// (It caught the SCTP channel closing on the peer's reset before the peer had confirmed ours:
+// the connection was then torn down with our last messages unacknowledged.)
+TEST_F(StandbyTest, MessagesInFlightWhileStandbysEndAllArriveOnce) {
   auto a = joinNew(standbyTiming(1, 400ms, 800ms));
   auto b = joinNew(standbyTiming(0, 400ms, 800ms));
   ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }));
@@ -619,19 +619,20 @@ TEST_F(StandbyTest, DISABLED_MessagesInFlightWhileStandbysEndAllArriveOnce) {
   auto inboxes = std::make_shared<std::array<Inbox, 2>>();
   std::vector<Action> actions{a->makeAction("stream"), b->makeAction("stream")};
   for (int side = 0; side < 2; ++side) {
-    actions[side].receive([inboxes, side](const Payload& data, const std::string&, const Metadata&) {
-      auto& inbox = (*inboxes)[side];
-      std::lock_guard lock(inbox.mutex);
-      ++inbox.seen[data.json().at("i").get<int>()];
-    });
+    actions[side].receive(
+        [inboxes, side](const Payload& data, const std::string&, const Metadata&) {
+          auto& inbox = (*inboxes)[side];
+          std::lock_guard lock(inbox.mutex);
+          ++inbox.seen[data.json().at("i").get<int>()];
+        });
   }
   constexpr int kMessages = 300;
   std::vector<Future<void>> sent[2];
   std::string padding(16 * 1024, 'x');
   for (int i = 0; i < kMessages; ++i) {
     for (int side = 0; side < 2; ++side) {
-      sent[side].push_back(actions[side].send(nlohmann::json{{"i", i}, {"pad", padding}},
-                                              identities[1 - side].id));
+      sent[side].push_back(
+          actions[side].send(nlohmann::json{{"i", i}, {"pad", padding}}, identities[1 - side].id));
     }
     std::this_thread::sleep_for(10ms);  // pacing: the stream spans the standbys' end
   }
@@ -647,12 +648,18 @@ TEST_F(StandbyTest, DISABLED_MessagesInFlightWhileStandbysEndAllArriveOnce) {
       }
     }
     auto& inbox = (*inboxes)[1 - side];
-    ASSERT_TRUE(eventually([&] {
+    EXPECT_TRUE(eventually([&] {
       std::lock_guard lock(inbox.mutex);
       return static_cast<int>(inbox.seen.size()) >= resolved;
-    })) << "side " << side << ": " << resolved << " resolved";
+    })) << "side "
+        << side << ": " << resolved << " resolved";
     std::lock_guard lock(inbox.mutex);
-    for (int i = 0; i < kMessages; ++i) EXPECT_EQ(inbox.seen[i], 1) << "message " << i;
+    std::string wrong;
+    for (int i = 0; i < kMessages; ++i) {
+      if (inbox.seen[i] != 1)
+        wrong += " " + std::to_string(i) + "x" + std::to_string(inbox.seen[i]);
+    }
+    EXPECT_EQ(wrong, "") << "side " << side << ": messages delivered other than once";
   }
   EXPECT_EQ(connections(0, 1), 1u);
   EXPECT_EQ(events[0].leaveCount(), 0u);
