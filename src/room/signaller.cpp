@@ -256,9 +256,30 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
 
   session->core = RoomCore::create(
       loop_, selfId_, config.appId, roomId,
-      // a peer left: it may connect again later
+      // A peer left: it may connect again later, but what is still on its way to or from it
+      // belongs to the session that ended. Left alone, such a connection could open after the
+      // leave and pass for the peer joining again (with a remote room that has left), and a
+      // pending offer would stop us answering the peer's next announce with a fresh one.
       [weakSession](const std::string& peerId) {
-        if (auto s = weakSession.lock()) s->connectedPeers.erase(peerId);
+        auto s = weakSession.lock();
+        if (!s) return;
+        s->connectedPeers.erase(peerId);
+        std::vector<std::shared_ptr<Peer>> stale;
+        if (auto offers = s->pendingOffers.find(peerId); offers != s->pendingOffers.end()) {
+          for (auto& [relay, offer] : offers->second) stale.push_back(offer);
+          s->pendingOffers.erase(offers);
+        }
+        for (auto* pending : {&s->lingering, &s->answering}) {
+          for (auto it = pending->begin(); it != pending->end();) {
+            if (it->second.peerId != peerId) {
+              ++it;
+              continue;
+            }
+            stale.push_back(it->second.peer);
+            it = pending->erase(it);
+          }
+        }
+        for (auto& peer : stale) peer->destroy();
       },
       // we left
       [weakSelf, appId = config.appId, roomId] {

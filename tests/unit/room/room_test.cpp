@@ -536,7 +536,14 @@ TEST_F(StandbyTest, PromotionRestartsAHalfSentMessage) {
   std::atomic<int> small{0};
   bBig.receive([&](const Payload&, const std::string&, const Metadata&) { small++; });
   send("small").get();
-  std::this_thread::sleep_for(3500ms);
+  // "small" went out on a young primary; the big one goes once it is no longer young.
+  auto aCore = core(0);
+  std::string bId = identities[1].id;
+  ASSERT_TRUE(eventually(
+      [&] {
+        return !loop::Loop::shared().invoke([&] { return aCore->primaryIsYoungForTest(bId); });
+      },
+      10s));
   Bytes bytes(8u << 20);
   for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 31 + 7);
   std::mutex mutex;
@@ -549,8 +556,6 @@ TEST_F(StandbyTest, PromotionRestartsAHalfSentMessage) {
     std::lock_guard lock(mutex);
     received.push_back(data.bytes());
   });
-  auto aCore = core(0);
-  std::string bId = identities[1].id;
   bool dropped = false;
   double lastProgress = 0;
   auto future = send(bytes, bId, std::nullopt, [&](double p, const std::string&) {
@@ -588,6 +593,9 @@ TEST_F(StandbyTest, PromotionRestartsAHalfSentMessage) {
   ASSERT_TRUE(eventually([&] { return events[1].leaveCount() == 1; }, 5s));
   EXPECT_EQ(connections(1, 0), 0u);
   std::this_thread::sleep_for(300ms);
+  // No connection still on its way when a left passes for a joining again.
+  EXPECT_EQ(connections(1, 0), 0u);
+  EXPECT_EQ(events[1].joinCount(), 1u);
   EXPECT_EQ(events[1].leaveCount(), 1u);
 }
 
