@@ -313,9 +313,15 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
     const auto& timing = self->timing_;
     s->lingering.erase(peer.get());
     if (s->connectedPeers.count(peerId)) {
-      if (!timing.keepStandbys || !s->core->addStandby(peer, peerId)) peer->destroy();
+      if (!timing.keepStandbys || !s->core->addStandby(peer, peerId)) {
+        g_debug("trystero: %s: a further connection is not kept", peerId.c_str());
+        peer->destroy();
+      } else {
+        g_debug("trystero: %s: a further connection is kept as a standby", peerId.c_str());
+      }
       return;
     }
+    g_debug("trystero: %s: connected", peerId.c_str());
     s->connectedPeers.insert(peerId);
     if (auto pending = s->pendingOffers.find(peerId); pending != s->pendingOffers.end()) {
       auto offers = std::move(pending->second);

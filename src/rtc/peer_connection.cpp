@@ -81,15 +81,15 @@ struct PeerConnection::Impl {
 
   Impl(loop::Loop& l, Configuration c) : loop(l), config(std::move(c)) {
     certificate = config.certificate ? config.certificate : Certificate::shared();
-    ice = std::make_unique<IceTransport>(
-        loop, config,
-        IceTransport::Callbacks{
-            [this] { onGatheringDone(); },
-            [this](IceTransport::State s) { onIceState(s); },
-            [this](std::span<const std::uint8_t> packet) {
-              if (!packet.empty() && isDtls(packet[0]) && dtls) dtls->receiveDatagram(packet);
-            },
-        });
+    ice = std::make_unique<IceTransport>(loop, config,
+                                         IceTransport::Callbacks{
+                                             [this] { onGatheringDone(); },
+                                             [this](IceTransport::State s) { onIceState(s); },
+                                             [this](std::span<const std::uint8_t> packet) {
+                                               if (!packet.empty() && isDtls(packet[0]) && dtls)
+                                                 dtls->receiveDatagram(packet);
+                                             },
+                                         });
     dtls = std::make_unique<DtlsTransport>(
         loop, certificate,
         DtlsTransport::Callbacks{
@@ -109,7 +109,12 @@ struct PeerConnection::Impl {
             },
             [] {},
             [this](std::shared_ptr<DataChannel> channel) {
-              if (onDataChannel && !closed) onDataChannel(std::move(channel));
+              if (onDataChannel && !closed) {
+                onDataChannel(std::move(channel));
+              } else {
+                g_debug("trystero: a data channel the peer opened is not taken (%s)",
+                        closed ? "closed" : "nobody listens");
+              }
             },
             [this](const std::string& reason) { fail(State::Closed, reason); },
         });

@@ -997,11 +997,17 @@ struct SctpTransport::Impl {
       }
       if (state == State::Closed) continue;
       if (infoType != SCTP_RECVV_RCVINFO) {
-        stats.messagesDropped++;
+        dropMessage(__LINE__);
         continue;
       }
       onDataPiece(info.rcv_sid, ntohl(info.rcv_ppid), data, complete);
     }
+  }
+
+  // Counted, and logged with where (source line) for diagnosis: drops are rare and unexpected.
+  void dropMessage(int line) {
+    stats.messagesDropped++;
+    g_debug("trystero: sctp: message dropped (sctp_transport.cpp:%d)", line);
   }
 
   void resetPartial() {
@@ -1015,7 +1021,7 @@ struct SctpTransport::Impl {
                    bool complete) {
     if (partialSid < 0 && complete) {
       if (data.size() > config.localMaxMessageSize) {
-        stats.messagesDropped++;
+        dropMessage(__LINE__);
         return;
       }
       onMessage(sid, ppid, data);
@@ -1023,7 +1029,7 @@ struct SctpTransport::Impl {
     }
     if (partialSid >= 0 && (partialSid != sid || partialPpid != ppid)) {
       // Pieces of another message: the previous one will never complete.
-      stats.messagesDropped++;
+      dropMessage(__LINE__);
       resetPartial();
     }
     if (partialSid < 0) {
@@ -1041,7 +1047,7 @@ struct SctpTransport::Impl {
     }
     if (!complete) return;
     if (partialOversize) {
-      stats.messagesDropped++;
+      dropMessage(__LINE__);
       resetPartial();
       return;
     }
@@ -1061,7 +1067,9 @@ struct SctpTransport::Impl {
     }
     auto it = streams.find(sid);
     if (it == streams.end() || !it->second.channel) {
-      stats.messagesDropped++;
+      dropMessage(__LINE__);
+      g_debug("trystero: sctp: %zu bytes on stream %u, which has no channel: dropped", data.size(),
+              static_cast<unsigned>(sid));
       return;
     }
     bool binary;
@@ -1084,7 +1092,7 @@ struct SctpTransport::Impl {
       case kPpidBinaryPartial:
       case kPpidStringPartial:
       default:
-        stats.messagesDropped++;
+        dropMessage(__LINE__);
         return;
     }
     std::shared_ptr<DataChannel> channel = it->second.channel;
@@ -1095,10 +1103,16 @@ struct SctpTransport::Impl {
     // A channel we are closing still delivers what the peer sent before it saw our reset.
     if (channel->state_ != DataChannel::State::Open &&
         channel->state_ != DataChannel::State::Closing) {
+      dropMessage(__LINE__);
+      g_debug("trystero: sctp: %zu bytes on closed stream %u: dropped", data.size(),
+              static_cast<unsigned>(sid));
       return;
     }
     if (channel->onMessage_) {
       channel->onMessage_(empty ? std::span<const std::uint8_t>() : data, binary);
+    } else {
+      g_debug("trystero: sctp: %zu bytes on stream %u, which nobody reads: dropped", data.size(),
+              static_cast<unsigned>(sid));
     }
   }
 
@@ -1110,13 +1124,13 @@ struct SctpTransport::Impl {
 
   void onDcep(std::uint16_t sid, std::span<const std::uint8_t> data) {
     if (data.empty()) {
-      stats.messagesDropped++;
+      dropMessage(__LINE__);
       return;
     }
     if (data[0] == kDcepAck) {
       auto it = streams.find(sid);
       if (it == streams.end() || !it->second.openSent) {
-        stats.messagesDropped++;
+        dropMessage(__LINE__);
         return;
       }
       auto channel = it->second.channel;
@@ -1124,7 +1138,7 @@ struct SctpTransport::Impl {
       return;
     }
     if (data[0] != kDcepOpen || data.size() < kDcepOpenHeader) {
-      stats.messagesDropped++;
+      dropMessage(__LINE__);
       return;
     }
     std::uint8_t channelType = data[1];
@@ -1132,11 +1146,15 @@ struct SctpTransport::Impl {
     std::size_t labelLength = readBe16(&data[8]);
     std::size_t protocolLength = readBe16(&data[10]);
     std::uint8_t kind = channelType & static_cast<std::uint8_t>(~kChannelUnorderedBit);
+    if (streams.count(sid)) {
+      g_debug("trystero: sctp: DCEP OPEN for stream %u, which is in use: dropped",
+              static_cast<unsigned>(sid));
+    }
     if (kDcepOpenHeader + labelLength + protocolLength != data.size() ||
         (kind != kChannelReliable && kind != kChannelPartialRexmit &&
          kind != kChannelPartialTimed) ||
         streams.count(sid) || sid == 0xffff || state != State::Connected) {
-      stats.messagesDropped++;
+      dropMessage(__LINE__);
       return;
     }
     const char* text = reinterpret_cast<const char*>(data.data()) + kDcepOpenHeader;
@@ -1212,7 +1230,7 @@ struct SctpTransport::Impl {
         if (data.size() < sizeof(event)) return;
         std::memcpy(&event, data.data(), sizeof(event));
         if (event.pdapi_indication == SCTP_PARTIAL_DELIVERY_ABORTED && partialSid >= 0) {
-          stats.messagesDropped++;
+          dropMessage(__LINE__);
           resetPartial();
         }
         break;

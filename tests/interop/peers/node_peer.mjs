@@ -75,15 +75,21 @@ export class RoomProtocolPeer {
       this.out({ event: 'join-error', error: e.error, appId: e.appId, peerId: e.peerId, roomId: e.roomId }));
     // --greet: a "greet" action, sent to each peer from inside onPeerJoin (as trystero's own
     // tests do); deliveries print `greet`, the send's outcome `greet-sent` / `greet-failed`.
-    const sendGreet = this.greet ? this.makeGreetAction() : null;
+    // Which join of this process an event comes from: trystero@0.22.0 leaves a left room's
+    // pending offers alive, so a left room can still meet a peer (and say so).
+    const generation = this.generation = (this.generation ?? 0) + 1;
+    const sendGreet = this.greet ? this.makeGreetAction(generation) : null;
     this.room.onPeerJoin((peerId) => {
       clock.peers[peerId] ??= now() - clock.started;
-      this.out({ event: 'peer-join', peerId });
+      this.out({ event: 'peer-join', peerId, generation });
       if (sendGreet) {
         const text = `greet ${this.trystero.selfId} #${++this.greetings}`;
         sendGreet(text, peerId).then(
-          () => this.out({ event: 'greet-sent', peerId, text }),
-          (e) => this.out({ event: 'greet-failed', peerId, text, error: String(e?.message ?? e) }));
+          () => {
+            this.out({ event: 'greet-sent', peerId, text, generation });
+            setTimeout(() => this.traceChannels(peerId, generation), 2000);
+          },
+          (e) => this.out({ event: 'greet-failed', peerId, text, error: String(e?.message ?? e), generation }));
       }
     });
     this.room.onPeerLeave((peerId) => this.out({ event: 'peer-leave', peerId }));
@@ -146,9 +152,22 @@ export class RoomProtocolPeer {
     this.out({ event: 'raw-sent', id, count: sent });
   }
 
-  makeGreetAction() {
+  // Diagnosis, 2 s after a greeting went out: what the WebRTC stack says about the data channels to a peer.
+  async traceChannels(peerId, generation) {
+    const pc = this.room?.getPeers?.()[peerId];
+    if (!pc) return this.out({ event: 'greet-trace', peerId, generation, pc: null });
+    const channels = [];
+    const stats = await pc.getStats();
+    stats.forEach((r) => {
+      if (r.type === 'data-channel') channels.push(`${r.dataChannelIdentifier}:${r.state}:sent${r.messagesSent}/${r.bytesSent}:got${r.messagesReceived}/${r.bytesReceived}`);
+      if (r.type === 'transport') channels.push(`dtls:${r.dtlsState}:${r.dtlsRole}`);
+    });
+    this.out({ event: 'greet-trace', peerId, generation, state: pc.connectionState, stats: channels });
+  }
+
+  makeGreetAction(generation) {
     const [send, get] = this.room.makeAction('greet');
-    get((text, peerId) => this.out({ event: 'greet', peerId, text }));
+    get((text, peerId) => this.out({ event: 'greet', peerId, text, generation }));
     return send;
   }
 
