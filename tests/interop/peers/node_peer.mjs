@@ -85,10 +85,7 @@ export class RoomProtocolPeer {
       if (sendGreet) {
         const text = `greet ${this.trystero.selfId} #${++this.greetings}`;
         sendGreet(text, peerId).then(
-          () => {
-            this.out({ event: 'greet-sent', peerId, text, generation });
-            setTimeout(() => this.traceChannels(peerId, generation), 2000);
-          },
+          () => this.out({ event: 'greet-sent', peerId, text, generation }),
           (e) => this.out({ event: 'greet-failed', peerId, text, error: String(e?.message ?? e), generation }));
       }
     });
@@ -109,6 +106,7 @@ export class RoomProtocolPeer {
         case 'make-action': return this.makeActions(msg.types, id);
         case 'send': return this.send(msg, id);
         case 'ping': return this.ping(msg.peerId, id);
+        case 'channel-stats': return void this.channelStats(msg.peerId, id);
         case 'get-peers': return this.out({ event: 'peers', id, peers: Object.keys(this.room.getPeers()) });
         case 'get-relay-sockets': return this.out({ event: 'relay-sockets', id, sockets: this.relaySockets() });
         case 'leave': {
@@ -152,17 +150,21 @@ export class RoomProtocolPeer {
     this.out({ event: 'raw-sent', id, count: sent });
   }
 
-  // Diagnosis, 2 s after a greeting went out: what the WebRTC stack says about the data channels to a peer.
-  async traceChannels(peerId, generation) {
+  // What the WebRTC stack says about the data channels of the connection to a peer (the
+  // browser's own counters: what left each channel, whatever trystero believes).
+  async channelStats(peerId, id) {
     const pc = this.room?.getPeers?.()[peerId];
-    if (!pc) return this.out({ event: 'greet-trace', peerId, generation, pc: null });
     const channels = [];
-    const stats = await pc.getStats();
-    stats.forEach((r) => {
-      if (r.type === 'data-channel') channels.push(`${r.dataChannelIdentifier}:${r.state}:sent${r.messagesSent}/${r.bytesSent}:got${r.messagesReceived}/${r.bytesReceived}`);
-      if (r.type === 'transport') channels.push(`dtls:${r.dtlsState}:${r.dtlsRole}`);
-    });
-    this.out({ event: 'greet-trace', peerId, generation, state: pc.connectionState, stats: channels });
+    if (pc) {
+      (await pc.getStats()).forEach((r) => {
+        if (r.type !== 'data-channel') return;
+        channels.push({
+          id: r.dataChannelIdentifier, state: r.state, messagesSent: r.messagesSent, bytesSent: r.bytesSent,
+          messagesReceived: r.messagesReceived, bytesReceived: r.bytesReceived,
+        });
+      });
+    }
+    this.out({ event: 'channel-stats', id, peerId, connected: !!pc, channels });
   }
 
   makeGreetAction(generation) {
