@@ -497,16 +497,19 @@ void WebSocket::handshakeResponse(const std::shared_ptr<Handshake>& h, std::size
   }
 
   // Messages go through the guard from the first byte after the handshake.
-  guard_ = std::make_shared<MessageGuard>(options_.maxIncomingPayload, [weak = weak_from_this()] {
-    // Inside libsoup's read: act from the loop instead.
-    if (auto self = weak.lock()) {
-      self->loop_.post([weak] {
-        if (auto s = weak.lock()) s->onMessageTooBig();
+  guard_ = std::make_shared<WebSocketGuard>(
+      WebSocketGuard::Limits{.maxMessageBytes = options_.maxIncomingPayload},
+      [weak = weak_from_this()](WebSocketGuard::Trip) {
+        // MessageTooBig, the only trip without a backlog limit. Inside libsoup's read: act from
+        // the loop instead.
+        if (auto self = weak.lock()) {
+          self->loop_.post([weak] {
+            if (auto s = weak.lock()) s->onMessageTooBig();
+          });
+        }
       });
-    }
-  });
   GIOStream* stream =
-      newGuardedClientStream(G_IO_STREAM(h->conn), guard_, h->response.substr(headerBytes));
+      newGuardedStream(G_IO_STREAM(h->conn), guard_, h->response.substr(headerBytes));
   if (!stream) {
     g_list_free_full(extensions, g_object_unref);
     return handshakeFailed(h, "the connection cannot be polled");

@@ -28,7 +28,7 @@ struct _SoupWebsocketConnection;
 
 namespace trystero::net {
 
-class MessageGuard;  // websocket_guard.hpp
+class WebSocketGuard;  // websocket_guard.hpp
 
 class WebSocket : public std::enable_shared_from_this<WebSocket> {
  public:
@@ -143,7 +143,7 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
   // While connecting: the state of the TCP/TLS connect and HTTP upgrade (shared with the
   // pending GIO operations, which find it replaced or gone when they are stale).
   std::shared_ptr<Handshake> handshake_;
-  std::shared_ptr<MessageGuard> guard_;
+  std::shared_ptr<WebSocketGuard> guard_;
   _SoupWebsocketConnection* conn_ = nullptr;
   std::vector<unsigned long> handlerIds_;
   loop::Loop::TimerId timeoutTimer_ = 0;

@@ -8,7 +8,7 @@
 // Accepting a WebSocket: the default handler checks the handshake itself
 // (soup_websocket_server_process_handshake, no extensions: permessage-deflate would let a
 // client send decompression bombs) and, once the 101 response is written, steals the
-// connection and wraps it in a guarded stream (ws_guard_stream.hpp) before handing it to
+// connection and wraps it in a guarded stream (net/websocket_guard.hpp) before handing it to
 // SoupWebsocketConnection: what soup_server_add_websocket_handler does, plus the bounds libsoup
 // 3.2 lacks (reassembled message size, outgoing backlog).
 #include "trystero/relay_server.hpp"
@@ -25,16 +25,16 @@
 #include <vector>
 
 #include "loop/loop.hpp"
+#include "net/websocket_guard.hpp"
 #include "relay/nostr_filter.hpp"
-#include "relay/ws_guard_stream.hpp"
 #include "strategies/nostr/nostr_wire.hpp"
 
 namespace trystero::nostr {
 namespace {
 
 namespace wire = trystero::strategies::nostr;
+using net::WebSocketGuard;
 using relay::Filter;
-using relay::StreamGuard;
 
 constexpr std::size_t kMaxSubIdLength = 64;  // NIP-01, in JavaScript string length
 constexpr guint kKeepAliveSeconds = 30;      // pings find dead peers (TCP gives up on writes)
@@ -104,7 +104,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<Impl> {
     const std::uint64_t id;
     const std::string peer;
     SoupWebsocketConnection* ws = nullptr;
-    std::shared_ptr<StreamGuard> guard;
+    std::shared_ptr<WebSocketGuard> guard;
     std::vector<gulong> handlers;
     std::map<std::string, Subscription> subscriptions;
     std::size_t filterBytes = 0;
@@ -313,14 +313,15 @@ struct RelayServer::Impl : std::enable_shared_from_this<Impl> {
   void accept(SoupServerMessage* msg, GIOStream* base, const std::string& peer) {
     const std::uint64_t id = nextId++;
     auto c = std::make_shared<Connection>(*this, id, peer);
-    c->guard = std::make_shared<StreamGuard>(
-        options.maxMessageBytes, queueLimit,
-        [weak = weak_from_this(), id, &loop = loop](StreamGuard::Trip what) {
+    c->guard = std::make_shared<WebSocketGuard>(
+        WebSocketGuard::Limits{.maxMessageBytes = options.maxMessageBytes,
+                               .maxBacklogBytes = queueLimit},
+        [weak = weak_from_this(), id, &loop = loop](WebSocketGuard::Trip what) {
           loop.post([weak, id, what] {
             if (auto self = weak.lock()) self->onTrip(id, what);
           });
         });
-    GIOStream* guarded = relay::newGuardedStream(base, c->guard);
+    GIOStream* guarded = net::newGuardedStream(base, c->guard);
     if (!guarded) {
       log("cannot serve " + peer + ": the connection's streams are not pollable");
       g_io_stream_close(base, nullptr, nullptr);
@@ -382,11 +383,11 @@ struct RelayServer::Impl : std::enable_shared_from_this<Impl> {
     g_clear_object(&c.ws);
   }
 
-  void onTrip(std::uint64_t id, StreamGuard::Trip what) {
+  void onTrip(std::uint64_t id, WebSocketGuard::Trip what) {
     auto it = connections.find(id);
     if (stopped || it == connections.end()) return;
     Connection& c = *it->second;
-    if (what == StreamGuard::Trip::MessageTooBig) {
+    if (what == WebSocketGuard::Trip::MessageTooBig) {
       counters.closedTooBig++;
       log("connection " + std::to_string(id) + ": message over " +
           std::to_string(options.maxMessageBytes) + " bytes");
@@ -421,7 +422,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<Impl> {
         soup_websocket_connection_get_state(c.ws) != SOUP_WEBSOCKET_STATE_OPEN) {
       return false;
     }
-    const std::size_t frame = relay::serverFrameBytes(text.size());
+    const std::size_t frame = net::serverFrameBytes(text.size());
     if (c.guard->backlog() + frame > queueLimit) {
       counters.closedTooSlow++;
       log("connection " + std::to_string(c.id) + ": " + std::to_string(c.guard->backlog()) +

@@ -27,8 +27,8 @@
 #include "crypto/crypto.hpp"
 #include "loop/loop.hpp"
 #include "net/websocket.hpp"
+#include "net/websocket_guard.hpp"
 #include "relay/nostr_filter.hpp"
-#include "relay/ws_guard_stream.hpp"
 #include "room/config.hpp"
 #include "room/id.hpp"
 #include "room/signaller.hpp"
@@ -742,9 +742,11 @@ TEST_F(RelayServerTest, FragmentedMessagesAreBoundedToo) {
   EXPECT_TRUE(eventually([&] { return server->stats().connections == 0; }));
 }
 
-TEST(StreamGuard, ScansFrameHeadersAcrossReads) {
-  std::vector<trystero::relay::StreamGuard::Trip> trips;
-  trystero::relay::StreamGuard guard(100, 50, [&](auto t) { trips.push_back(t); });
+TEST(WebSocketGuard, ScansClientFrameHeadersAcrossReads) {
+  using trystero::net::WebSocketGuard;
+  std::vector<WebSocketGuard::Trip> trips;
+  WebSocketGuard guard({.maxMessageBytes = 100, .maxBacklogBytes = 50},
+                       [&](auto t) { trips.push_back(t); });
   auto frame = [](int opcode, bool fin, std::size_t n) {
     std::string f;
     f += static_cast<char>((fin ? 0x80 : 0) | opcode);
@@ -779,19 +781,53 @@ TEST(StreamGuard, ScansFrameHeadersAcrossReads) {
   std::string first = frame(1, false, 60), second = frame(0, true, 41);
   EXPECT_EQ(scan(first + second), first.size());
   ASSERT_EQ(trips.size(), 1u);
-  EXPECT_EQ(trips[0], trystero::relay::StreamGuard::Trip::MessageTooBig);
+  EXPECT_EQ(trips[0], WebSocketGuard::Trip::MessageTooBig);
   EXPECT_TRUE(guard.inputStopped());
   EXPECT_EQ(scan("more"), 0u);
   // Pings beyond the backlog limit trip once.
-  trystero::relay::StreamGuard pings(100, 50, [&](auto t) { trips.push_back(t); });
+  WebSocketGuard pings({.maxMessageBytes = 100, .maxBacklogBytes = 50},
+                       [&](auto t) { trips.push_back(t); });
   std::string many;
   for (int i = 0; i < 10; ++i) many += frame(9, true, 8);
   pings.scanIncoming(reinterpret_cast<const std::uint8_t*>(many.data()), many.size());
   ASSERT_EQ(trips.size(), 2u);
-  EXPECT_EQ(trips[1], trystero::relay::StreamGuard::Trip::Backlog);
-  EXPECT_EQ(trystero::relay::serverFrameBytes(125), 127u);
-  EXPECT_EQ(trystero::relay::serverFrameBytes(126), 130u);
-  EXPECT_EQ(trystero::relay::serverFrameBytes(70000), 70010u);
+  EXPECT_EQ(trips[1], WebSocketGuard::Trip::Backlog);
+  EXPECT_EQ(trystero::net::serverFrameBytes(125), 127u);
+  EXPECT_EQ(trystero::net::serverFrameBytes(126), 130u);
+  EXPECT_EQ(trystero::net::serverFrameBytes(70000), 70010u);
+}
+
+TEST(WebSocketGuard, ScansServerFramesWithoutBacklog) {
+  using trystero::net::WebSocketGuard;
+  int trips = 0;
+  WebSocketGuard guard({.maxMessageBytes = 300}, [&](auto t) {
+    EXPECT_EQ(t, WebSocketGuard::Trip::MessageTooBig);
+    ++trips;
+  });
+  auto frame = [](int opcode, bool fin, std::size_t n) {  // unmasked, as a server sends them
+    std::string f;
+    f += static_cast<char>((fin ? 0x80 : 0) | opcode);
+    if (n < 126) {
+      f += static_cast<char>(n);
+    } else {
+      f += static_cast<char>(126);
+      f += static_cast<char>(n >> 8);
+      f += static_cast<char>(n & 0xFF);
+    }
+    return f + std::string(n, 'p');
+  };
+  auto scan = [&](const std::string& bytes) {
+    return guard.scanIncoming(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  };
+  EXPECT_FALSE(guard.countsBacklog());
+  std::string pings;
+  for (int i = 0; i < 10; ++i) pings += frame(9, true, 100);
+  EXPECT_EQ(scan(pings), pings.size());
+  EXPECT_EQ(guard.backlog(), 0u);
+  std::string first = frame(2, false, 200), second = frame(0, true, 101);
+  EXPECT_EQ(scan(first + frame(10, true, 5) + second), first.size() + 7);
+  EXPECT_EQ(trips, 1);
+  EXPECT_EQ(scan("more"), 0u);
 }
 
 TEST_F(RelayServerTest, RateLimitsEventsPerConnection) {
