@@ -358,9 +358,11 @@ TEST_F(WebSocketTest, CloseWhileConnectingReportsOnlyClose) {
 TEST_F(WebSocketTest, SendFailsUnlessOpen) {
   TestServer server(serverLoop);
   Recorder r;
-  auto ws = connect(server.url(), r);
+  std::shared_ptr<WebSocket> ws;
   std::vector<std::uint8_t> bytes{1, 2, 3};
+  // In the loop turn that starts connecting: the handshake cannot have finished yet.
   client.invoke([&] {
+    ws = connect(server.url(), r);
     EXPECT_FALSE(ws->sendText("early"));
     EXPECT_FALSE(ws->sendBinary(bytes));
   });
