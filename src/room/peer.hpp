@@ -19,7 +19,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
  public:
   struct Handlers {
     std::function<void()> connect;  // the data channel opened
-    std::function<void()> close;  // channel or connection closed/failed (once)
+    std::function<void()> close;    // channel or connection closed/failed (once)
     std::function<void(std::span<const std::uint8_t>)> data;
   };
 

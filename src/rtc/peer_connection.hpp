@@ -86,7 +86,7 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
 
   struct Stats {
     std::int64_t gatheringMs = -1;  // createOffer/createAnswer to description handed out
-    std::int64_t connectMs = -1;  // remote description applied to DTLS connected
+    std::int64_t connectMs = -1;    // remote description applied to DTLS connected
     std::string selectedLocalCandidate, selectedRemoteCandidate;
     // Remote candidates over kMaxRemoteCandidates (ice_transport.hpp), not used.
     std::size_t droppedRemoteCandidates = 0;

@@ -236,10 +236,10 @@ class RoomPeer {
     std::optional<trystero::ActionSender> sendGreet;
     if (greet_) {
       auto greet = room_->makeAction("greet");
-      greet.receive([](const trystero::Payload& text, const std::string& peerId,
-                       const trystero::Metadata&) {
-        emit({{"event", "greet"}, {"peerId", peerId}, {"text", text.text()}});
-      });
+      greet.receive(
+          [](const trystero::Payload& text, const std::string& peerId, const trystero::Metadata&) {
+            emit({{"event", "greet"}, {"peerId", peerId}, {"text", text.text()}});
+          });
       sendGreet = greet.send;
     }
     room_->onPeerJoin([clock, sendGreet, greetings = greetings_](const std::string& id) {

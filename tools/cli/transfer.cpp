@@ -130,10 +130,10 @@ int runSend(const Options& options, Output& out) {
   std::vector<std::string> targets;
   std::map<std::string, std::uint64_t> partsAcked;  // by peer, once it acknowledges parts
   std::uint64_t partsSent = 0;
-  partAction.receive([queue, &partsAcked](const Payload&, const std::string& peerId,
-                                          const Metadata&) {
-    queue->push([&partsAcked, peerId] { ++partsAcked[peerId]; });
-  });
+  partAction.receive(
+      [queue, &partsAcked](const Payload&, const std::string& peerId, const Metadata&) {
+        queue->push([&partsAcked, peerId] { ++partsAcked[peerId]; });
+      });
   // Towards peers that acknowledge parts: at most kPartsInFlight unacknowledged.
   auto withinWindow = [&] {
     return std::all_of(targets.begin(), targets.end(), [&](const std::string& id) {

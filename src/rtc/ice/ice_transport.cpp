@@ -107,10 +107,9 @@ struct IceTransport::Impl {
 
   Impl(loop::Loop& l, const Configuration& config, Callbacks cb)
       : loop(l), callbacks(std::move(cb)), gatheringTimeout(config.gatheringTimeout) {
-    agent = nice_agent_new_full(
-        loop.context(), NICE_COMPATIBILITY_RFC5245,
-        static_cast<NiceAgentOption>(NICE_AGENT_OPTION_ICE_TRICKLE |
-                                     NICE_AGENT_OPTION_CONSENT_FRESHNESS));
+    agent = nice_agent_new_full(loop.context(), NICE_COMPATIBILITY_RFC5245,
+                                static_cast<NiceAgentOption>(NICE_AGENT_OPTION_ICE_TRICKLE |
+                                                             NICE_AGENT_OPTION_CONSENT_FRESHNESS));
     g_object_set(agent, "upnp", FALSE, "stun-max-retransmissions", 3, "stun-initial-timeout", 200,
                  "ice-tcp", TRUE, "keepalive-conncheck", TRUE, nullptr);
     if (config.iceTransportPolicy == IceTransportPolicy::Relay) {
@@ -146,8 +145,8 @@ struct IceTransport::Impl {
     pwd = localPwd;
     g_free(localUfrag);
     g_free(localPwd);
-    g_signal_connect(agent, "candidate-gathering-done", G_CALLBACK(+[](NiceAgent*, guint,
-                                                                        gpointer data) {
+    g_signal_connect(agent, "candidate-gathering-done",
+                     G_CALLBACK(+[](NiceAgent*, guint, gpointer data) {
                        static_cast<Impl*>(data)->finishGathering();
                      }),
                      this);
@@ -232,8 +231,7 @@ struct IceTransport::Impl {
           +[](GObject* source, GAsyncResult* result, gpointer data) {
             std::unique_ptr<Lookup> lookup(static_cast<Lookup*>(data));
             GError* error = nullptr;
-            GList* addresses =
-                g_resolver_lookup_by_name_finish(G_RESOLVER(source), result, &error);
+            GList* addresses = g_resolver_lookup_by_name_finish(G_RESOLVER(source), result, &error);
             if (error) g_error_free(error);
             if (lookup->alive.expired()) {
               if (addresses) g_resolver_free_addresses(addresses);

@@ -126,8 +126,7 @@ class TestServer {
   // Disconnects by the data our handlers were connected with (a null data pointer would
   // match only handlers connected with null data), so no handler can run once we are gone.
   static void releaseConn(Conn& c, TestServer* self) {
-    g_signal_handlers_disconnect_matched(c.conn, G_SIGNAL_MATCH_DATA, 0, 0, nullptr, nullptr,
-                                         self);
+    g_signal_handlers_disconnect_matched(c.conn, G_SIGNAL_MATCH_DATA, 0, 0, nullptr, nullptr, self);
     g_clear_object(&c.socket);
     g_object_unref(c.conn);
   }

@@ -110,7 +110,7 @@ TEST_F(SignallerLimitsTest, AnnounceFloodFromInventedPeersStaysBoundedAndHonestP
   auto greeted = std::make_shared<std::promise<std::string>>();
   auto [sendHello, getHello, helloProgress] = victim->makeAction("hello");
   getHello([greeted, done = std::make_shared<bool>(false)](const Payload& payload,
-                                                            const std::string&, const Metadata&) {
+                                                           const std::string&, const Metadata&) {
     if (!*done) greeted->set_value(payload.text());
     *done = true;
   });

@@ -331,8 +331,7 @@ class ScriptedTracker {
   // Disconnects by the data our handlers were connected with (a null data pointer would
   // match only handlers connected with null data), so no handler can run once we are gone.
   static void release(SoupWebsocketConnection* conn, ScriptedTracker* self) {
-    g_signal_handlers_disconnect_matched(conn, G_SIGNAL_MATCH_DATA, 0, 0, nullptr, nullptr,
-                                         self);
+    g_signal_handlers_disconnect_matched(conn, G_SIGNAL_MATCH_DATA, 0, 0, nullptr, nullptr, self);
     g_object_unref(conn);
   }
   static void onWebsocket(SoupServer*, SoupServerMessage*, const char*,
