@@ -50,21 +50,13 @@ struct Flow {
   std::uint64_t sent = 0;                      // input offset of the next message
   bool stopped = false;
 
-  std::uint64_t sentSoFar() {
-    std::lock_guard lock(mutex);
-    return sent;
-  }
-
   void ack(const std::string& peerId, std::uint64_t bytes) {
     std::lock_guard lock(mutex);
-    auto& value = acked[peerId];
-    value = std::max(value, bytes);
-    changed.notify_all();
+    raise(peerId, bytes);
   }
-  void hello(const std::string& peerId) { ack(peerId, sentSoFar()); }
-  void sending(std::uint64_t offset) {
+  void hello(const std::string& peerId) {
     std::lock_guard lock(mutex);
-    sent = offset;
+    raise(peerId, sent);
   }
   void forget(const std::string& peerId) {
     std::lock_guard lock(mutex);
@@ -76,15 +68,26 @@ struct Flow {
     stopped = true;
     changed.notify_all();
   }
-  // Reader thread: waits until sending more keeps within the window of every acknowledging peer.
-  void waitForWindow(std::uint64_t sent) {
+  // Reader thread: waits until sending more keeps within the window of every acknowledging
+  // peer, then counts `bytes` as sent; returns the input offset they start at.
+  std::uint64_t reserve(std::size_t bytes) {
     std::unique_lock lock(mutex);
     changed.wait(lock, [&] {
       if (stopped || acked.empty()) return true;
       std::uint64_t least = UINT64_MAX;
-      for (const auto& [id, bytes] : acked) least = std::min(least, bytes);
+      for (const auto& [id, value] : acked) least = std::min(least, value);
       return sent <= least + kWindowBytes;
     });
+    auto offset = sent;
+    sent += bytes;
+    return offset;
+  }
+
+ private:
+  void raise(const std::string& peerId, std::uint64_t bytes) {
+    auto& value = acked[peerId];
+    value = std::max(value, bytes);
+    changed.notify_all();
   }
 };
 
@@ -261,10 +264,8 @@ int runPipe(const Options& options, Output& out) {
         }
       }
       if (inflight) settle(*inflight);
-      flow->waitForWindow(sent);
-      auto offset = sent;
-      sent += pending.size();
-      flow->sending(sent);
+      auto offset = flow->reserve(pending.size());
+      sent = offset + pending.size();
       inflight = pipe.send(Payload(std::move(pending)), {}, nlohmann::json{{"offset", offset}});
       pending.clear();
     }
