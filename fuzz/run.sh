@@ -18,7 +18,7 @@ esac
 cmake -S . -B build-fuzz -G Ninja \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DTRYSTERO_FUZZ=ON -DTRYSTERO_BUILD_TESTS=OFF -DTRYSTERO_BUILD_BENCH=OFF \
-  -DTRYSTERO_BUILD_EXAMPLES=OFF -DTRYSTERO_ONLY="loop|crypto|rtc/sdp"
+  -DTRYSTERO_BUILD_EXAMPLES=OFF -DTRYSTERO_BUILD_TOOLS=OFF
 ninja -j1 -C build-fuzz "${target}_fuzzer"
 mkdir -p "build-fuzz/corpus/$target"
 cd build-fuzz

@@ -114,9 +114,6 @@ std::span<const std::uint8_t> asBytes(std::string_view s) {
 }
 
 // ---- base64 ----------------------------------------------------------------------------
-constexpr char kBase64Alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int base64Value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -194,26 +191,58 @@ Bytes randomBytes(std::size_t n) {
 }
 
 std::string base64Encode(std::span<const std::uint8_t> data) {
+  // EVP_EncodeBlock takes an int length: whole 3-byte groups at a time, so that only the last
+  // piece is padded.
+  constexpr std::size_t kPiece = 3 * (std::size_t{1} << 20);
   std::string out;
   out.reserve((data.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) |
-                            std::uint32_t{data[i + 2]};
-    out.push_back(kBase64Alphabet[(v >> 18) & 63]);
-    out.push_back(kBase64Alphabet[(v >> 12) & 63]);
-    out.push_back(kBase64Alphabet[(v >> 6) & 63]);
-    out.push_back(kBase64Alphabet[v & 63]);
+  for (std::size_t at = 0; at < data.size(); at += kPiece) {
+    const auto piece = data.subspan(at, std::min(kPiece, data.size() - at));
+    const std::size_t start = out.size();
+    out.resize(start + (piece.size() + 2) / 3 * 4 + 1);  // + the NUL EVP_EncodeBlock writes
+    const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + start),
+                                        piece.data(), static_cast<int>(piece.size()));
+    out.resize(start + static_cast<std::size_t>(written));
   }
-  const std::size_t rest = data.size() - i;
-  if (rest > 0) {
-    std::uint32_t v = std::uint32_t{data[i]} << 16;
-    if (rest == 2) v |= std::uint32_t{data[i + 1]} << 8;
-    out.push_back(kBase64Alphabet[(v >> 18) & 63]);
-    out.push_back(kBase64Alphabet[(v >> 12) & 63]);
-    out.push_back(rest == 2 ? kBase64Alphabet[(v >> 6) & 63] : '=');
-    out.push_back('=');
+  return out;
+}
+
+std::string generateId(std::size_t n) {
+  // 248 = 4 * 62: bytes below it map onto the alphabet without bias; the rest are redrawn.
+  constexpr std::uint8_t kAcceptBelow = 4 * kIdAlphabet.size();
+  std::string out;
+  out.reserve(n);
+  std::array<std::uint8_t, 64> pool{};
+  while (out.size() < n) {
+    randomFill(pool);
+    for (std::uint8_t b : pool) {
+      if (out.size() == n) break;
+      if (b < kAcceptBelow) out.push_back(kIdAlphabet[b % kIdAlphabet.size()]);
+    }
   }
+  return out;
+}
+
+std::string hexEncode(std::span<const std::uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+std::string fingerprintHex(std::span<const std::uint8_t> bytes) {
+  if (bytes.empty()) return {};
+  std::string out(bytes.size() * 3, '\0');  // "AB:" per byte; the last ':' becomes the NUL
+  std::size_t length = 0;
+  if (OPENSSL_buf2hexstr_ex(out.data(), out.size(), &length, bytes.data(),
+                            static_cast<long>(bytes.size()), ':') != 1) {
+    throw std::runtime_error("OPENSSL_buf2hexstr_ex failed");
+  }
+  out.resize(length - 1);  // the length OpenSSL reports counts the NUL
   return out;
 }
 

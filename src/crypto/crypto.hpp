@@ -33,6 +33,19 @@ std::string topicHash(std::string_view text);
 void randomFill(std::span<std::uint8_t> out);
 Bytes randomBytes(std::size_t n);
 
+// The 62 symbols trystero draws ids from (utils.js genId), in its order.
+inline constexpr std::string_view kIdAlphabet =
+    "0123456789AaBbCcDdEeFfGgHhIiJjKkLlMmNnOoPpQqRrSsTtUuVvWwXxYyZz";
+
+// n symbols drawn uniformly and independently from kIdAlphabet with the CSPRNG (rejection
+// sampling, no modulo bias). Throws std::runtime_error if the generator fails.
+std::string generateId(std::size_t n);
+
+// Lowercase hex, two digits per byte, no separator (digests, keys and signatures on the wire).
+std::string hexEncode(std::span<const std::uint8_t> bytes);
+// Uppercase hex bytes joined by ':' (the SDP a=fingerprint format, RFC 8122).
+std::string fingerprintHex(std::span<const std::uint8_t> bytes);
+
 // Standard base64 with '=' padding (what btoa produces).
 std::string base64Encode(std::span<const std::uint8_t> data);
 // WHATWG "forgiving-base64 decode", i.e. exactly what atob() accepts: ASCII whitespace is

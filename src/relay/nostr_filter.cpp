@@ -7,7 +7,7 @@
 namespace trystero::relay {
 namespace {
 
-using strategies::nostr::safeInteger;
+using nostr::wire::safeInteger;
 
 // Per-element overheads of the containers below, roughly (libstdc++ on 64-bit).
 constexpr std::size_t kStringBytes = sizeof(std::string);
@@ -43,7 +43,7 @@ std::size_t Filter::memoryBytes() const {
   return n;
 }
 
-bool Filter::matches(const strategies::nostr::Event& event) const {
+bool Filter::matches(const nostr::wire::Event& event) const {
   if (kinds && std::find(kinds->begin(), kinds->end(), event.kind) == kinds->end()) return false;
   if (since && event.createdAt < *since) return false;
   if (until && event.createdAt > *until) return false;
@@ -109,7 +109,7 @@ std::optional<Filter> filterFromJson(const nlohmann::json& value, std::string* w
     } else {
       // Ignoring a field would widen the filter (deliver what the client did not ask for).
       std::string shown = key.substr(0, 32);
-      return fail("unsupported filter field " + strategies::nostr::jsonQuote(shown));
+      return fail("unsupported filter field " + nostr::wire::jsonQuote(shown));
     }
   }
   return filter;

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "strategies/nostr/nostr_wire.hpp"
+#include "nostr/wire.hpp"
 
 namespace trystero::relay {
 
@@ -28,7 +28,7 @@ struct Filter {
   // An estimate of the heap this filter occupies, for per-connection budgets.
   std::size_t memoryBytes() const;
   // All the fields present hold for the event (an empty list matches nothing).
-  bool matches(const strategies::nostr::Event& event) const;
+  bool matches(const nostr::wire::Event& event) const;
 };
 
 // A filter object: ids, authors (64-hex strings), kinds (integers), #<letter> (strings),

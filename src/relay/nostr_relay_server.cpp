@@ -26,13 +26,13 @@
 
 #include "loop/loop.hpp"
 #include "net/websocket_guard.hpp"
+#include "nostr/wire.hpp"
 #include "relay/nostr_filter.hpp"
-#include "strategies/nostr/nostr_wire.hpp"
 
 namespace trystero::nostr {
 namespace {
 
-namespace wire = trystero::strategies::nostr;
+namespace wire = trystero::nostr::wire;
 using net::WebSocketGuard;
 using relay::Filter;
 

@@ -73,7 +73,7 @@ NodeServer::~NodeServer() { process_.finish(3s); }
 Identity makeIdentity(const Config& config, const StrategyFactory& makeStrategy) {
   auto& loop = loop::Loop::shared();
   Identity identity;
-  identity.id = room::generateId(20);
+  identity.id = crypto::generateId(20);
   loop.invoke([&] {
     room::Timing timing;
     timing.offerPoolSize = 2;

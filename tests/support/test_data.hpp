@@ -12,8 +12,6 @@
 
 namespace trystero::testing {
 
-// Lowercase hex of bytes.
-std::string toHex(std::span<const std::uint8_t> bytes);
 // Bytes of lowercase or uppercase hex (a trailing odd digit is ignored).
 std::vector<std::uint8_t> fromHex(std::string_view hex);
 

@@ -8,6 +8,8 @@
 
 #include <stdexcept>
 
+#include "crypto/crypto.hpp"
+
 namespace trystero::rtc {
 
 namespace {
@@ -46,15 +48,9 @@ void setRandomSerial(X509* x509) {
 }
 
 std::string randomCommonName() {
-  unsigned char bytes[6];
+  std::uint8_t bytes[6];
   if (RAND_bytes(bytes, sizeof bytes) != 1) throwOpenSsl("random name");
-  static const char kHex[] = "0123456789abcdef";
-  std::string name;
-  for (unsigned char b : bytes) {
-    name += kHex[b >> 4];
-    name += kHex[b & 15];
-  }
-  return name;
+  return crypto::hexEncode(bytes);
 }
 
 }  // namespace
@@ -109,15 +105,7 @@ std::string sha256Fingerprint(X509* certificate) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (X509_digest(certificate, EVP_sha256(), digest, &length) != 1) return {};
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(length * 3);
-  for (unsigned int i = 0; i < length; ++i) {
-    if (i) out += ':';
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
+  return crypto::fingerprintHex({digest, length});
 }
 
 }  // namespace trystero::rtc

@@ -30,15 +30,7 @@ std::unique_ptr<room::Strategy> makeStrategy(loop::Loop& loop, const Config& con
 namespace {
 
 // mqtt.js: `mqttjs_${Math.random().toString(16).substr(2, 8)}`.
-std::string makeClientId() {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "mqttjs_";
-  for (auto byte : crypto::randomBytes(4)) {
-    id += kHex[byte >> 4];
-    id += kHex[byte & 15];
-  }
-  return id;
-}
+std::string makeClientId() { return "mqttjs_" + crypto::hexEncode(crypto::randomBytes(4)); }
 
 // mqtt.js's DefaultMessageIdProvider starts at a random id in [1, 65534].
 std::uint16_t firstPacketId() {

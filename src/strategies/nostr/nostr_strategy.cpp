@@ -114,7 +114,7 @@ void RelayConnection::opened() {
 }
 
 void RelayConnection::sendReq(const std::string& subId, Subscription& subscription) {
-  if (socket_->send(makeReqMessage(subId, subscription.topic, nowSeconds()))) {
+  if (socket_->send(wire::makeReqMessage(subId, subscription.topic, wire::nowSeconds()))) {
     subscription.sentOnOpen = socket_->stats().opens;
   }
 }
@@ -123,7 +123,7 @@ void RelayConnection::subscribe(const std::string& subId, const std::string& top
                                 EventHandler handler) {
   auto& subscription = subscriptions_[subId];
   subscription.topic = topic;
-  subscription.kind = topicToKind(topic);
+  subscription.kind = wire::topicToKind(topic);
   subscription.handler = std::make_shared<EventHandler>(std::move(handler));
   subscription.sentOnOpen = 0;
   if (socket_->isOpen()) sendReq(subId, subscription);
@@ -133,7 +133,7 @@ void RelayConnection::unsubscribe(const std::string& subId) {
   auto it = subscriptions_.find(subId);
   if (it == subscriptions_.end()) return;
   subscriptions_.erase(it);
-  if (socket_->isOpen()) socket_->send(makeCloseMessage(subId));
+  if (socket_->isOpen()) socket_->send(wire::makeCloseMessage(subId));
 }
 
 bool RelayConnection::publish(const std::string& eventMessage) {
@@ -162,13 +162,13 @@ void RelayConnection::complain(const char* what, const std::string& text) {
 }
 
 void RelayConnection::handleText(std::string_view text) {
-  if (text.size() > kMaxRelayMessageBytes) {
+  if (text.size() > wire::kMaxRelayMessageBytes) {
     stats_.messagesDropped++;
     g_debug("trystero: nostr relay %s sent %zu bytes in one message; dropped", url_.c_str(),
             text.size());
     return;
   }
-  auto message = parseRelayMessage(text);
+  auto message = wire::parseRelayMessage(text);
   if (!message) {
     stats_.messagesDropped++;
     g_debug("trystero: malformed message from nostr relay %s: %s", url_.c_str(),
@@ -176,24 +176,24 @@ void RelayConnection::handleText(std::string_view text) {
     return;
   }
   switch (message->type) {
-    case RelayMessage::Type::Event:
+    case wire::RelayMessage::Type::Event:
       handleEvent(*message);
       break;
-    case RelayMessage::Type::Notice:
+    case wire::RelayMessage::Type::Notice:
       complain("", message->message);
       break;
-    case RelayMessage::Type::Ok:
+    case wire::RelayMessage::Type::Ok:
       if (!message->accepted) {
         complain("", message->message);
       } else {
         g_debug("trystero: nostr relay %s accepted event %s", url_.c_str(), message->subId.c_str());
       }
       break;
-    case RelayMessage::Type::Eose:
+    case wire::RelayMessage::Type::Eose:
       g_debug("trystero: nostr relay %s: end of stored events for %s", url_.c_str(),
               message->subId.c_str());
       break;
-    case RelayMessage::Type::Closed:
+    case wire::RelayMessage::Type::Closed:
       // The relay ended one of our subscriptions. nostr.js ignores this; we say so and leave the
       // subscription to be sent again after the next reconnect rather than hammer the relay.
       if (auto it = subscriptions_.find(message->subId); it != subscriptions_.end()) {
@@ -203,11 +203,11 @@ void RelayConnection::handleText(std::string_view text) {
         g_debug("trystero: nostr relay %s closed unknown subscription", url_.c_str());
       }
       break;
-    case RelayMessage::Type::Auth:
+    case wire::RelayMessage::Type::Auth:
       // NIP-42 authentication is not something trystero does.
       g_debug("trystero: nostr relay %s asked for AUTH; ignored", url_.c_str());
       break;
-    case RelayMessage::Type::Other:
+    case wire::RelayMessage::Type::Other:
       stats_.messagesDropped++;
       g_debug("trystero: nostr relay %s sent unknown message type %s", url_.c_str(),
               clip(message->verb).c_str());
@@ -215,7 +215,7 @@ void RelayConnection::handleText(std::string_view text) {
   }
 }
 
-void RelayConnection::handleEvent(const RelayMessage& message) {
+void RelayConnection::handleEvent(const wire::RelayMessage& message) {
   auto it = subscriptions_.find(message.subId);
   if (it == subscriptions_.end()) {
     // Late events for a subscription we closed are normal.
@@ -223,7 +223,7 @@ void RelayConnection::handleEvent(const RelayMessage& message) {
     return;
   }
   const Subscription& subscription = it->second;
-  const Event& event = message.event;
+  const wire::Event& event = message.event;
   // nostr.js hands any event on a known subscription to the room under the subscription's
   // topic and relies on the relay for the filter. We check the filter ourselves (the kind and
   // the ["x", topic] tag) so that a sloppy relay cannot feed one room's traffic to another, and
@@ -238,7 +238,7 @@ void RelayConnection::handleEvent(const RelayMessage& message) {
             url_.c_str());
     return;
   }
-  if (!verifyEvent(event)) {
+  if (!wire::verifyEvent(event)) {
     stats_.eventsDropped++;
     g_debug("trystero: nostr relay %s sent event %s with a bad id or signature; dropped",
             url_.c_str(), event.id.c_str());
@@ -254,7 +254,7 @@ void RelayConnection::handleEvent(const RelayMessage& message) {
 // ---- NostrStrategy ---------------------------------------------------------------------------
 
 NostrStrategy::NostrStrategy(loop::Loop& loop, const std::vector<std::string>& relayUrls,
-                             std::string selfId, std::shared_ptr<const KeyPair> key)
+                             std::string selfId, std::shared_ptr<const wire::KeyPair> key)
     : selfId_(std::move(selfId)), key_(std::move(key)) {
   relays_.reserve(relayUrls.size());
   for (const auto& url : relayUrls) relays_.push_back(RelayConnection::get(loop, url));
@@ -280,8 +280,8 @@ void NostrStrategy::subscribe(std::size_t relay, const std::string& rootTopic,
     connection->unsubscribe(ids.self);
   }
   // nostr.js: genId(64) for each, one REQ per topic.
-  ids.root = makeSubscriptionId();
-  ids.self = makeSubscriptionId();
+  ids.root = wire::makeSubscriptionId();
+  ids.self = wire::makeSubscriptionId();
   auto shared = std::make_shared<MessageHandler>(std::move(handler));
   auto deliver = [shared](const std::string& topic, const std::string& content) {
     (*shared)(topic, content);
@@ -305,8 +305,8 @@ std::optional<std::chrono::milliseconds> NostrStrategy::announce(std::size_t rel
   auto& connection = relays_.at(relay);
   // Signing costs a few tens of microseconds; skip it when the send would be dropped anyway.
   if (connection->isOpen()) {
-    connection->publish(
-        makeEventMessage(*key_, rootTopic, makeAnnounceContent(selfId_), nowSeconds()));
+    connection->publish(wire::makeEventMessage(*key_, rootTopic, wire::makeAnnounceContent(selfId_),
+                                               wire::nowSeconds()));
   }
   return std::nullopt;  // nostr.js keeps strategy.js's 5333 ms
 }
@@ -315,7 +315,7 @@ void NostrStrategy::signal(std::size_t relay, const std::string& topic,
                            const std::string& message) {
   auto& connection = relays_.at(relay);
   if (connection->isOpen()) {
-    connection->publish(makeEventMessage(*key_, topic, message, nowSeconds()));
+    connection->publish(wire::makeEventMessage(*key_, topic, message, wire::nowSeconds()));
   }
 }
 

@@ -14,10 +14,12 @@
 
 #include "loop/loop.hpp"
 #include "net/relay_socket.hpp"
+#include "nostr/wire.hpp"
 #include "room/strategy.hpp"
-#include "strategies/nostr/nostr_wire.hpp"
 
 namespace trystero::strategies::nostr {
+
+namespace wire = ::trystero::nostr::wire;
 
 // nostr.js defaultRelayUrls, in its order, and how many of them a room uses.
 const std::vector<std::string>& defaultRelayUrls();
@@ -80,7 +82,7 @@ class RelayConnection : public std::enable_shared_from_this<RelayConnection> {
   void start();
   void opened();
   void sendReq(const std::string& subId, Subscription& subscription);
-  void handleEvent(const RelayMessage& message);
+  void handleEvent(const wire::RelayMessage& message);
   // Relay complaints go to g_message, at most a few per minute per relay.
   void complain(const char* what, const std::string& text);
 
@@ -98,7 +100,7 @@ class RelayConnection : public std::enable_shared_from_this<RelayConnection> {
 class NostrStrategy : public room::Strategy {
  public:
   NostrStrategy(loop::Loop& loop, const std::vector<std::string>& relayUrls, std::string selfId,
-                std::shared_ptr<const KeyPair> key = processKeyPair());
+                std::shared_ptr<const wire::KeyPair> key = wire::processKeyPair());
   ~NostrStrategy() override;
 
   std::size_t relayCount() const override { return relays_.size(); }
@@ -121,7 +123,7 @@ class NostrStrategy : public room::Strategy {
   };
 
   std::string selfId_;
-  std::shared_ptr<const KeyPair> key_;
+  std::shared_ptr<const wire::KeyPair> key_;
   std::vector<std::shared_ptr<RelayConnection>> relays_;
   std::map<std::pair<std::size_t, std::string>, SubIds> subscriptions_;  // (relay, root topic)
 };

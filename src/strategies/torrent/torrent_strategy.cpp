@@ -156,7 +156,7 @@ void TorrentStrategy::announceNow(const std::shared_ptr<Topic>& topic) {
     std::map<std::string, std::uint64_t> ids;
     std::vector<OutgoingOffer> offers;
     for (auto& offer : offered) {
-      auto id = room::generateId(kHashLimit);
+      auto id = crypto::generateId(kHashLimit);
       ids[id] = offer.handle;
       offers.push_back({std::move(id), std::move(offer.offer)});
     }

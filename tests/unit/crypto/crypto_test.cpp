@@ -23,8 +23,8 @@ const json& vectors() {
   return v;
 }
 
+using trystero::crypto::hexEncode;
 using trystero::testing::fromHex;
-using trystero::testing::toHex;
 
 crypto::SignalKey::Iv ivOf(const json& array) {
   crypto::SignalKey::Iv iv{};
@@ -35,12 +35,33 @@ crypto::SignalKey::Iv ivOf(const json& array) {
 }  // namespace
 
 TEST(Crypto, Digests) {
-  EXPECT_EQ(toHex(crypto::sha1(std::string_view("abc"))),
+  EXPECT_EQ(hexEncode(crypto::sha1(std::string_view("abc"))),
             "a9993e364706816aba3e25717850c26c9cd0d89d");
-  EXPECT_EQ(toHex(crypto::sha256(std::string_view("abc"))),
+  EXPECT_EQ(hexEncode(crypto::sha256(std::string_view("abc"))),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(toHex(crypto::sha256(std::string_view(""))),
+  EXPECT_EQ(hexEncode(crypto::sha256(std::string_view(""))),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Crypto, HexFormats) {
+  const std::uint8_t bytes[] = {0x00, 0xff, 0x1a, 0x09};
+  EXPECT_EQ(hexEncode(bytes), "00ff1a09");
+  EXPECT_EQ(crypto::fingerprintHex(bytes), "00:FF:1A:09");
+  EXPECT_EQ(hexEncode({}), "");
+  EXPECT_EQ(crypto::fingerprintHex({}), "");
+}
+
+TEST(Crypto, Base64EncodesEveryTailLength) {
+  const std::string text = "any carnal pleasure.";
+  const char* expected[] = {"",         "YQ==",     "YW4=",     "YW55",
+                            "YW55IA==", "YW55IGM=", "YW55IGNh", "YW55IGNhcg=="};
+  for (std::size_t n = 0; n < std::size(expected); ++n) {
+    const auto* data = reinterpret_cast<const std::uint8_t*>(text.data());
+    EXPECT_EQ(crypto::base64Encode({data, n}), expected[n]) << n;
+  }
+  // Several of base64Encode's internal pieces, and back.
+  const auto big = crypto::randomBytes(7 * 1024 * 1024 + 2);
+  EXPECT_EQ(crypto::base64Decode(crypto::base64Encode(big)), big);
 }
 
 TEST(Crypto, TopicHashMatchesJs) {
@@ -95,7 +116,7 @@ TEST(Crypto, ShuffleBulkMatchesJs) {
       all.push_back(static_cast<std::uint8_t>(s[0] - 'a'));
     }
   }
-  EXPECT_EQ(toHex(crypto::sha256(all)), bulk.at("sha256").get<std::string>());
+  EXPECT_EQ(hexEncode(crypto::sha256(all)), bulk.at("sha256").get<std::string>());
 }
 
 TEST(Crypto, Base64) {
@@ -124,7 +145,7 @@ TEST(Crypto, Base64DecodeMatchesAtob) {
       EXPECT_FALSE(decoded) << '"' << input << '"';
     } else {
       ASSERT_TRUE(decoded) << '"' << input << '"';
-      EXPECT_EQ(toHex(*decoded), v.at("bytes").get<std::string>()) << '"' << input << '"';
+      EXPECT_EQ(hexEncode(*decoded), v.at("bytes").get<std::string>()) << '"' << input << '"';
     }
   }
   EXPECT_FALSE(crypto::base64Decode(std::string("YQ\0=", 4)));
@@ -154,7 +175,7 @@ TEST(SignalKey, SealWithFixedIvMatchesJs) {
     const auto appId = v.at("appId").get<std::string>();
     const auto roomId = v.at("roomId").get<std::string>();
     const auto plaintext = v.at("plaintext").get<std::string>();
-    EXPECT_EQ(toHex(crypto::sha256(password + ":" + appId + ":" + roomId)),
+    EXPECT_EQ(hexEncode(crypto::sha256(password + ":" + appId + ":" + roomId)),
               v.at("keySha256").get<std::string>());
     const crypto::SignalKey key(password, appId, roomId);
     if (v.at("iv").is_array()) {

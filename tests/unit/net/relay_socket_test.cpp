@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "loop/loop.hpp"
-#include "unit/net/ws_test_server.hpp"
+#include "support/ws_test_server.hpp"
 
 using namespace std::chrono_literals;
 using trystero::loop::Loop;

@@ -20,7 +20,7 @@
 
 #include "loop/loop.hpp"
 #include "net/websocket.hpp"
-#include "unit/net/ws_test_server.hpp"
+#include "support/ws_test_server.hpp"
 
 using namespace std::chrono_literals;
 using trystero::loop::Loop;

@@ -28,12 +28,12 @@
 #include "loop/loop.hpp"
 #include "net/websocket.hpp"
 #include "net/websocket_guard.hpp"
+#include "nostr/wire.hpp"
 #include "relay/nostr_filter.hpp"
 #include "room/config.hpp"
 #include "room/id.hpp"
 #include "room/signaller.hpp"
 #include "strategies/nostr/nostr_strategy.hpp"
-#include "strategies/nostr/nostr_wire.hpp"
 #include "support/eventually.hpp"
 #include "trystero/nostr.hpp"
 
@@ -42,7 +42,7 @@ using trystero::loop::Loop;
 using trystero::nostr::RelayServer;
 using trystero::nostr::RelayServerOptions;
 using json = nlohmann::json;
-namespace wire = trystero::strategies::nostr;
+namespace wire = trystero::nostr::wire;
 
 namespace {
 
@@ -944,12 +944,14 @@ struct Identity {
 Identity makeIdentity(const trystero::Config& config) {
   auto& loop = Loop::shared();
   Identity identity;
-  identity.id = trystero::room::generateId(20);
+  identity.id = trystero::crypto::generateId(20);
   loop.invoke([&] {
     trystero::room::Timing timing;
     timing.offerPoolSize = 2;
     identity.signaller = std::make_shared<trystero::room::Signaller>(
-        loop, std::make_unique<wire::NostrStrategy>(loop, config.relayUrls, identity.id),
+        loop,
+        std::make_unique<trystero::strategies::nostr::NostrStrategy>(loop, config.relayUrls,
+                                                                     identity.id),
         identity.id, trystero::room::toRtcConfiguration(config), timing);
   });
   return identity;

@@ -28,8 +28,8 @@ const json& vectors() {
   return v;
 }
 
+using trystero::crypto::hexEncode;
 using trystero::testing::fromHex;
-using trystero::testing::toHex;
 
 Bytes bytesOf(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
@@ -85,15 +85,15 @@ TEST(ChunkEncoder, MatchesJsChunks) {
       encoder.writeChunk(i, chunk);
       ASSERT_EQ(encoder.chunkSize(i), chunk.size());
       const auto& expected = chunks[i];
-      EXPECT_EQ(toHex(std::span(chunk).first(room::kHeaderBytes)),
+      EXPECT_EQ(hexEncode(std::span(chunk).first(room::kHeaderBytes)),
                 expected.at("header").get<std::string>())
           << "chunk " << i;
       const auto body = std::span<const std::uint8_t>(chunk).subspan(room::kHeaderBytes);
       EXPECT_EQ(body.size(), expected.at("bodyLength").get<std::size_t>()) << "chunk " << i;
       if (expected.contains("body")) {
-        EXPECT_EQ(toHex(body), expected.at("body").get<std::string>()) << "chunk " << i;
+        EXPECT_EQ(hexEncode(body), expected.at("body").get<std::string>()) << "chunk " << i;
       } else {
-        EXPECT_EQ(toHex(crypto::sha256(body)), expected.at("bodySha256").get<std::string>())
+        EXPECT_EQ(hexEncode(crypto::sha256(body)), expected.at("bodySha256").get<std::string>())
             << "chunk " << i;
       }
     }
@@ -107,7 +107,7 @@ TEST(ChunkEncoder, ProgressBytesMatchJs) {
        total <= table.at("totalTo").get<std::size_t>(); ++total) {
     for (std::size_t i = 0; i < total; ++i) all.push_back(room::progressByte(i, total));
   }
-  EXPECT_EQ(toHex(crypto::sha256(all)), table.at("sha256").get<std::string>());
+  EXPECT_EQ(hexEncode(crypto::sha256(all)), table.at("sha256").get<std::string>());
 }
 
 TEST(ChunkEncoder, NonceIsWrittenAsGiven) {
@@ -179,7 +179,7 @@ TEST(ChunkCodec, ParseChunk) {
             "a\xef\xbf\xbd"
             "b\xef\xbf\xbd"
             "c");
-  EXPECT_EQ(toHex(parsed->payload), "70");
+  EXPECT_EQ(hexEncode(parsed->payload), "70");
 }
 
 TEST(Reassembler, ReproducesJsReceiver) {
@@ -204,7 +204,7 @@ TEST(Reassembler, ReproducesJsReceiver) {
         switch (m.kind) {
           case PayloadKind::kBinary:
             e["kind"] = "binary";
-            e["bytes"] = toHex(m.bytes);
+            e["bytes"] = hexEncode(m.bytes);
             break;
           case PayloadKind::kJson:
             e["kind"] = "json";
@@ -561,12 +561,12 @@ TEST(Reassembler, RandomChunksNeverExceedLimits) {
 }
 
 TEST(RoomId, GenerateId) {
-  EXPECT_TRUE(room::generateId(0).empty());
+  EXPECT_TRUE(crypto::generateId(0).empty());
   std::map<char, int> counts;
-  const auto id = room::generateId(62 * 1000);
+  const auto id = crypto::generateId(62 * 1000);
   ASSERT_EQ(id.size(), 62000u);
   for (char c : id) {
-    ASSERT_NE(room::kIdAlphabet.find(c), std::string_view::npos) << c;
+    ASSERT_NE(crypto::kIdAlphabet.find(c), std::string_view::npos) << c;
     ++counts[c];
   }
   ASSERT_EQ(counts.size(), 62u);
@@ -574,12 +574,12 @@ TEST(RoomId, GenerateId) {
     EXPECT_GT(n, 800) << c;  // expected 1000 each; 800/1200 are > 6 sigma away
     EXPECT_LT(n, 1200) << c;
   }
-  EXPECT_NE(room::generateId(20), room::generateId(20));
+  EXPECT_NE(crypto::generateId(20), crypto::generateId(20));
 }
 
 TEST(RoomId, SelfIdIsStable) {
   const std::string& a = room::selfId();
   EXPECT_EQ(a.size(), room::kSelfIdLength);
   EXPECT_EQ(&a, &room::selfId());
-  EXPECT_EQ(a.find_first_not_of(room::kIdAlphabet), std::string::npos);
+  EXPECT_EQ(a.find_first_not_of(crypto::kIdAlphabet), std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "crypto/crypto.hpp"
+#include "nostr/wire.hpp"
 #include "room/chunk_codec.hpp"
 #include "room/config.hpp"
 #include "room/id.hpp"
@@ -15,7 +16,6 @@
 #include "room/room_core.hpp"
 #include "room/signaller.hpp"
 #include "strategies/local/local_strategy.hpp"
-#include "strategies/nostr/nostr_wire.hpp"
 #include "strategies/torrent/torrent_wire.hpp"
 #include "support/eventually.hpp"
 #include "util/json_limits.hpp"
@@ -117,14 +117,14 @@ TEST(JsonLimits, ReassemblerDropsDeepMetadataAndCountsIt) {
 
 TEST(JsonLimits, TrackerAndRelayParsersRefuseDeepJson) {
   namespace torrent = strategies::torrent;
-  namespace nostr = strategies::nostr;
+  namespace wire = trystero::nostr::wire;
   EXPECT_FALSE(torrent::parseTrackerMessage("{\"a\":" + nested(1000000) + "}", "self"));
   auto ok = torrent::parseTrackerMessage("{\"interval\":120,\"info_hash\":\"abc\"}", "self");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->intervalSeconds, 120.0);
 
-  EXPECT_FALSE(nostr::parseRelayMessage("[\"NOTICE\"," + nested(100000) + "]"));
-  auto notice = nostr::parseRelayMessage("[\"NOTICE\",\"hello\"]");
+  EXPECT_FALSE(wire::parseRelayMessage("[\"NOTICE\"," + nested(100000) + "]"));
+  auto notice = wire::parseRelayMessage("[\"NOTICE\",\"hello\"]");
   ASSERT_TRUE(notice);
   EXPECT_EQ(notice->message, "hello");
 }
@@ -141,7 +141,7 @@ class HostileActionTest : public ::testing::Test {
     const auto rtc = room::toRtcConfiguration(testConfig());
     auto open = std::make_shared<std::promise<void>>();
     loop.invoke([&] {
-      core = RoomCore::create(loop, room::generateId(20), "json_limits_app", "deep", {}, {});
+      core = RoomCore::create(loop, crypto::generateId(20), "json_limits_app", "deep", {}, {});
       room = core->makeRoom();
       hostile = room::Peer::create(loop, rtc, /*initiator=*/true);
       victim = room::Peer::create(loop, rtc, /*initiator=*/false);
@@ -238,7 +238,7 @@ TEST(JsonLimitsSignalling, DeepSignalIsDroppedCountedAndHonestPeersStillMeet) {
   std::vector<std::shared_ptr<room::Signaller>> signallers;
   std::vector<std::shared_ptr<Room>> rooms;
   auto joinNew = [&] {
-    const std::string id = room::generateId(20);
+    const std::string id = crypto::generateId(20);
     return loop.invoke([&] {
       room::Timing timing;
       timing.offerPoolSize = 2;

@@ -72,7 +72,7 @@ class MultiRelayStrategy : public room::Strategy {
 Identity makeIdentity(const std::shared_ptr<strategies::LocalBus>& bus, const Config& config) {
   auto& loop = loop::Loop::shared();
   Identity identity;
-  identity.id = room::generateId(20);
+  identity.id = crypto::generateId(20);
   loop.invoke([&] {
     room::Timing timing;
     timing.offerPoolSize = 2;
@@ -87,7 +87,7 @@ Identity makeMultiRelayIdentity(const std::vector<std::shared_ptr<strategies::Lo
                                 const Config& config, room::Timing timing) {
   auto& loop = loop::Loop::shared();
   Identity identity;
-  identity.id = room::generateId(20);
+  identity.id = crypto::generateId(20);
   loop.invoke([&] {
     identity.signaller = std::make_shared<room::Signaller>(
         loop, std::make_unique<MultiRelayStrategy>(buses, identity.id), identity.id,

@@ -62,7 +62,7 @@ class SignallerLimitsTest : public ::testing::Test {
   std::shared_ptr<Room> joinNew(const std::string& roomId) {
     auto& loop = loop::Loop::shared();
     Identity identity;
-    identity.id = room::generateId(20);
+    identity.id = crypto::generateId(20);
     auto config = testConfig();
     loop.invoke([&] {
       room::Timing timing;
@@ -103,8 +103,10 @@ TEST_F(SignallerLimitsTest, AnnounceFloodFromInventedPeersStaysBoundedAndHonestP
     return stats.refusedConnections >= kFakes - 3 * kMaxHalfOpen;
   }));
   EXPECT_LE(room::ConnectionBudget::halfOpen(), kMaxHalfOpen);
-  // About eight descriptors per connection at most, whatever the flood's size.
-  EXPECT_LT(openDescriptors(), descriptorsBefore + kMaxHalfOpen * 10);
+  // A few descriptors per half-open connection, whatever the flood's size (a thousand unbounded
+  // connections would hold thousands). libnice opens a UDP and TCP sockets per local address:
+  // about ten per connection on a host with three addresses, more with more interfaces.
+  EXPECT_LT(openDescriptors(), descriptorsBefore + kMaxHalfOpen * 16);
 
   // The refused offers are pruned with the announce interval; then honest peers meet.
   auto greeted = std::make_shared<std::promise<std::string>>();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "crypto/crypto.hpp"
 #include "strategies/mqtt/mqtt_codec.hpp"
 #include "support/test_data.hpp"
 
@@ -14,9 +15,9 @@ using json = nlohmann::json;
 
 namespace {
 
+using trystero::crypto::hexEncode;
 using trystero::testing::fromHex;
 using trystero::testing::isMqttJsClientId;
-using trystero::testing::toHex;
 
 const json& vectors() {
   static const json data = trystero::testing::readJsonFile(
@@ -135,7 +136,7 @@ TEST(MqttCodec, EncodesWhatMqttJsWrites) {
       ADD_FAILURE() << "unexpected " << cmd;
       continue;
     }
-    EXPECT_EQ(toHex(ours), entry["hex"].get<std::string>());
+    EXPECT_EQ(hexEncode(ours), entry["hex"].get<std::string>());
     ++checked;
   }
   EXPECT_EQ(checked, 11);
@@ -183,12 +184,12 @@ TEST(MqttCodec, ServerPacketFormsRoundTrip) {
       auto ours = encodePublish(p["topic"].get<std::string>(), expectedPayload(entry),
                                 p["qos"].get<std::uint8_t>(), p.value("messageId", 0),
                                 p["retain"].get<bool>(), p["dup"].get<bool>());
-      EXPECT_EQ(toHex(ours), entry["hex"].get<std::string>()) << entry["name"];
+      EXPECT_EQ(hexEncode(ours), entry["hex"].get<std::string>()) << entry["name"];
     }
   }
-  EXPECT_EQ(toHex(encodePuback(7)), "40020007");
-  EXPECT_EQ(toHex(encodePubrec(0x102)), "50020102");
-  EXPECT_EQ(toHex(encodePubcomp(65535)), "7002ffff");
+  EXPECT_EQ(hexEncode(encodePuback(7)), "40020007");
+  EXPECT_EQ(hexEncode(encodePubrec(0x102)), "50020102");
+  EXPECT_EQ(hexEncode(encodePubcomp(65535)), "7002ffff");
 }
 
 TEST(MqttCodec, RemainingLengthBoundaries) {
@@ -198,7 +199,7 @@ TEST(MqttCodec, RemainingLengthBoundaries) {
   for (const auto& [n, hex] : cases) {
     Bytes out;
     appendRemainingLength(out, n);
-    EXPECT_EQ(toHex(out), hex) << n;
+    EXPECT_EQ(hexEncode(out), hex) << n;
   }
   Bytes out;
   EXPECT_THROW(appendRemainingLength(out, 268435456), std::length_error);

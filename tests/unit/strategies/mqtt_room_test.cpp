@@ -23,8 +23,8 @@
 #include "strategies/mqtt/mqtt_strategy.hpp"
 #include "support/room_helpers.hpp"
 #include "support/test_data.hpp"
+#include "support/ws_test_server.hpp"
 #include "trystero/mqtt.hpp"
-#include "unit/net/ws_test_server.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;

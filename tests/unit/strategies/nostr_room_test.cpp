@@ -69,7 +69,7 @@ class NostrRoomTest : public ::testing::Test {
     if (!relay) GTEST_SKIP() << unavailable;
     // Sanitizer hygiene: OpenSSL's DRBGs are first instantiated on the main thread (LeakSanitizer
     // may report them at exit when the loop thread was first; see nostr_test.cpp).
-    (void)strategies::nostr::processKeyPair();
+    (void)nostr::wire::processKeyPair();
     (void)trystero::selfId();
   }
   void TearDown() override {
@@ -95,10 +95,11 @@ struct StrategyPair {
 
 StrategyPair makeStrategies(const std::string& url) {
   auto& loop = loop::Loop::shared();
-  auto speakerId = room::generateId(20);
+  auto speakerId = crypto::generateId(20);
   return loop.invoke([&] {
     return StrategyPair{
-        std::make_unique<NostrStrategy>(loop, std::vector<std::string>{url}, room::generateId(20)),
+        std::make_unique<NostrStrategy>(loop, std::vector<std::string>{url},
+                                        crypto::generateId(20)),
         std::make_unique<NostrStrategy>(loop, std::vector<std::string>{url}, speakerId), speakerId};
   });
 }
@@ -215,7 +216,7 @@ TEST_F(NostrRoomTest, StrictRelayAcceptsOurEvents) {
     EXPECT_EQ(got[i].second, contents[i]);
   }
   EXPECT_EQ(got.back().first, root);
-  EXPECT_EQ(got.back().second, strategies::nostr::makeAnnounceContent(pair.speakerId));
+  EXPECT_EQ(got.back().second, nostr::wire::makeAnnounceContent(pair.speakerId));
   EXPECT_EQ(notices(), noticesBefore);
 
   // A forged event is refused by the relay (OK false), which we log and count.

@@ -9,14 +9,15 @@
 #include <string>
 #include <thread>
 
+#include "nostr/wire.hpp"
 #include "room/id.hpp"
 #include "room/registry.hpp"
 #include "strategies/nostr/nostr_strategy.hpp"
-#include "strategies/nostr/nostr_wire.hpp"
 #include "trystero/nostr.hpp"
 
 using namespace trystero;
 using namespace trystero::strategies::nostr;
+using namespace trystero::nostr::wire;
 using nlohmann::json;
 
 namespace {
@@ -269,7 +270,7 @@ TEST(NostrWire, SubscriptionIdsAreGenId64) {
   for (int i = 0; i < 100; ++i) {
     auto id = makeSubscriptionId();
     ASSERT_EQ(id.size(), 64u);
-    for (char c : id) EXPECT_NE(room::kIdAlphabet.find(c), std::string_view::npos) << id;
+    for (char c : id) EXPECT_NE(crypto::kIdAlphabet.find(c), std::string_view::npos) << id;
     ids.insert(id);
   }
   EXPECT_EQ(ids.size(), 100u);
@@ -487,7 +488,7 @@ TEST(NostrConnection, DispatchDropsWhatDoesNotBelong) {
 TEST(NostrStrategy, SharesOneConnectionPerUrlAndReportsSockets) {
   auto& loop = loop::Loop::shared();
   useCryptoOnMainThread();
-  const auto idA = room::generateId(20), idB = room::generateId(20);
+  const auto idA = crypto::generateId(20), idB = crypto::generateId(20);
   const std::vector<std::string> urls = {"ws://127.0.0.1:9/a", "ws://127.0.0.1:9/b"};
   auto a = loop.invoke([&] { return std::make_unique<NostrStrategy>(loop, urls, idA); });
   waitForFirstAttempt(a->relay(0));

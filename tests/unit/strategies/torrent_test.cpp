@@ -95,7 +95,7 @@ TEST(TorrentWire, AnnounceMatchesTorrentJs) {
   // The JS ids are genId(20) over trystero's alphabet.
   for (const auto& o : offers) {
     EXPECT_EQ(o.offerId.size(), kHashLimit);
-    EXPECT_EQ(o.offerId.find_first_not_of(room::kIdAlphabet), std::string::npos);
+    EXPECT_EQ(o.offerId.find_first_not_of(crypto::kIdAlphabet), std::string::npos);
   }
 }
 

@@ -1,4 +1,4 @@
-#include "strategies/nostr/nostr_wire.hpp"
+#include "nostr/wire.hpp"
 
 #include <openssl/crypto.h>
 #include <secp256k1.h>
@@ -12,10 +12,9 @@
 #include <stdexcept>
 
 #include "crypto/crypto.hpp"
-#include "room/id.hpp"
 #include "util/json_limits.hpp"
 
-namespace trystero::strategies::nostr {
+namespace trystero::nostr::wire {
 namespace {
 
 static_assert(sizeof(secp256k1_keypair) == 96, "secp256k1_keypair layout changed");
@@ -35,19 +34,6 @@ const secp256k1_context* context() {
     return c;
   }();
   return ctx;
-}
-
-constexpr char kHexDigits[] = "0123456789abcdef";
-
-template <std::size_t N>
-std::string toHex(const std::array<std::uint8_t, N>& bytes) {
-  std::string out;
-  out.reserve(N * 2);
-  for (auto b : bytes) {
-    out += kHexDigits[b >> 4];
-    out += kHexDigits[b & 15];
-  }
-  return out;
 }
 
 int hexValue(char c) {
@@ -111,9 +97,9 @@ std::string makeEventMessageWith(const KeyPair& key, std::string_view topic,
   out += ",\"pubkey\":\"";
   out += event.pubkey;
   out += "\",\"id\":\"";
-  out += toHex(digest);
+  out += crypto::hexEncode(digest);
   out += "\",\"sig\":\"";
-  out += toHex(sig);
+  out += crypto::hexEncode(sig);
   out += "\"}]";
   return out;
 }
@@ -155,7 +141,8 @@ std::shared_ptr<const KeyPair> KeyPair::fromSecret(const Secret& secret) {
     OPENSSL_cleanse(&keypair, sizeof(keypair));
     return nullptr;
   }
-  auto key = std::make_shared<const KeyPair>(PrivateTag{}, keypair.data, toHex(serialized));
+  auto key =
+      std::make_shared<const KeyPair>(PrivateTag{}, keypair.data, crypto::hexEncode(serialized));
   OPENSSL_cleanse(&keypair, sizeof(keypair));
   return key;
 }
@@ -241,8 +228,7 @@ std::string jsonQuote(std::string_view utf8) {
       default:
         if (c < 0x20) {
           out += "\\u00";
-          out += kHexDigits[c >> 4];
-          out += kHexDigits[c & 15];
+          out += crypto::hexEncode({&c, 1});
         } else {
           out += static_cast<char>(c);
         }
@@ -361,7 +347,7 @@ std::string serializeForId(const Event& event) {
 }
 
 std::string computeEventId(const Event& event) {
-  return toHex(crypto::sha256(serializeForId(event)));
+  return crypto::hexEncode(crypto::sha256(serializeForId(event)));
 }
 
 bool verifyEvent(const Event& event) {
@@ -400,7 +386,7 @@ std::string makeAnnounceContent(std::string_view peerId) {
   return "{\"peerId\":" + jsonQuote(peerId) + "}";
 }
 
-std::string makeSubscriptionId() { return room::generateId(64); }
+std::string makeSubscriptionId() { return crypto::generateId(64); }
 
 // ---- relay messages --------------------------------------------------------------------------
 
@@ -466,4 +452,4 @@ std::optional<RelayMessage> parseRelayMessage(std::string_view text) {
   return m;
 }
 
-}  // namespace trystero::strategies::nostr
+}  // namespace trystero::nostr::wire

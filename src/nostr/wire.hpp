@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-namespace trystero::strategies::nostr {
+namespace trystero::nostr::wire {
 
 // A secp256k1 key pair for BIP-340 signatures. Not copyable; the secret is wiped on destruction.
 class KeyPair {
@@ -153,4 +153,4 @@ std::optional<RelayMessage> parseRelayMessage(std::string_view text);
 // timestamps and kinds must be; nullopt otherwise.
 std::optional<std::int64_t> safeInteger(const nlohmann::json& value);
 
-}  // namespace trystero::strategies::nostr
+}  // namespace trystero::nostr::wire
