@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <utility>
 
 namespace trystero::loop {
 
@@ -12,11 +13,9 @@ struct Loop::TaskSource {
   Loop* loop;
 };
 
-struct Loop::Timer {
+struct Loop::TimerSource {
+  GSource source;
   Loop* loop;
-  TimerId id;
-  guint sourceId;
-  std::function<bool()> callback;
 };
 
 namespace {
@@ -48,6 +47,23 @@ Loop::Loop() : context_(g_main_context_new()), mainLoop_(g_main_loop_new(context
   taskSource_->loop = this;
   g_source_set_priority(&taskSource_->source, G_PRIORITY_DEFAULT);
   g_source_attach(&taskSource_->source, context_);
+  static GSourceFuncs timerFuncs = {
+      taskPrepare,
+      taskCheck,
+      [](GSource* source, GSourceFunc, gpointer) -> gboolean {
+        auto* self = reinterpret_cast<TimerSource*>(source)->loop;
+        self->runDueTimers();
+        self->rearmTimerSource();
+        return G_SOURCE_CONTINUE;
+      },
+      nullptr,
+      nullptr,
+      nullptr,
+  };
+  timerSource_ = reinterpret_cast<TimerSource*>(g_source_new(&timerFuncs, sizeof(TimerSource)));
+  timerSource_->loop = this;
+  g_source_set_priority(&timerSource_->source, G_PRIORITY_DEFAULT);
+  g_source_attach(&timerSource_->source, context_);
   std::promise<void> started;
   auto ready = started.get_future();
   thread_ = std::thread([this, &started] {
@@ -61,12 +77,9 @@ Loop::Loop() : context_(g_main_context_new()), mainLoop_(g_main_loop_new(context
 Loop::~Loop() {
   stop();
   if (thread_.joinable()) thread_.join();
-  for (auto& timer : timers_) {
-    if (auto* source = g_main_context_find_source_by_id(context_, timer->sourceId)) {
-      g_source_destroy(source);
-    }
-  }
   timers_.clear();
+  g_source_destroy(&timerSource_->source);
+  g_source_unref(&timerSource_->source);
   g_source_destroy(&taskSource_->source);
   g_source_unref(&taskSource_->source);
   g_main_loop_unref(mainLoop_);
@@ -137,50 +150,115 @@ void Loop::stop() {
       mainLoop_);
 }
 
-gboolean Loop::dispatchTimer(gpointer data) {
-  auto* timer = static_cast<Timer*>(data);
-  Loop* self = timer->loop;
-  TimerId id = timer->id;
-  // The callback may cancel this or other timers, so keep it alive by moving it out.
-  auto callback = timer->callback;
-  bool again = callback();
-  auto it = std::find_if(self->timers_.begin(), self->timers_.end(),
-                         [id](const auto& t) { return t->id == id; });
-  if (it == self->timers_.end()) return G_SOURCE_REMOVE;  // cancelled from within
-  if (again) return G_SOURCE_CONTINUE;
-  self->timers_.erase(it);
-  return G_SOURCE_REMOVE;
-}
-
-Loop::TimerId Loop::addTimer(std::chrono::milliseconds delay, std::function<bool()> f) {
-  auto timer = std::make_unique<Timer>();
-  timer->loop = this;
-  timer->id = nextTimerId_++;
-  timer->callback = std::move(f);
-  GSource* source = g_timeout_source_new(static_cast<guint>(std::max<int64_t>(0, delay.count())));
-  g_source_set_callback(source, &Loop::dispatchTimer, timer.get(), nullptr);
-  timer->sourceId = g_source_attach(source, context_);
-  g_source_unref(source);
-  TimerId id = timer->id;
-  timers_.push_back(std::move(timer));
+Loop::TimerId Loop::schedule(std::chrono::milliseconds delay, std::chrono::milliseconds interval,
+                             std::function<bool()> f) {
+  const TimerId id = nextTimerId_++;
+  const std::int64_t delayUs = std::max<std::int64_t>(0, delay.count()) * 1000;
+  timers_.emplace(id, PendingTimer{nowUs() + delayUs, interval.count() * 1000, std::move(f)});
+  rearmTimerSource();
   return id;
 }
 
+Loop::TimerId Loop::addTimer(std::chrono::milliseconds interval, std::function<bool()> f) {
+  return schedule(interval, std::max(interval, std::chrono::milliseconds(1)), std::move(f));
+}
+
 Loop::TimerId Loop::callLater(std::chrono::milliseconds delay, std::function<void()> f) {
-  return addTimer(delay, [f = std::move(f)] {
+  return schedule(delay, {}, [f = std::move(f)] {
     f();
     return false;
   });
 }
 
+Timer Loop::after(std::chrono::milliseconds delay, std::function<void()> f) {
+  return Timer(this, callLater(delay, std::move(f)));
+}
+
+Timer Loop::every(std::chrono::milliseconds interval, std::function<bool()> f) {
+  return Timer(this, addTimer(interval, std::move(f)));
+}
+
 void Loop::cancelTimer(TimerId id) {
-  auto it =
-      std::find_if(timers_.begin(), timers_.end(), [id](const auto& t) { return t->id == id; });
-  if (it == timers_.end()) return;
-  if (auto* source = g_main_context_find_source_by_id(context_, (*it)->sourceId)) {
-    g_source_destroy(source);
+  if (timers_.erase(id) > 0) rearmTimerSource();
+}
+
+void Loop::runDueTimers() {
+  const std::int64_t now = nowUs();
+  // Decided up front: what the callbacks schedule runs on a later turn, and what they cancel
+  // does not run.
+  std::vector<std::pair<std::int64_t, TimerId>> due;
+  for (const auto& [id, timer] : timers_) {
+    if (timer.deadlineUs <= now) due.emplace_back(timer.deadlineUs, id);
   }
-  timers_.erase(it);
+  std::sort(due.begin(), due.end());
+  for (const auto& [deadline, id] : due) {
+    auto it = timers_.find(id);
+    if (it == timers_.end()) continue;
+    // The callback may cancel this timer (erasing it) while it runs: it runs from here.
+    auto callback = std::move(it->second.callback);
+    const bool repeating = it->second.intervalUs > 0;
+    if (!repeating) timers_.erase(it);
+    const bool again = callback();
+    if (!repeating) continue;
+    it = timers_.find(id);
+    if (it == timers_.end()) continue;
+    if (!again) {
+      timers_.erase(it);
+      continue;
+    }
+    it->second.callback = std::move(callback);
+    it->second.deadlineUs = nowUs() + it->second.intervalUs;
+  }
+}
+
+void Loop::rearmTimerSource() {
+  if (timers_.empty()) {
+    g_source_set_ready_time(&timerSource_->source, -1);
+    return;
+  }
+  std::int64_t earliest = timers_.begin()->second.deadlineUs;
+  for (const auto& [id, timer] : timers_) earliest = std::min(earliest, timer.deadlineUs);
+  // GLib's ready time is on the real monotonic clock; ours may run ahead of it.
+  const std::int64_t real = earliest - clockAheadUs_.load();
+  g_source_set_ready_time(&timerSource_->source, std::max<std::int64_t>(0, real));
+}
+
+std::int64_t Loop::nowUs() const { return g_get_monotonic_time() + clockAheadUs_.load(); }
+
+std::int64_t Loop::nowMs() const { return nowUs() / 1000; }
+
+void Loop::advanceClock(std::chrono::milliseconds delta) {
+  clockAheadUs_ += std::max<std::int64_t>(0, delta.count()) * 1000;
+  if (isLoopThread()) {
+    rearmTimerSource();
+    return;
+  }
+  invoke([this] {
+    runDueTimers();
+    rearmTimerSource();
+  });
+}
+
+Timer::Timer(Timer&& other) noexcept
+    : loop_(std::exchange(other.loop_, nullptr)), id_(std::exchange(other.id_, 0)) {}
+
+Timer& Timer::operator=(Timer&& other) noexcept {
+  if (this != &other) {
+    cancel();
+    loop_ = std::exchange(other.loop_, nullptr);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+void Timer::cancel() {
+  Loop* loop = std::exchange(loop_, nullptr);
+  if (!loop) return;
+  if (loop->isLoopThread()) {
+    loop->cancelTimer(id_);
+  } else {
+    loop->post([loop, id = id_] { loop->cancelTimer(id); });
+  }
 }
 
 std::int64_t nowMs() { return g_get_monotonic_time() / 1000; }

@@ -5,10 +5,12 @@
 
 #include <glib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -17,10 +19,33 @@
 
 namespace trystero::loop {
 
+class Loop;
+
+// A pending call on a loop's clock (Loop::after, Loop::every). Destroying or cancelling the
+// handle cancels the call; cancelling one that already ran is a no-op. The handle may be
+// destroyed on any thread (off the loop thread the cancellation is posted), but never after its
+// loop.
+class Timer {
+ public:
+  Timer() = default;
+  Timer(Timer&& other) noexcept;
+  Timer& operator=(Timer&& other) noexcept;  // cancels what this handle held
+  ~Timer() { cancel(); }
+
+  void cancel();
+  // True from scheduling until cancelled (a one-shot timer that already ran still counts).
+  explicit operator bool() const { return loop_ != nullptr; }
+
+ private:
+  friend class Loop;
+  Timer(Loop* loop, std::uint64_t id) : loop_(loop), id_(id) {}
+  Loop* loop_ = nullptr;
+  std::uint64_t id_ = 0;
+};
+
 class Loop {
  public:
   using Task = std::function<void()>;
-  using TimerId = std::uint64_t;
 
   Loop();
   ~Loop();
@@ -50,13 +75,25 @@ class Loop {
     return result.get();
   }
 
-  // Loop thread only. Calls f after delay, then again every delay for as long as f returns
-  // true. The id stays valid until the timer ends or is cancelled; cancelling a finished
-  // timer is a no-op.
-  TimerId addTimer(std::chrono::milliseconds delay, std::function<bool()> f);
-  // Loop thread only. One-shot convenience.
+  // Loop thread only. Calls f once after delay on this loop's clock, unless the returned handle
+  // was cancelled or destroyed first.
+  [[nodiscard]] Timer after(std::chrono::milliseconds delay, std::function<void()> f);
+  // Loop thread only. Calls f every interval for as long as it returns true and the handle lives.
+  [[nodiscard]] Timer every(std::chrono::milliseconds interval, std::function<bool()> f);
+
+  // The same by id, for code not yet moved to Timer handles: the id must be cancelled by hand.
+  using TimerId = std::uint64_t;
+  TimerId addTimer(std::chrono::milliseconds interval, std::function<bool()> f);
   TimerId callLater(std::chrono::milliseconds delay, std::function<void()> f);
   void cancelTimer(TimerId id);
+
+  // This loop's clock, in milliseconds: monotonic, running with real time unless a test moved it
+  // ahead. Timers, deadlines and ages in the protocol logic read it.
+  std::int64_t nowMs() const;
+  // Thread-safe; for tests. Moves this loop's clock ahead by delta, so that what waits on it
+  // (timers, ages, deadlines) happens without waiting in real time. Off the loop thread, returns
+  // once the timers due by then have run, in deadline order.
+  void advanceClock(std::chrono::milliseconds delta);
 
   // Stops the thread after the tasks already posted have run. Idempotent.
   void stop();
@@ -64,9 +101,19 @@ class Loop {
   void stopAndJoin();
 
  private:
+  friend class Timer;
   struct TaskSource;
-  struct Timer;
-  static gboolean dispatchTimer(gpointer data);
+  struct TimerSource;
+  struct PendingTimer {
+    std::int64_t deadlineUs;
+    std::int64_t intervalUs;  // 0: one-shot
+    std::function<bool()> callback;
+  };
+  TimerId schedule(std::chrono::milliseconds delay, std::chrono::milliseconds interval,
+                   std::function<bool()> f);
+  void runDueTimers();
+  void rearmTimerSource();
+  std::int64_t nowUs() const;
   void run();
   void drainTasks();
 
@@ -78,11 +125,15 @@ class Loop {
   bool stopped_ = false;
   std::thread thread_;
   std::thread::id threadId_;
+  // Loop thread only: timers by id (ids grow, so equal deadlines run in scheduling order).
   TimerId nextTimerId_ = 1;
-  std::vector<std::unique_ptr<Timer>> timers_;
+  std::map<TimerId, PendingTimer> timers_;
+  TimerSource* timerSource_;
+  std::atomic<std::int64_t> clockAheadUs_{0};
 };
 
-// Milliseconds on a monotonic clock, for deadlines and measurements.
+// Milliseconds on the real monotonic clock, for measurements (protocol logic reads its loop's
+// clock, Loop::nowMs).
 std::int64_t nowMs();
 
 }  // namespace trystero::loop

@@ -135,14 +135,6 @@ std::shared_ptr<RelaySocket> RelaySocket::create(loop::Loop& loop, const std::st
 
 RelaySocket::~RelaySocket() {
   removeWaiter(this);
-  if (retryTimer_) {
-    if (loop_.isLoopThread()) {
-      loop_.cancelTimer(retryTimer_);
-    } else {
-      // The timer only holds a weak reference; cancelling just frees it sooner.
-      loop_.post([loop = &loop_, id = retryTimer_] { loop->cancelTimer(id); });
-    }
-  }
   // socket_ goes with us; the WebSocket closes itself (1001) on its loop thread.
 }
 
@@ -236,13 +228,13 @@ void RelaySocket::scheduleRetry() {
   // JS: while paused, onclose chains init onto the pause promise instead of a timer.
   if (waitIfPaused()) return;
   milliseconds delay = takeRetryDelay(url_);
-  retryTimer_ = loop_.callLater(delay, [weak = weak_from_this()] {
+  retryTimer_ = loop_.after(delay, [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->retryTimerFired();
   });
 }
 
 void RelaySocket::retryTimerFired() {
-  retryTimer_ = 0;
+  retryTimer_ = {};
   if (closed_) return;
   // Unlike the JS, a retry that falls due while paused waits for the resume too.
   if (waitIfPaused()) return;
@@ -290,10 +282,7 @@ void RelaySocket::close() {
   state_ = State::Closed;
   removeWaiter(this);
   waitingForResume_ = false;
-  if (retryTimer_) {
-    loop_.cancelTimer(retryTimer_);
-    retryTimer_ = 0;
-  }
+  retryTimer_.cancel();
   whenOpen_.clear();
   callbacks_ = std::make_shared<Callbacks>();  // releases what the callbacks captured
   if (socket_) {

@@ -135,7 +135,7 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
   std::shared_ptr<WebSocket> socket_;
   std::vector<std::function<void()>> whenOpen_;
   std::uint64_t generation_ = 0;  // tells the current WebSocket's callbacks from stale ones
-  loop::Loop::TimerId retryTimer_ = 0;
+  loop::Timer retryTimer_;
   bool waitingForResume_ = false;
   bool closed_ = false;
 

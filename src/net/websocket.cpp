@@ -377,7 +377,7 @@ void WebSocket::start() {
   handshake_ = h;
 
   if (options_.connectTimeout.count() > 0) {
-    timeoutTimer_ = loop_.callLater(options_.connectTimeout, [weak = weak_from_this()] {
+    timeoutTimer_ = loop_.after(options_.connectTimeout, [weak = weak_from_this()] {
       if (auto self = weak.lock()) self->onTimeout();
     });
   }
@@ -389,10 +389,7 @@ void WebSocket::start() {
 // Drops a pending connect. Its GIO callbacks still come (cancelled) and find the handshake no
 // longer wanted.
 void WebSocket::abortConnect() {
-  if (timeoutTimer_) {
-    loop_.cancelTimer(timeoutTimer_);
-    timeoutTimer_ = 0;
-  }
+  timeoutTimer_.cancel();
   if (handshake_) g_cancellable_cancel(handshake_->cancellable);
   handshake_.reset();
 }
@@ -405,7 +402,7 @@ void WebSocket::failSoon(std::string error) {
 }
 
 void WebSocket::onTimeout() {
-  timeoutTimer_ = 0;
+  timeoutTimer_ = {};
   if (state_ != State::Connecting) return;
   state_ = State::Closed;
   abortConnect();
@@ -522,10 +519,7 @@ void WebSocket::handshakeResponse(const std::shared_ptr<Handshake>& h, std::size
 }
 
 void WebSocket::connectFinished(SoupWebsocketConnection* conn) {
-  if (timeoutTimer_) {
-    loop_.cancelTimer(timeoutTimer_);
-    timeoutTimer_ = 0;
-  }
+  timeoutTimer_.cancel();
   handshake_.reset();  // the connection holds the stream now
   conn_ = conn;
 
@@ -658,9 +652,9 @@ void WebSocket::close(int code, const std::string& reason) {
 
 WebSocket::~WebSocket() {
   // Runs the teardown on the loop thread; libsoup objects must not be touched elsewhere.
-  auto teardown = [loop = &loop_, timer = timeoutTimer_, handshake = std::move(handshake_),
-                   conn = conn_, ids = std::move(handlerIds_)]() mutable {
-    if (timer) loop->cancelTimer(timer);
+  timeoutTimer_.cancel();
+  auto teardown = [loop = &loop_, handshake = std::move(handshake_), conn = conn_,
+                   ids = std::move(handlerIds_)]() mutable {
     if (handshake) g_cancellable_cancel(handshake->cancellable);
     handshake.reset();
     if (conn) {

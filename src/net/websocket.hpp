@@ -146,7 +146,7 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
   std::shared_ptr<WebSocketGuard> guard_;
   _SoupWebsocketConnection* conn_ = nullptr;
   std::vector<unsigned long> handlerIds_;
-  loop::Loop::TimerId timeoutTimer_ = 0;
+  loop::Timer timeoutTimer_;
   bool tooBig_ = false;
 };
 

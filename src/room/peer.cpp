@@ -125,10 +125,8 @@ void Peer::closeGracefully(std::chrono::milliseconds patience, std::function<voi
   handlers_ = std::make_shared<const Handlers>(Handlers{nullptr, nullptr, handlers_->data});
   auto self = shared_from_this();
   auto finish = std::make_shared<std::function<void()>>();
-  auto timer = std::make_shared<loop::Loop::TimerId>(0);
-  *finish = [self, timer, done = std::move(done)] {
-    if (*timer) self->loop_.cancelTimer(*timer);
-    *timer = 0;
+  *finish = [self, done = std::move(done)] {
+    self->closeTimer_.cancel();
     bool first = !self->dead_;
     self->destroy();
     if (first && done) done();
@@ -136,7 +134,7 @@ void Peer::closeGracefully(std::chrono::milliseconds patience, std::function<voi
   std::weak_ptr<std::function<void()>> weakFinish = finish;
   // Not from inside the channel's own callback, which destroy() replaces.
   channel_->onClose([this, finish] { loop_.post([finish] { (*finish)(); }); });
-  *timer = loop_.callLater(patience, [weakFinish] {
+  closeTimer_ = loop_.after(patience, [weakFinish] {
     if (auto f = weakFinish.lock()) (*f)();
   });
   channel_->close();

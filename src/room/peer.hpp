@@ -67,7 +67,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
   bool closeReported_ = false;
   bool counted_ = false;  // in the process-wide ConnectionBudget
   bool opened_ = false;
-  std::int64_t createdMs_ = loop::nowMs();
+  std::int64_t createdMs_ = loop_.nowMs();
+  loop::Timer closeTimer_;  // closeGracefully's patience
   std::shared_ptr<rtc::PeerConnection> pc_;
   std::shared_ptr<rtc::DataChannel> channel_;
   std::optional<rtc::SessionDescription> offer_;

@@ -71,18 +71,15 @@ RoomCore::~RoomCore() {
 }
 
 void RoomCore::destroyConnections(PeerState& state) {
-  if (state.awaiting) loop_.cancelTimer(state.awaiting);
-  state.awaiting = 0;
-  if (state.probeTimer) loop_.cancelTimer(state.probeTimer);
-  state.probeTimer = 0;
-  if (state.youngTimer) loop_.cancelTimer(state.youngTimer);
-  state.youngTimer = 0;
+  state.awaiting.cancel();
+  state.probeTimer.cancel();
+  state.youngTimer.cancel();
   state.young = false;
   state.sentYoung.clear();
   auto standbys = std::move(state.standbys);
   state.standbys.clear();
   for (auto& standby : standbys) {
-    if (standby.timer) loop_.cancelTimer(standby.timer);
+    standby.timer.cancel();
     standby.peer->destroy();
   }
   auto closing = std::move(state.closing);
@@ -141,22 +138,21 @@ void RoomCore::attachPrimary(const std::string& peerId, const std::shared_ptr<ro
     });
   }
   auto& state = peers_[peerId];
-  if (state.youngTimer) loop_.cancelTimer(state.youngTimer);
+  state.youngTimer.cancel();
   state.sentYoung.clear();
   state.young = true;
-  state.youngTimer = loop_.callLater(standbyGrace_ / 3, [weak, peerId] {
+  state.youngTimer = loop_.after(standbyGrace_ / 3, [weak, peerId] {
     auto self = weak.lock();
     if (!self) return;
     auto it = self->peers_.find(peerId);
     if (it == self->peers_.end()) return;
-    it->second.youngTimer = 0;
+    it->second.youngTimer = {};
     it->second.young = false;
     it->second.sentYoung.clear();
   });
   state.listening = false;
   state.probes = 0;
-  if (state.probeTimer) loop_.cancelTimer(state.probeTimer);
-  state.probeTimer = 0;
+  state.probeTimer.cancel();
   if (left_) return heard(peerId);
   probe(peerId);
 }
@@ -177,12 +173,12 @@ void RoomCore::probe(const std::string& peerId) {
   std::erase_if(state.outgoing, [](const Outgoing& o) { return o.probe && o.next == 0; });
   state.outgoing.push_front({encoder, 0, nullptr, true});
   std::weak_ptr<RoomCore> weak = weak_from_this();
-  state.probeTimer = loop_.callLater(kProbeInterval, [weak, peerId] {
+  state.probeTimer = loop_.after(kProbeInterval, [weak, peerId] {
     auto self = weak.lock();
     if (!self) return;
     auto it = self->peers_.find(peerId);
     if (it == self->peers_.end()) return;
-    it->second.probeTimer = 0;
+    it->second.probeTimer = {};
     self->probe(peerId);
   });
   pump(peerId);
@@ -193,8 +189,7 @@ void RoomCore::heard(const std::string& peerId) {
   if (it == peers_.end() || it->second.listening) return;
   auto& state = it->second;
   state.listening = true;
-  if (state.probeTimer) loop_.cancelTimer(state.probeTimer);
-  state.probeTimer = 0;
+  state.probeTimer.cancel();
   std::erase_if(state.outgoing, [](const Outgoing& o) { return o.probe && o.next == 0; });
   pump(peerId);
 }
@@ -209,7 +204,7 @@ void RoomCore::swapPrimary(const std::string& peerId, const room::Peer* standbyP
   g_debug("trystero: %s: the remote answers on a standby: it becomes the primary", peerId.c_str());
   auto promoted = std::move(*next);
   state.standbys.erase(next);
-  if (promoted.timer) loop_.cancelTimer(promoted.timer);
+  promoted.timer.cancel();
   auto old = std::move(state.peer);
   auto oldReassembler = std::move(state.reassembler);
   state.peer = std::move(promoted.peer);
@@ -264,7 +259,7 @@ void RoomCore::addStandbyState(const std::string& peerId, Standby standby) {
   // The convergence rule (see the header): the smaller selfId ends its standbys after the grace
   // period, the larger only after three times that, so both never close theirs at once.
   auto grace = selfId_ < peerId ? standbyGrace_ : 3 * standbyGrace_;
-  standby.timer = loop_.callLater(grace, [weak, peerId, raw] {
+  standby.timer = loop_.after(grace, [weak, peerId, raw] {
     if (auto self = weak.lock()) self->dropStandby(peerId, raw, /*graceful=*/true);
   });
   state.standbys.push_back(std::move(standby));
@@ -279,11 +274,11 @@ void RoomCore::dropStandby(const std::string& peerId, const room::Peer* peer, bo
   if (standby == standbys.end()) return;
   auto doomed = std::move(*standby);
   standbys.erase(standby);
-  if (doomed.timer) loop_.cancelTimer(doomed.timer);
+  doomed.timer.cancel();
   // A standby whose time is up may be the remote's primary, with its messages in flight: close
   // it the way SCTP delivers them (the remote promotes its own standby meanwhile).
   if (!graceful) return doomed.peer->destroy();
-  doomed.timer = 0;
+  doomed.timer = {};
   auto closingPeer = doomed.peer;
   it->second.closing.push_back(std::move(doomed));
   std::weak_ptr<RoomCore> weak = weak_from_this();
@@ -311,28 +306,26 @@ void RoomCore::primaryClosed(const std::string& peerId) {
     // Wait for the connection on its way (addStandby ends the wait); meanwhile the dead primary
     // refuses sends, which stay queued. A primary that died young stays so while we wait.
     state.peer->destroy();
-    if (state.youngTimer) loop_.cancelTimer(state.youngTimer);
-    state.youngTimer = 0;
+    state.youngTimer.cancel();
     std::weak_ptr<RoomCore> weak = weak_from_this();
-    state.awaiting = loop_.callLater(standbyGrace_, [weak, peerId] {
+    state.awaiting = loop_.after(standbyGrace_, [weak, peerId] {
       auto self = weak.lock();
       if (!self) return;
       auto it = self->peers_.find(peerId);
       if (it == self->peers_.end()) return;
-      it->second.awaiting = 0;
+      it->second.awaiting = {};
       self->exitPeer(peerId, "connection closed");
     });
     return;
   }
-  if (state.awaiting) loop_.cancelTimer(state.awaiting);
-  state.awaiting = 0;
+  state.awaiting.cancel();
 
   // Promote it silently: same peer, no leave/join.
   g_debug("trystero: %s: primary connection closed, standby promoted%s", peerId.c_str(),
           state.young ? " (messages sent on the young primary go again)" : "");
   auto standby = std::move(*next);
   state.standbys.erase(next);
-  if (standby.timer) loop_.cancelTimer(standby.timer);
+  standby.timer.cancel();
   auto dead = std::move(state.peer);
   state.peer = std::move(standby.peer);
   // Partial messages that came on the dead connection can never complete (their sender does
@@ -652,7 +645,7 @@ Future<void> RoomCore::leave() {
   // As room.js: the leave message gets 99 ms. Unlike it, the connections then stay up until
   // what was already sent has been acknowledged (at most kLeaveDrainMs more), so a send whose
   // future resolved before leave() is not cut off in flight.
-  auto deadline = loop::nowMs() + kLeaveDrainMs;
+  auto deadline = loop_.nowMs() + kLeaveDrainMs;
   auto finish = std::make_shared<std::function<void()>>();
   std::weak_ptr<std::function<void()>> weakFinish = finish;
   *finish = [self, done, deadline, weakFinish] {
@@ -663,9 +656,9 @@ Future<void> RoomCore::leave() {
                                         [](const Outgoing& o) { return !o.job; });
       if (internalQueued || (channel && !channel->drained())) draining = true;
     }
-    if (draining && loop::nowMs() < deadline) {
+    if (draining && self->loop_.nowMs() < deadline) {
       if (auto next = weakFinish.lock()) {
-        self->loop_.callLater(std::chrono::milliseconds(10), [next] { (*next)(); });
+        self->leaving_ = self->loop_.after(std::chrono::milliseconds(10), [next] { (*next)(); });
       }
       return;
     }
@@ -682,7 +675,7 @@ Future<void> RoomCore::leave() {
     auto resolve = done;
     resolve.resolve();
   };
-  loop_.callLater(std::chrono::milliseconds(99), [finish] { (*finish)(); });
+  leaving_ = loop_.after(std::chrono::milliseconds(99), [finish] { (*finish)(); });
   return done.future();
 }
 

@@ -121,7 +121,7 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   struct Standby {
     std::shared_ptr<room::Peer> peer;
     room::Reassembler reassembler;
-    loop::Loop::TimerId timer = 0;  // its end (grace or fallback)
+    loop::Timer timer;  // its end (grace or fallback)
   };
   struct PeerState {
     std::shared_ptr<room::Peer> peer;  // the primary: every send goes here
@@ -130,17 +130,17 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     // Standbys being closed gracefully: what still arrives on them is delivered.
     std::vector<Standby> closing;
     // Set while the primary is closed and another connection is awaited (sends wait too).
-    loop::Loop::TimerId awaiting = 0;
+    loop::Timer awaiting;
     // Messages completed on the primary while it is young (see above), and the end of that.
     std::vector<Outgoing> sentYoung;
     bool young = false;
-    loop::Loop::TimerId youngTimer = 0;
+    loop::Timer youngTimer;
     std::deque<Outgoing> outgoing;  // served round-robin, one chunk at a time
     // Whether the remote reads the primary (see "Listening" above); until then only probes go
     // out on it.
     bool listening = false;
     int probes = 0;
-    loop::Loop::TimerId probeTimer = 0;
+    loop::Timer probeTimer;
     std::vector<std::pair<Promise<double>, std::int64_t>> pongs;  // (promise, start in us)
     bool pumping = false;
   };
@@ -185,6 +185,7 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   std::function<bool(const std::string&)> hasPendingConnection_;
   std::vector<std::uint8_t> scratch_;
   bool left_ = false;
+  loop::Timer leaving_;  // the next step of leave(): the leave message's time, then the drain
   std::chrono::milliseconds standbyGrace_{3000};
   Room::Stats stats_;
 };

@@ -201,7 +201,7 @@ void Signaller::getOffers(const std::shared_ptr<Session>& session, std::size_t n
 }
 
 void Signaller::sweepPool() {
-  auto now = loop::nowMs();
+  auto now = loop_.nowMs();
   std::erase_if(pool_, [&](const std::shared_ptr<Peer>& peer) {
     bool expired = now - peer->createdMs() >= timing_.offerTtl.count();
     if (expired) peer->destroy();

@@ -86,8 +86,8 @@ struct MqttStrategy::Relay : std::enable_shared_from_this<Relay> {
   std::vector<std::function<void()>> ready;
   std::vector<Subscription> subscriptions;  // in subscription order, as mqtt.js resubscribes
   std::uint16_t nextPacketId = firstPacketId();
-  loop::Loop::TimerId connackTimer = 0;
-  loop::Loop::TimerId keepAliveTimer = 0;
+  loop::Timer connackTimer;
+  loop::Timer keepAliveTimer;
   int keepAliveTicks = 0;
   RelayStats stats;
 
@@ -165,9 +165,8 @@ struct MqttStrategy::Relay : std::enable_shared_from_this<Relay> {
     sessionUp = false;
     awaitingConnack = false;
     keepAliveTicks = 0;
-    if (connackTimer) loop.cancelTimer(connackTimer);
-    if (keepAliveTimer) loop.cancelTimer(keepAliveTimer);
-    connackTimer = keepAliveTimer = 0;
+    connackTimer.cancel();
+    keepAliveTimer.cancel();
     decoder.reset();
   }
 
@@ -187,10 +186,10 @@ struct MqttStrategy::Relay : std::enable_shared_from_this<Relay> {
     send(encodeConnect({clientId, static_cast<std::uint16_t>(options.keepAlive.count()), true}));
     std::weak_ptr<Relay> weak = weak_from_this();
     const auto current = connection;
-    connackTimer = loop.callLater(options.connectTimeout, [weak, current] {
+    connackTimer = loop.after(options.connectTimeout, [weak, current] {
       auto self = weak.lock();
       if (!self || self->connection != current) return;
-      self->connackTimer = 0;
+      self->connackTimer = {};
       if (self->awaitingConnack) self->drop("no CONNACK within the connect timeout");
     });
   }
@@ -223,14 +222,14 @@ struct MqttStrategy::Relay : std::enable_shared_from_this<Relay> {
     if (half.count() <= 0) return;
     std::weak_ptr<Relay> weak = weak_from_this();
     const auto current = connection;
-    keepAliveTimer = loop.addTimer(half, [weak, current] {
+    keepAliveTimer = loop.every(half, [weak, current] {
       auto self = weak.lock();
       if (!self || self->connection != current) return false;
       self->keepAliveTicks++;
       if (self->keepAliveTicks == 2) {
         if (self->send(encodePingreq())) self->stats.pingsOut++;
       } else if (self->keepAliveTicks > 2) {
-        self->keepAliveTimer = 0;
+        self->keepAliveTimer = {};
         self->drop("no PINGRESP within the keep-alive period");
         return false;
       }
@@ -249,8 +248,7 @@ struct MqttStrategy::Relay : std::enable_shared_from_this<Relay> {
       awaitingConnack = false;
       sessionUp = true;
       stats.sessions++;
-      if (connackTimer) loop.cancelTimer(connackTimer);
-      connackTimer = 0;
+      connackTimer.cancel();
       startKeepAlive();
       // mqtt.js _resubscribe: every active topic in one SUBSCRIBE.
       std::vector<std::string> topics;

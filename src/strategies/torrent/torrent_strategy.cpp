@@ -42,10 +42,7 @@ TorrentStrategy::TorrentStrategy(loop::Loop& loop, std::vector<std::string> urls
 
 TorrentStrategy::~TorrentStrategy() {
   for (auto& relay : relays_) {
-    for (auto& [root, topic] : relay.topics) {
-      if (topic->timer) loop_.cancelTimer(topic->timer);
-    }
-    relay.topics.clear();
+    relay.topics.clear();  // their timers with them
     if (relay.socket) relay.socket->close();
   }
 }
@@ -70,7 +67,6 @@ void TorrentStrategy::subscribeWithOffers(std::size_t relay, const std::string& 
   if (relay >= relays_.size()) return;
   auto& r = relays_[relay];
   if (auto it = r.topics.find(rootTopic); it != r.topics.end()) {
-    if (it->second->timer) loop_.cancelTimer(it->second->timer);
     r.topics.erase(it);
   }
   auto topic = std::make_shared<Topic>();
@@ -93,8 +89,7 @@ void TorrentStrategy::unsubscribe(std::size_t relay, const std::string& rootTopi
   auto it = r.topics.find(rootTopic);
   if (it == r.topics.end()) return;
   auto topic = it->second;
-  if (topic->timer) loop_.cancelTimer(topic->timer);
-  topic->timer = 0;
+  topic->timer.cancel();
   r.topics.erase(it);
   if (auto byHash = r.byInfoHash.find(topic->infoHash);
       byHash != r.byInfoHash.end() && byHash->second.lock() == topic) {
@@ -130,10 +125,9 @@ std::vector<RelaySocketInfo> TorrentStrategy::relaySockets() const {
 }
 
 void TorrentStrategy::restartTimer(const std::shared_ptr<Topic>& topic) {
-  if (topic->timer) loop_.cancelTimer(topic->timer);
   std::weak_ptr<Topic> weak = topic;
   // A live topic means a live strategy: topics are owned by relays_ alone.
-  topic->timer = loop_.addTimer(topic->interval, [this, weak] {
+  topic->timer = loop_.every(topic->interval, [this, weak] {
     auto t = weak.lock();
     if (!t) return false;
     announceNow(t);

@@ -64,7 +64,7 @@ class TorrentStrategy : public room::Strategy {
     DeliveryHandler handler;
     OfferSource getOffers;
     std::chrono::milliseconds interval = kDefaultAnnounceInterval;
-    loop::Loop::TimerId timer = 0;
+    loop::Timer timer;
     std::uint64_t announcedAtOpen = 0;  // the socket's open count at our last announce
     // offer_id -> engine handle, for the latest announce and the one before.
     std::map<std::string, std::uint64_t> offers, previousOffers;

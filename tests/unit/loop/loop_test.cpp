@@ -4,9 +4,13 @@
 
 #include <atomic>
 #include <future>
+#include <string>
 #include <thread>
+#include <vector>
 
 using trystero::loop::Loop;
+using trystero::loop::Timer;
+using namespace std::chrono_literals;
 
 TEST(Loop, RunsPostedTasksInOrderOnItsThread) {
   Loop loop;
@@ -45,12 +49,12 @@ TEST(Loop, PostFromManyThreads) {
   EXPECT_EQ(count.load(), 4000);
 }
 
-TEST(Loop, TimersRepeatAndCancel) {
+TEST(Loop, TimersRepeatUntilTheyReturnFalse) {
   Loop loop;
   std::promise<int> fired;
   int ticks = 0;
-  loop.invoke([&] {
-    loop.addTimer(std::chrono::milliseconds(5), [&] {
+  Timer timer = loop.invoke([&] {
+    return loop.every(5ms, [&] {
       if (++ticks == 3) {
         fired.set_value(ticks);
         return false;
@@ -59,27 +63,74 @@ TEST(Loop, TimersRepeatAndCancel) {
     });
   });
   EXPECT_EQ(fired.get_future().get(), 3);
+  loop.invoke([&] { timer.cancel(); });
+}
 
-  std::atomic<bool> cancelledRan{false};
+TEST(Loop, AdvancingTheClockRunsDueTimersInDeadlineOrderAndNoOthers) {
+  Loop loop;
+  std::vector<std::string> ran;
+  std::vector<Timer> timers;
+  const auto start = loop.nowMs();
   loop.invoke([&] {
-    auto id = loop.callLater(std::chrono::milliseconds(20), [&] { cancelledRan = true; });
-    loop.cancelTimer(id);
+    timers.push_back(loop.after(300ms, [&] { ran.push_back("300"); }));
+    timers.push_back(loop.after(100ms, [&] { ran.push_back("100"); }));
+    timers.push_back(loop.after(200ms, [&] { ran.push_back("200"); }));
+    timers.push_back(loop.after(10h, [&] { ran.push_back("10h"); }));
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_FALSE(cancelledRan.load());
+  loop.advanceClock(1s);
+  EXPECT_EQ(loop.invoke([&] { return ran; }), (std::vector<std::string>{"100", "200", "300"}));
+  EXPECT_GE(loop.nowMs() - start, 1000);
+  loop.invoke([&] { timers.clear(); });
+}
+
+TEST(Loop, RepeatingTimerFollowsTheClock) {
+  Loop loop;
+  std::atomic<int> ticks{0};
+  Timer timer = loop.invoke([&] {
+    return loop.every(1h, [&] {
+      ticks++;
+      return true;
+    });
+  });
+  loop.advanceClock(1h);
+  EXPECT_EQ(ticks, 1);
+  loop.advanceClock(1h);
+  EXPECT_EQ(ticks, 2);
+  loop.invoke([&] { timer = {}; });
+  loop.advanceClock(1h);
+  EXPECT_EQ(ticks, 2);
+}
+
+TEST(Loop, CancelledOrDestroyedTimersNeverRun) {
+  Loop loop;
+  std::atomic<int> ran{0};
+  Timer kept = loop.invoke([&] {
+    auto cancelled = loop.after(20ms, [&] { ran++; });
+    cancelled.cancel();
+    {
+      auto destroyed = loop.after(20ms, [&] { ran++; });
+    }
+    auto replaced = loop.after(20ms, [&] { ran++; });
+    replaced = loop.after(1h, [&] { ran += 100; });  // the first call is cancelled
+    return replaced;
+  });
+  // A handle destroyed off the loop thread cancels too (the cancellation is posted).
+  { Timer moved = std::move(kept); }
+  loop.advanceClock(2h);
+  EXPECT_EQ(ran, 0);
 }
 
 TEST(Loop, TimerCanCancelItselfFromCallback) {
   Loop loop;
   std::promise<void> done;
+  Timer timer;
   loop.invoke([&] {
-    auto id = std::make_shared<Loop::TimerId>();
-    *id = loop.addTimer(std::chrono::milliseconds(1), [&, id] {
-      loop.cancelTimer(*id);
+    timer = loop.every(1ms, [&] {
+      timer.cancel();
       done.set_value();
       return true;
     });
   });
   done.get_future().wait();
-  loop.invoke([] {});
+  loop.advanceClock(1s);  // it would have run again
 }
