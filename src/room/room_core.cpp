@@ -359,11 +359,6 @@ std::size_t RoomCore::connectionCount(const std::string& peerId) const {
   return it == peers_.end() ? 0 : 1 + it->second.standbys.size();
 }
 
-bool RoomCore::primaryIsYoungForTest(const std::string& peerId) const {
-  auto it = peers_.find(peerId);
-  return it != peers_.end() && it->second.young;
-}
-
 void RoomCore::dropPrimaryForTest(const std::string& peerId) {
   auto it = peers_.find(peerId);
   if (it == peers_.end()) return;

@@ -84,8 +84,6 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   // Test hook: destroys the peer's primary connection and handles it as closed (a standby, if
   // open, takes over; else the peer leaves).
   void dropPrimaryForTest(const std::string& peerId);
-  // Test hook: whether the peer's primary is still young (see above).
-  bool primaryIsYoungForTest(const std::string& peerId) const;
 
   // Everything below runs on the loop thread.
   void registerAction(const std::string& type);

@@ -16,19 +16,11 @@
 #include <vector>
 
 #include "loop/loop.hpp"
+#include "support/eventually.hpp"
 
 namespace trystero::net::testing {
 
-// Polls pred (on the calling thread) until it holds or the timeout passes.
-inline bool eventually(const std::function<bool()>& pred,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
+using trystero::testing::eventually;
 
 // WebSocket echo server on 127.0.0.1. A text message "close:<code>:<reason>" makes the server
 // close that connection with the code; everything else is echoed with its type.

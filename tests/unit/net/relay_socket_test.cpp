@@ -246,7 +246,7 @@ TEST_F(RelaySocketTest, PauseHoldsReconnectionAndResumeReconnectsAtOnce) {
   EXPECT_TRUE(relay->isOpen());  // open sockets are left alone
   server.closeAll(1001);
   ASSERT_TRUE(eventually([&] { return r.closeCount() == 1; }));
-  std::this_thread::sleep_for(300ms);
+  client.advanceClock(3s);  // past the retry delay: paused, nothing happens
   EXPECT_EQ(state(relay), RelaySocket::State::Waiting);
   EXPECT_EQ(relay->stats().connectAttempts, 1u);
   EXPECT_EQ(RelaySocket::nextRetryDelay(server.url()), 2000ms);  // no backoff consumed
@@ -270,7 +270,7 @@ TEST_F(RelaySocketTest, RetryFallingDueWhilePausedWaitsForResume) {
   server.closeAll(1001);
   ASSERT_TRUE(eventually([&] { return r.closeCount() == 1; }));
   pauseRelayReconnection();  // the 150 ms retry timer is already running
-  std::this_thread::sleep_for(450ms);
+  client.advanceClock(450ms);
   EXPECT_EQ(relay->stats().connectAttempts, 1u);
   EXPECT_EQ(state(relay), RelaySocket::State::Waiting);
   resumeRelayReconnection();
@@ -290,7 +290,7 @@ TEST_F(RelaySocketTest, ResumeAfterCloseOrDestructionIsHarmless) {
   client.invoke([&] { closed->close(); });
   destroyed.reset();  // from the test thread, while registered as waiting
   resumeRelayReconnection();
-  std::this_thread::sleep_for(200ms);
+  client.advanceClock(200ms);  // and runs what the resume posted
   EXPECT_EQ(closed->stats().connectAttempts, 1u);
   EXPECT_EQ(state(closed), RelaySocket::State::Closed);
   EXPECT_EQ(server.accepted(), 2);
@@ -368,7 +368,7 @@ TEST_F(RelaySocketTest, CloseStopsForGood) {
     relay->close();  // idempotent
   });
   EXPECT_TRUE(eventually([&] { return server.open() == 0; }));
-  std::this_thread::sleep_for(300ms);  // three base delays
+  client.advanceClock(300ms);  // three base delays
   EXPECT_EQ(server.accepted(), 1);
   EXPECT_EQ(r.closeCount(), 0u);  // no callbacks after close()
   EXPECT_EQ(state(relay), RelaySocket::State::Closed);
@@ -382,7 +382,7 @@ TEST_F(RelaySocketTest, CloseWhileWaitingCancelsTheRetry) {
   auto relay = create("ws://127.0.0.1:" + std::to_string(reserved.port) + "/", r);
   ASSERT_TRUE(eventually([&] { return r.closeCount() == 1; }));
   client.invoke([&] { relay->close(); });
-  std::this_thread::sleep_for(300ms);
+  client.advanceClock(300ms);
   EXPECT_EQ(relay->stats().connectAttempts, 1u);
   client.invoke([&] { relay.reset(); });
 }
@@ -401,7 +401,7 @@ TEST_F(RelaySocketTest, CallbacksMayCloseAndDropTheSocket) {
   client.invoke([&] { holder = RelaySocket::create(client, server.url(), std::move(cb)); });
   ASSERT_TRUE(eventually([&] { return messages.load() == 1; }));
   EXPECT_TRUE(eventually([&] { return server.open() == 0; }));
-  std::this_thread::sleep_for(250ms);
+  client.advanceClock(250ms);
   EXPECT_EQ(server.accepted(), 1);
 }
 

@@ -46,10 +46,7 @@ namespace wire = trystero::nostr::wire;
 
 namespace {
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  return trystero::testing::eventually(f, timeout, 5ms);
-}
+using trystero::testing::eventually;
 
 std::string hex(const std::uint8_t* data, std::size_t size) {
   static const char digits[] = "0123456789abcdef";

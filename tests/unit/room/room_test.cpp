@@ -14,6 +14,7 @@
 #include "room/room_core.hpp"
 #include "room/signaller.hpp"
 #include "strategies/local/local_strategy.hpp"
+#include "support/eventually.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
@@ -102,16 +103,7 @@ std::shared_ptr<Room> join(Identity& identity, const Config& config, const std::
       [&] { return identity.signaller->join(config, roomId, std::move(onError)); });
 }
 
-// Waits until f() holds, polling; false on timeout.
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return f();
-}
+using trystero::testing::eventually;
 
 struct Joined {
   std::mutex mutex;
@@ -478,7 +470,7 @@ TEST_F(StandbyTest, FirstPicksDifferAndNobodyLeaves) {
   ASSERT_TRUE(eventually([&] { return connections(0, 1) == 1 && connections(1, 0) == 1; }, 10s));
   exchange(a, b);
   // Past the larger side's fallback (3 x grace) nothing else happens.
-  std::this_thread::sleep_for(4s);
+  loop::Loop::shared().advanceClock(3 * 2000ms);
   EXPECT_EQ(connections(0, 1), 1u);
   EXPECT_EQ(connections(1, 0), 1u);
   exchange(a, b);
@@ -536,14 +528,11 @@ TEST_F(StandbyTest, PromotionRestartsAHalfSentMessage) {
   std::atomic<int> small{0};
   bBig.receive([&](const Payload&, const std::string&, const Metadata&) { small++; });
   send("small").get();
-  // "small" went out on a young primary; the big one goes once it is no longer young.
+  // "small" went out on a young primary; the big one goes once it is no longer young (a third
+  // of the grace), well before the standbys end.
   auto aCore = core(0);
   std::string bId = identities[1].id;
-  ASSERT_TRUE(eventually(
-      [&] {
-        return !loop::Loop::shared().invoke([&] { return aCore->primaryIsYoungForTest(bId); });
-      },
-      10s));
+  loop::Loop::shared().advanceClock(3s);
   Bytes bytes(8u << 20);
   for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 31 + 7);
   std::mutex mutex;

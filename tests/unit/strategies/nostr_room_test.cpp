@@ -15,6 +15,7 @@
 #include "room/id.hpp"
 #include "room/signaller.hpp"
 #include "strategies/nostr/nostr_strategy.hpp"
+#include "support/eventually.hpp"
 #include "support/room_helpers.hpp"
 #include "trystero/nostr.hpp"
 
@@ -40,10 +41,7 @@ class Relay : public trystero::testing::NodeServer {
       : NodeServer("nostr relay", "nostr_relay.mjs", {"--port", std::to_string(port)}) {}
 };
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 20s) {
-  return trystero::testing::eventually(f, timeout);
-}
+using trystero::testing::eventually;
 
 Config testConfig(const std::string& relayUrl) {
   return trystero::testing::testConfig("trystero-cpp-nostr-test", {relayUrl});

@@ -16,6 +16,7 @@
 #include "room/id.hpp"
 #include "room/signaller.hpp"
 #include "strategies/torrent/torrent_strategy.hpp"
+#include "support/eventually.hpp"
 #include "support/room_helpers.hpp"
 #include "trystero/torrent.hpp"
 
@@ -40,10 +41,7 @@ class Tracker : public trystero::testing::NodeServer {
   Tracker() : NodeServer("tracker", "tracker.mjs") {}
 };
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 30s) {
-  return trystero::testing::eventually(f, timeout);
-}
+using trystero::testing::eventually;
 
 Config testConfig(const std::string& trackerUrl, std::string password = "") {
   return trystero::testing::testConfig("trystero-cpp-torrent-test", {trackerUrl},

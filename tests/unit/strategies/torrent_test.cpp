@@ -261,10 +261,7 @@ TEST(TorrentApi, DefaultTrackers) {
 
 namespace {
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  return trystero::testing::eventually(f, timeout, 5ms);
-}
+using trystero::testing::eventually;
 
 // A WebSocket endpoint on 127.0.0.1 that records what clients send and sends what the test
 // says, on the shared loop.
