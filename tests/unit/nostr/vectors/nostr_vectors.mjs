@@ -1,7 +1,7 @@
 // Regenerates nostr_vectors.json from the real trystero@0.22.0 nostr.js (and its
 // @noble/secp256k1), as installed in tests/interop/node_modules:
 //
-//   node tests/unit/strategies/vectors/nostr_vectors.mjs > tests/unit/strategies/vectors/nostr_vectors.json
+//   node tests/unit/nostr/vectors/nostr_vectors.mjs > tests/unit/nostr/vectors/nostr_vectors.json
 //
 // The node_modules directory can be given as the first argument or $INTEROP_NODE_MODULES.
 // Events come from nostr.js's own createEvent() and subscribe(): the key pair nostr.js makes at
@@ -179,7 +179,7 @@ const relays = relayConfigs.map(config => ({
 console.log(
   JSON.stringify(
     {
-      generator: 'tests/unit/strategies/vectors/nostr_vectors.mjs',
+      generator: 'tests/unit/nostr/vectors/nostr_vectors.mjs',
       trystero: pkg.version,
       secretKey: hex(secretKey),
       pubkey: hex(publicKey),

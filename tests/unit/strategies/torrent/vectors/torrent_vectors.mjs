@@ -1,7 +1,7 @@
 // Records what the real trystero@0.22.0 torrent.js puts on the wire, for torrent_test.cpp.
 //
-//   node tests/unit/strategies/vectors/torrent_vectors.mjs [trystero/src] \
-//     > tests/unit/strategies/vectors/torrent_vectors.json
+//   node tests/unit/strategies/torrent/vectors/torrent_vectors.mjs [trystero/src] \
+//     > tests/unit/strategies/torrent/vectors/torrent_vectors.json
 //
 // The trystero source directory defaults to tests/interop/node_modules/trystero/src (or
 // $TRYSTERO_SRC). Needs Node >= 20. torrent.js runs unmodified against a fake WebSocket (the
@@ -14,7 +14,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const srcDir = resolve(
   process.argv[2] ||
     process.env.TRYSTERO_SRC ||
-    resolve(here, '../../../interop/node_modules/trystero/src')
+    resolve(here, '../../../../interop/node_modules/trystero/src')
 )
 const load = name => import(pathToFileURL(resolve(srcDir, name)).href)
 
@@ -216,7 +216,7 @@ const topics = await Promise.all(
 process.stdout.write(
   JSON.stringify(
     {
-      source: 'trystero@0.22.0 src/torrent.js via tests/unit/strategies/vectors/torrent_vectors.mjs',
+      source: 'trystero@0.22.0 src/torrent.js via tests/unit/strategies/torrent/vectors/torrent_vectors.mjs',
       appId,
       roomId,
       password,

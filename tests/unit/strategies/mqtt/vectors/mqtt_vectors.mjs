@@ -1,7 +1,7 @@
 // Regenerates mqtt_vectors.json from the MQTT modules trystero@0.22.0 uses (mqtt 5.x and its
 // mqtt-packet), as installed for the interop tests:
 //
-//   node tests/unit/strategies/vectors/mqtt_vectors.mjs [node_modules dir] > mqtt_vectors.json
+//   node tests/unit/strategies/mqtt/vectors/mqtt_vectors.mjs [node_modules dir] > mqtt_vectors.json
 //
 // The node_modules directory defaults to tests/interop/node_modules. Output is deterministic.
 //
@@ -18,7 +18,7 @@ import {Duplex} from 'node:stream'
 import {fileURLToPath} from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const modules = resolve(process.argv[2] || resolve(here, '../../../interop/node_modules'))
+const modules = resolve(process.argv[2] || resolve(here, '../../../../interop/node_modules'))
 const require = createRequire(resolve(modules, 'package.json'))
 const mqtt = require('mqtt')
 const mqttPacket = require('mqtt-packet')
