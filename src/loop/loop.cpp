@@ -8,62 +8,42 @@
 
 namespace trystero::loop {
 
-struct Loop::TaskSource {
+// A source the loop makes ready itself, by setting its ready time (tasks posted, a timer due).
+struct Loop::WakeSource {
   GSource source;
   Loop* loop;
+  void (Loop::*run)();
 };
 
-struct Loop::TimerSource {
-  GSource source;
-  Loop* loop;
-};
-
-namespace {
-
-gboolean taskPrepare(GSource* source, gint* timeout) {
-  *timeout = -1;
-  (void)source;
-  return FALSE;
+Loop::WakeSource* Loop::newWakeSource(void (Loop::*run)()) {
+  static GSourceFuncs funcs = {
+      [](GSource*, gint* timeout) -> gboolean {
+        *timeout = -1;
+        return FALSE;
+      },
+      [](GSource*) -> gboolean { return FALSE; },
+      [](GSource* source, GSourceFunc, gpointer) -> gboolean {
+        auto* wake = reinterpret_cast<WakeSource*>(source);
+        (wake->loop->*wake->run)();
+        return G_SOURCE_CONTINUE;
+      },
+      nullptr,
+      nullptr,
+      nullptr,
+  };
+  auto* wake = reinterpret_cast<WakeSource*>(g_source_new(&funcs, sizeof(WakeSource)));
+  wake->loop = this;
+  wake->run = run;
+  g_source_set_priority(&wake->source, G_PRIORITY_DEFAULT);
+  g_source_attach(&wake->source, context_);
+  return wake;
 }
 
-gboolean taskCheck(GSource*) { return FALSE; }
-
-}  // namespace
-
-Loop::Loop() : context_(g_main_context_new()), mainLoop_(g_main_loop_new(context_, FALSE)) {
-  static GSourceFuncs funcs = {
-      taskPrepare,
-      taskCheck,
-      [](GSource* source, GSourceFunc, gpointer) -> gboolean {
-        auto* self = reinterpret_cast<TaskSource*>(source)->loop;
-        self->drainTasks();
-        return G_SOURCE_CONTINUE;
-      },
-      nullptr,
-      nullptr,
-      nullptr,
-  };
-  taskSource_ = reinterpret_cast<TaskSource*>(g_source_new(&funcs, sizeof(TaskSource)));
-  taskSource_->loop = this;
-  g_source_set_priority(&taskSource_->source, G_PRIORITY_DEFAULT);
-  g_source_attach(&taskSource_->source, context_);
-  static GSourceFuncs timerFuncs = {
-      taskPrepare,
-      taskCheck,
-      [](GSource* source, GSourceFunc, gpointer) -> gboolean {
-        auto* self = reinterpret_cast<TimerSource*>(source)->loop;
-        self->runDueTimers();
-        self->rearmTimerSource();
-        return G_SOURCE_CONTINUE;
-      },
-      nullptr,
-      nullptr,
-      nullptr,
-  };
-  timerSource_ = reinterpret_cast<TimerSource*>(g_source_new(&timerFuncs, sizeof(TimerSource)));
-  timerSource_->loop = this;
-  g_source_set_priority(&timerSource_->source, G_PRIORITY_DEFAULT);
-  g_source_attach(&timerSource_->source, context_);
+Loop::Loop()
+    : context_(g_main_context_new()),
+      mainLoop_(g_main_loop_new(context_, FALSE)),
+      taskSource_(newWakeSource(&Loop::drainTasks)),
+      timerSource_(newWakeSource(&Loop::fireTimers)) {
   std::promise<void> started;
   auto ready = started.get_future();
   thread_ = std::thread([this, &started] {
@@ -78,10 +58,10 @@ Loop::~Loop() {
   stop();
   if (thread_.joinable()) thread_.join();
   timers_.clear();
-  g_source_destroy(&timerSource_->source);
-  g_source_unref(&timerSource_->source);
-  g_source_destroy(&taskSource_->source);
-  g_source_unref(&taskSource_->source);
+  for (auto* wake : {timerSource_, taskSource_}) {
+    g_source_destroy(&wake->source);
+    g_source_unref(&wake->source);
+  }
   g_main_loop_unref(mainLoop_);
   g_main_context_unref(context_);
 }
@@ -211,6 +191,11 @@ void Loop::runDueTimers() {
   }
 }
 
+void Loop::fireTimers() {
+  runDueTimers();
+  rearmTimerSource();
+}
+
 void Loop::rearmTimerSource() {
   if (timers_.empty()) {
     g_source_set_ready_time(&timerSource_->source, -1);
@@ -233,10 +218,7 @@ void Loop::advanceClock(std::chrono::milliseconds delta) {
     rearmTimerSource();
     return;
   }
-  invoke([this] {
-    runDueTimers();
-    rearmTimerSource();
-  });
+  invoke([this] { fireTimers(); });
 }
 
 Timer::Timer(Timer&& other) noexcept

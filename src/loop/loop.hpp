@@ -102,8 +102,8 @@ class Loop {
 
  private:
   friend class Timer;
-  struct TaskSource;
-  struct TimerSource;
+  struct WakeSource;
+  WakeSource* newWakeSource(void (Loop::*run)());
   struct PendingTimer {
     std::int64_t deadlineUs;
     std::int64_t intervalUs;  // 0: one-shot
@@ -113,13 +113,14 @@ class Loop {
                    std::function<bool()> f);
   void runDueTimers();
   void rearmTimerSource();
+  void fireTimers();
   std::int64_t nowUs() const;
   void run();
   void drainTasks();
 
   GMainContext* context_;
   GMainLoop* mainLoop_;
-  TaskSource* taskSource_;
+  WakeSource* taskSource_;
   std::mutex mutex_;
   std::vector<Task> pending_;
   bool stopped_ = false;
@@ -128,7 +129,7 @@ class Loop {
   // Loop thread only: timers by id (ids grow, so equal deadlines run in scheduling order).
   TimerId nextTimerId_ = 1;
   std::map<TimerId, PendingTimer> timers_;
-  TimerSource* timerSource_;
+  WakeSource* timerSource_;
   std::atomic<std::int64_t> clockAheadUs_{0};
 };
 

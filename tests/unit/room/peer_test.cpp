@@ -13,20 +13,15 @@
 
 #include "loop/loop.hpp"
 #include "support/eventually.hpp"
+#include "support/rtc_helpers.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
 using room::Peer;
 using trystero::testing::eventually;
+using trystero::testing::loopbackRtcConfig;
 
 namespace {
-
-rtc::Configuration loopbackConfig() {
-  rtc::Configuration config;
-  config.allowLoopback = true;
-  config.gatheringTimeout = 2000ms;
-  return config;
-}
 
 // What one side's handlers saw.
 struct Seen {
@@ -66,8 +61,8 @@ class PeerTest : public ::testing::Test {
   // a offers, b answers, a applies the answer; both channels open.
   void connect() {
     loop.invoke([&] {
-      a = Peer::create(loop, loopbackConfig(), true);
-      b = Peer::create(loop, loopbackConfig(), false);
+      a = Peer::create(loop, loopbackRtcConfig(), true);
+      b = Peer::create(loop, loopbackRtcConfig(), false);
       a->setHandlers(seenA.handlers());
       b->setHandlers(seenB.handlers());
       a->whenOffer([this](std::optional<rtc::SessionDescription> offer) {
@@ -143,7 +138,7 @@ TEST_F(PeerTest, ABadDescriptionFailsWithoutAnAnswer) {
   std::atomic<int> answered{0};
   std::atomic<bool> gotNothing{false};
   loop.invoke([&] {
-    b = Peer::create(loop, loopbackConfig(), false);
+    b = Peer::create(loop, loopbackRtcConfig(), false);
     b->setHandlers(seenB.handlers());
     b->signal({rtc::SdpType::Offer, "v=0\r\nnot really sdp\r\n"},
               [&](std::optional<rtc::SessionDescription> answer) {
@@ -157,7 +152,7 @@ TEST_F(PeerTest, ABadDescriptionFailsWithoutAnAnswer) {
 }
 
 TEST_F(PeerTest, AgeFollowsTheLoopClock) {
-  loop.invoke([&] { a = Peer::create(loop, loopbackConfig(), true); });
+  loop.invoke([&] { a = Peer::create(loop, loopbackRtcConfig(), true); });
   loop.advanceClock(1h);
   EXPECT_GE(loop.invoke([&] { return loop.nowMs() - a->createdMs(); }), 3600 * 1000);
 }

@@ -14,10 +14,12 @@
 #include "room/signaller.hpp"
 #include "strategies/local/local_strategy.hpp"
 #include "support/eventually.hpp"
+#include "support/rtc_helpers.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
 using trystero::testing::eventually;
+using trystero::testing::openDescriptors;
 
 namespace {
 
@@ -27,15 +29,6 @@ Config testConfig() {
   config.rtcConfig = RtcConfig{};
   config.allowLoopback = true;
   return config;
-}
-
-std::size_t openDescriptors() {
-  std::size_t count = 0;
-  if (DIR* dir = opendir("/proc/self/fd")) {
-    while (readdir(dir)) ++count;
-    closedir(dir);
-  }
-  return count;
 }
 
 struct Identity {

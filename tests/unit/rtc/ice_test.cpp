@@ -14,20 +14,15 @@
 #include "loop/loop.hpp"
 #include "rtc/peer_connection.hpp"
 #include "support/eventually.hpp"
+#include "support/rtc_helpers.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
 using rtc::IceTransport;
 using trystero::testing::eventually;
+using trystero::testing::loopbackRtcConfig;
 
 namespace {
-
-rtc::Configuration loopbackConfig() {
-  rtc::Configuration config;
-  config.allowLoopback = true;
-  config.gatheringTimeout = 2000ms;
-  return config;
-}
 
 // One agent and what it reported, touched on the loop thread only.
 struct Agent {
@@ -38,7 +33,7 @@ struct Agent {
   std::vector<std::string> packets;
 
   Agent(loop::Loop& loop, bool controlling) {
-    ice = std::make_unique<IceTransport>(loop, loopbackConfig(),
+    ice = std::make_unique<IceTransport>(loop, loopbackRtcConfig(),
                                          IceTransport::Callbacks{
                                              [this] { gathered = true; },
                                              [this](IceTransport::State s) { state = s; },

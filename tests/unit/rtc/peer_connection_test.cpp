@@ -6,18 +6,13 @@
 #include <future>
 
 #include "support/child_process.hpp"
+#include "support/rtc_helpers.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
+using trystero::testing::loopbackRtcConfig;
 
 namespace {
-
-rtc::Configuration loopbackConfig() {
-  rtc::Configuration config;
-  config.allowLoopback = true;
-  config.gatheringTimeout = 2000ms;
-  return config;
-}
 
 // Two peer connections on one loop, connected offer -> answer like trystero does.
 struct Pair {
@@ -25,7 +20,7 @@ struct Pair {
   std::shared_ptr<rtc::PeerConnection> offerer, answerer;
   std::shared_ptr<rtc::DataChannel> offererChannel, answererChannel;
 
-  explicit Pair(loop::Loop& l, rtc::Configuration config = loopbackConfig()) : loop(l) {
+  explicit Pair(loop::Loop& l, rtc::Configuration config = loopbackRtcConfig()) : loop(l) {
     std::promise<void> offererOpen, answererOpen;
     loop.invoke([&] {
       offerer = rtc::PeerConnection::create(loop, config);
@@ -167,7 +162,7 @@ TEST(PeerConnection, PeerConnectionCloseIsSeenByThePeer) {
 TEST(PeerConnection, RejectsBadRemoteDescriptions) {
   loop::Loop loop;
   loop.invoke([&] {
-    auto pc = rtc::PeerConnection::create(loop, loopbackConfig());
+    auto pc = rtc::PeerConnection::create(loop, loopbackRtcConfig());
     std::vector<std::string> errors;
     auto collect = [&](const std::string& e) { errors.push_back(e); };
     pc->setRemoteDescription({rtc::SdpType::Offer, ""}, collect);
@@ -184,8 +179,8 @@ TEST(PeerConnection, WrongFingerprintNeverOpens) {
   std::shared_ptr<rtc::PeerConnection> offerer, answerer;
   bool opened = false;
   loop.invoke([&] {
-    offerer = rtc::PeerConnection::create(loop, loopbackConfig());
-    answerer = rtc::PeerConnection::create(loop, loopbackConfig());
+    offerer = rtc::PeerConnection::create(loop, loopbackRtcConfig());
+    answerer = rtc::PeerConnection::create(loop, loopbackRtcConfig());
     auto channel = offerer->createDataChannel("data");
     channel->onOpen([&] { opened = true; });
     offerer->onStateChange([&](rtc::PeerConnection::State state) {

@@ -20,27 +20,14 @@
 #include "rtc/ice/ice_transport.hpp"
 #include "rtc/peer_connection.hpp"
 #include "rtc/sdp/sdp.hpp"
+#include "support/rtc_helpers.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
+using trystero::testing::loopbackRtcConfig;
+using trystero::testing::openDescriptors;
 
 namespace {
-
-rtc::Configuration loopbackConfig() {
-  rtc::Configuration config;
-  config.allowLoopback = true;
-  config.gatheringTimeout = 2000ms;
-  return config;
-}
-
-std::size_t openDescriptors() {
-  std::size_t count = 0;
-  if (DIR* dir = opendir("/proc/self/fd")) {
-    while (readdir(dir)) ++count;
-    closedir(dir);
-  }
-  return count;
-}
 
 // A TCP port on every loopback address that completes connections but never answers: each
 // check libnice makes to it holds a socket until the check times out.
@@ -104,7 +91,7 @@ std::string realOffer(loop::Loop& loop, std::shared_ptr<rtc::PeerConnection>& of
                       std::shared_ptr<rtc::DataChannel>& channel) {
   std::promise<std::string> offer;
   loop.invoke([&] {
-    offerer = rtc::PeerConnection::create(loop, loopbackConfig());
+    offerer = rtc::PeerConnection::create(loop, loopbackRtcConfig());
     channel = offerer->createDataChannel("data");
     offerer->createOffer([&](auto description, const std::string& error) {
       EXPECT_TRUE(description) << error;
@@ -131,7 +118,7 @@ TEST(SdpLimits, ThousandsOfCandidatesAreCappedCountedAndCostFewDescriptors) {
   auto failed = std::make_shared<std::promise<void>>();
   std::promise<std::string> applied;
   loop.invoke([&] {
-    victim = rtc::PeerConnection::create(loop, loopbackConfig());
+    victim = rtc::PeerConnection::create(loop, loopbackRtcConfig());
     victim->onStateChange([failed, once = std::make_shared<bool>(false)](auto state) {
       if (state == rtc::PeerConnection::State::Failed && !*once) {
         *once = true;
@@ -180,7 +167,7 @@ TEST(SdpLimits, ConnectionWithJunkAfterTheRealCandidatesStillOpens) {
   auto open = std::make_shared<std::promise<void>>();
   loop.invoke([&] {
     channel->onOpen([open] { open->set_value(); });
-    answerer = rtc::PeerConnection::create(loop, loopbackConfig());
+    answerer = rtc::PeerConnection::create(loop, loopbackRtcConfig());
     answerer->onDataChannel([&](std::shared_ptr<rtc::DataChannel> c) { answererChannel = c; });
     answerer->setRemoteDescription(
         {rtc::SdpType::Offer, offer + junkCandidates(300, 700)}, [&](const std::string& error) {
@@ -218,7 +205,7 @@ TEST(SdpLimits, DescriptionsBeyondTheParserBoundsFailCleanly) {
   for (const auto* text : {&tooMany, &tooBig}) {
     std::promise<std::string> result;
     loop.invoke([&] {
-      victim = rtc::PeerConnection::create(loop, loopbackConfig());
+      victim = rtc::PeerConnection::create(loop, loopbackRtcConfig());
       victim->setRemoteDescription({rtc::SdpType::Offer, *text},
                                    [&](const std::string& error) { result.set_value(error); });
     });
