@@ -384,6 +384,23 @@ std::size_t IceTransport::droppedRemoteCandidates() const { return impl_->droppe
 
 IceTransport::State IceTransport::state() const { return impl_->state; }
 
+TransportState IceTransport::transportState() const {
+  switch (impl_->state) {
+    case State::New:
+    case State::Gathering:
+      return TransportState::New;
+    case State::Checking:
+      return TransportState::Connecting;
+    case State::Connected:
+      return TransportState::Connected;
+    case State::Failed:
+      return TransportState::Failed;
+    case State::Closed:
+      break;
+  }
+  return TransportState::Closed;
+}
+
 namespace {
 std::string describe(NiceCandidate* candidate) {
   if (!candidate) return {};

@@ -48,8 +48,12 @@ bool readStruct(std::span<const std::uint8_t> data, T& out) {
 }  // namespace
 
 SctpAssociation::SctpAssociation(loop::Loop& loop, const SctpTransport::Config& config,
-                                 PacketHandler sendPacket, Listener& listener)
-    : loop_(loop), config_(config), sendPacket_(std::move(sendPacket)), listener_(listener) {
+                                 PacketSink sendPacket, Listener& listener)
+    : loop_(loop),
+      config_(config),
+      sendPacket_(std::move(sendPacket)),
+      listener_(listener),
+      early_(kMaxEarlyPackets) {
   recvBuffer_.resize(kRecvChunk);
   id_ = usrsctp::attach(loop_, *this);
   usrsctp_register_address(usrsctp::address(id_));
@@ -153,9 +157,7 @@ void SctpAssociation::connect() {
     return;
   }
   // Packets the peer sent before we connected: usrsctp would have answered them with ABORT.
-  auto packets = std::move(early_);
-  early_.clear();
-  for (auto& packet : packets) {
+  for (auto& packet : early_.takeAll()) {
     usrsctp_conninput(usrsctp::address(id_), packet.data(), packet.size(), 0);
   }
   usrsctp::scheduleDrain(loop_);
@@ -282,7 +284,7 @@ void SctpAssociation::receivePacket(std::span<const std::uint8_t> packet) {
   stats_.bytesReceived += packet.size();
   if (!sock_ || packet.size() < kMinPacket || packet.size() > kMaxPacket) return;
   if (!started_) {
-    if (early_.size() < kMaxEarlyPackets) early_.emplace_back(packet.begin(), packet.end());
+    early_.push(packet);
     return;
   }
   usrsctp_conninput(usrsctp::address(id_), packet.data(), packet.size(), 0);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "loop/loop.hpp"
+#include "rtc/packet_queue.hpp"
 #include "rtc/sctp/sctp_transport.hpp"
 #include "rtc/sctp/usrsctp_runtime.hpp"
 
@@ -56,9 +57,7 @@ class SctpAssociation final : public usrsctp::Endpoint {
     ~Listener() = default;
   };
 
-  using PacketHandler = std::function<void(std::span<const std::uint8_t>)>;
-
-  SctpAssociation(loop::Loop& loop, const SctpTransport::Config& config, PacketHandler sendPacket,
+  SctpAssociation(loop::Loop& loop, const SctpTransport::Config& config, PacketSink sendPacket,
                   Listener& listener);
   ~SctpAssociation();
   SctpAssociation(const SctpAssociation&) = delete;
@@ -123,7 +122,7 @@ class SctpAssociation final : public usrsctp::Endpoint {
 
   loop::Loop& loop_;
   SctpTransport::Config config_;
-  PacketHandler sendPacket_;
+  PacketSink sendPacket_;
   Listener& listener_;
   std::uintptr_t id_ = 0;
   struct socket* sock_ = nullptr;
@@ -133,9 +132,9 @@ class SctpAssociation final : public usrsctp::Endpoint {
   std::uint16_t outboundStreams_ = 0;
   SctpTransport::Stats stats_;
 
-  std::vector<std::vector<std::uint8_t>> early_;  // packets that arrived before connect()
-  std::vector<std::uint16_t> pendingResets_;      // outgoing resets not yet accepted by usrsctp
-  std::unordered_set<std::uint16_t> resetting_;   // outgoing resets in progress
+  PacketQueue early_;                            // packets that arrived before connect()
+  std::vector<std::uint16_t> pendingResets_;     // outgoing resets not yet accepted by usrsctp
+  std::unordered_set<std::uint16_t> resetting_;  // outgoing resets in progress
 
   std::vector<std::uint8_t> recvBuffer_;
   std::vector<std::uint8_t> partial_;  // reassembly of a message delivered in pieces

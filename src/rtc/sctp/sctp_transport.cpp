@@ -472,7 +472,7 @@ SctpTransport::~SctpTransport() = default;
 
 void SctpTransport::start(bool isDtlsClient) { impl_->start(isDtlsClient); }
 
-void SctpTransport::receivePacket(std::span<const std::uint8_t> packet) {
+void SctpTransport::receive(std::span<const std::uint8_t> packet) {
   impl_->association.receivePacket(packet);
 }
 
@@ -489,6 +489,20 @@ void SctpTransport::close() { impl_->close(); }
 
 bool SctpTransport::connected() const {
   return impl_->association.state() == SctpAssociation::State::Connected;
+}
+
+TransportState SctpTransport::transportState() const {
+  switch (impl_->association.state()) {
+    case SctpAssociation::State::Idle:
+      return TransportState::New;
+    case SctpAssociation::State::Connecting:
+      return TransportState::Connecting;
+    case SctpAssociation::State::Connected:
+      return TransportState::Connected;
+    case SctpAssociation::State::Closed:
+      break;
+  }
+  return TransportState::Closed;
 }
 
 SctpTransport::Stats SctpTransport::stats() const { return impl_->association.stats(); }
