@@ -163,11 +163,15 @@ void SctpAssociation::connect() {
   usrsctp::scheduleDrain(loop_);
 }
 
-void SctpAssociation::close() {
-  if (state_ == State::Closed) return;
+bool SctpAssociation::close() {
+  if (state_ == State::Closed) return false;
   state_ = State::Closed;
   pendingResets_.clear();
   resetting_.clear();
+  return true;
+}
+
+void SctpAssociation::shutdown() {
   if (sock_ && started_) usrsctp_shutdown(sock_, SHUT_RDWR);
 }
 

@@ -85,8 +85,11 @@ class SctpAssociation final : public usrsctp::Endpoint {
   // An outgoing reset of `sid` was sent and is not answered yet: the id cannot be reused.
   bool resetInProgress(std::uint16_t sid) const { return resetting_.count(sid) != 0; }
 
-  // Closed from here on; a started association is shut down gracefully. Idempotent.
-  void close();
+  // Closing takes two steps so that the layer above closes its channels (their callbacks run)
+  // before SHUTDOWN goes out: close() marks the association closed (false if it was already),
+  // shutdown() then ends a started association gracefully (SHUTDOWN once the data is out).
+  bool close();
+  void shutdown();
 
   State state() const { return state_; }
   bool started() const { return started_; }

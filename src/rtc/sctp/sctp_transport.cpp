@@ -444,9 +444,9 @@ struct SctpTransport::Impl final : SctpAssociation::Listener {
   }
 
   void close() {
-    if (association.state() == SctpAssociation::State::Closed) return;
-    association.close();
+    if (!association.close()) return;
     closeAllChannels();
+    association.shutdown();
     if (callbacks.onClosed) callbacks.onClosed("closed");
     usrsctp::scheduleDrain(loop);
   }
