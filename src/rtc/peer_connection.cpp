@@ -2,12 +2,12 @@
 
 #include <openssl/rand.h>
 
-#include <deque>
-
 #include "rtc/dtls/dtls_transport.hpp"
 #include "rtc/ice/ice_transport.hpp"
+#include "rtc/packet_queue.hpp"
 #include "rtc/sctp/sctp_transport.hpp"
 #include "rtc/sdp/sdp.hpp"
+#include "rtc/transport.hpp"
 
 namespace trystero::rtc {
 
@@ -16,8 +16,6 @@ namespace {
 constexpr std::size_t kLocalMaxMessageSize = 262144;
 // DTLS datagrams produced before ICE has a pair (ClientHello, retransmissions): a handful.
 constexpr std::size_t kMaxQueuedDatagrams = 64;
-
-bool isDtls(std::uint8_t first) { return first >= 20 && first <= 63; }
 
 std::uint64_t randomSessionId() {
   std::uint64_t id = 0;
@@ -62,7 +60,7 @@ struct PeerConnection::Impl {
   std::shared_ptr<SctpTransport> sctp;
   State state = State::New;
   bool closed = false;
-  std::deque<std::vector<std::uint8_t>> queuedDatagrams;
+  PacketQueue pendingDatagrams{kMaxQueuedDatagrams};  // DTLS's, before ICE has a pair
 
   std::optional<SessionDescription> localDescription;
   std::optional<sdp::SessionDescription> remote;
@@ -79,24 +77,23 @@ struct PeerConnection::Impl {
   std::int64_t describeStartMs = 0, remoteAppliedMs = 0;
   Stats stats;
 
+  // The stack of transport.hpp, wired bottom up: ICE -> demultiplex() -> DTLS -> SCTP.
   Impl(loop::Loop& l, Configuration c) : loop(l), config(std::move(c)) {
     certificate = config.certificate ? config.certificate : Certificate::shared();
-    ice = std::make_unique<IceTransport>(loop, config,
-                                         IceTransport::Callbacks{
-                                             [this] { onGatheringDone(); },
-                                             [this](IceTransport::State s) { onIceState(s); },
-                                             [this](std::span<const std::uint8_t> packet) {
-                                               if (!packet.empty() && isDtls(packet[0]) && dtls)
-                                                 dtls->receiveDatagram(packet);
-                                             },
-                                         });
+    ice = std::make_unique<IceTransport>(
+        loop, config,
+        IceTransport::Callbacks{
+            [this] { onGatheringDone(); },
+            [this](IceTransport::State s) { onIceState(s); },
+            [this](std::span<const std::uint8_t> datagram) { demultiplex(datagram); },
+        });
     dtls = std::make_unique<DtlsTransport>(
         loop, certificate,
         DtlsTransport::Callbacks{
             [this](std::span<const std::uint8_t> datagram) { sendDatagram(datagram); },
             [this] { onDtlsConnected(); },
-            [this](std::span<const std::uint8_t> data) {
-              if (sctp) sctp->receivePacket(data);
+            [this](std::span<const std::uint8_t> record) {
+              if (sctp) sctp->receive(record);
             },
             [this] { fail(State::Closed, "peer closed DTLS"); },
             [this](const std::string& error) { fail(State::Failed, error); },
@@ -108,19 +105,48 @@ struct PeerConnection::Impl {
               if (dtls) dtls->send(packet);
             },
             [] {},
-            [this](std::shared_ptr<DataChannel> channel) {
-              if (onDataChannel && !closed) {
-                onDataChannel(std::move(channel));
-              } else {
-                g_debug("trystero: a data channel the peer opened is not taken (%s)",
-                        closed ? "closed" : "nobody listens");
-              }
-            },
+            [this](std::shared_ptr<DataChannel> channel) { onRemoteChannel(std::move(channel)); },
             [this](const std::string& reason) { fail(State::Closed, reason); },
         });
   }
 
   ~Impl() { shutdown(); }
+
+  // ---- the packet path ------------------------------------------------------------------------
+
+  // Up from ICE: the one place where datagrams are told apart, by their first byte (RFC 7983).
+  void demultiplex(std::span<const std::uint8_t> datagram) {
+    switch (classify(datagram)) {
+      case PacketKind::Dtls:
+        if (dtls) dtls->receive(datagram);
+        break;
+      case PacketKind::Rtp:   // RTP/RTCP: to SRTP once media lands
+      case PacketKind::Stun:  // libnice answers STUN itself and never hands it over
+      case PacketKind::Other:
+        break;
+    }
+  }
+
+  // Down from DTLS: held until ICE has a selected pair (the ClientHello can come first).
+  void sendDatagram(std::span<const std::uint8_t> datagram) {
+    if (closed) return;
+    if (ice->transportState() == TransportState::Connected && pendingDatagrams.empty()) {
+      ice->send(datagram);
+      return;
+    }
+    pendingDatagrams.push(datagram);
+  }
+
+  void onRemoteChannel(std::shared_ptr<DataChannel> channel) {
+    if (onDataChannel && !closed) {
+      onDataChannel(std::move(channel));
+    } else {
+      g_debug("trystero: a data channel the peer opened is not taken (%s)",
+              closed ? "closed" : "nobody listens");
+    }
+  }
+
+  // ---- state ----------------------------------------------------------------------------------
 
   void setState(State next) {
     if (state == next || state == State::Closed) return;
@@ -134,27 +160,13 @@ struct PeerConnection::Impl {
     setState(next);
   }
 
-  void sendDatagram(std::span<const std::uint8_t> datagram) {
-    if (closed) return;
-    if (ice->state() == IceTransport::State::Connected && queuedDatagrams.empty()) {
-      ice->send(datagram);
-      return;
-    }
-    if (queuedDatagrams.size() < kMaxQueuedDatagrams) {
-      queuedDatagrams.emplace_back(datagram.begin(), datagram.end());
-    }
-  }
-
   void onIceState(IceTransport::State s) {
     switch (s) {
       case IceTransport::State::Checking:
         setState(State::Connecting);
         break;
       case IceTransport::State::Connected:
-        while (!queuedDatagrams.empty()) {
-          ice->send(queuedDatagrams.front());
-          queuedDatagrams.pop_front();
-        }
+        for (auto& datagram : pendingDatagrams.takeAll()) ice->send(datagram);
         break;
       case IceTransport::State::Failed:
         fail(State::Failed, "ICE failed");

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "rtc/packet_queue.hpp"
+
 namespace trystero::rtc {
 
 namespace {
@@ -112,7 +114,6 @@ struct DtlsCore : std::enable_shared_from_this<DtlsCore> {
     return !dead_ && (state_ == State::Connecting || state_ == State::Connected);
   }
   bool awaitingFingerprint() const { return handshakeDone_ && state_ == State::Connecting; }
-  void queueEarly(std::span<const std::uint8_t> datagram);
   void processEarly();
   void process(std::span<const std::uint8_t> datagram);
   void drainNested();
@@ -138,8 +139,8 @@ struct DtlsCore : std::enable_shared_from_this<DtlsCore> {
   std::string remoteAlgorithm_;
   std::string remoteFingerprint_;
   std::string verifyError_;
-  std::deque<std::vector<std::uint8_t>> early_;
-  std::deque<std::vector<std::uint8_t>> nested_;
+  PacketQueue early_{kMaxEarlyDatagrams};
+  PacketQueue nested_{kMaxNestedDatagrams};
   std::deque<std::vector<std::uint8_t>> deferredWrites_;
   const std::uint8_t* input_ = nullptr;
   std::size_t inputLength_ = 0;
@@ -369,14 +370,13 @@ void DtlsCore::start(Role role) {
 void DtlsCore::receive(std::span<const std::uint8_t> datagram) {
   if (dead_ || datagram.empty()) return;
   if (state_ == State::New || awaitingFingerprint()) {
-    queueEarly(datagram);
+    early_.push(datagram);
     return;
   }
   if (state_ != State::Connecting && state_ != State::Connected) return;
   if (processing_ || sslDepth_ > 0) {
     // Re-entrant delivery (from inside one of our callbacks): keep the order, process later.
-    if (nested_.size() < kMaxNestedDatagrams)
-      nested_.emplace_back(datagram.begin(), datagram.end());
+    nested_.push(datagram);
     return;
   }
   processing_ = true;
@@ -385,14 +385,8 @@ void DtlsCore::receive(std::span<const std::uint8_t> datagram) {
   processing_ = false;
 }
 
-void DtlsCore::queueEarly(std::span<const std::uint8_t> datagram) {
-  if (early_.size() < kMaxEarlyDatagrams) early_.emplace_back(datagram.begin(), datagram.end());
-}
-
 void DtlsCore::processEarly() {
-  std::deque<std::vector<std::uint8_t>> queued;
-  queued.swap(early_);
-  for (auto& datagram : queued) {
+  for (auto& datagram : early_.takeAll()) {
     if (!active()) break;
     receive(datagram);
   }
@@ -400,10 +394,9 @@ void DtlsCore::processEarly() {
 
 void DtlsCore::drainNested() {
   while (!nested_.empty() && active()) {
-    std::vector<std::uint8_t> datagram = std::move(nested_.front());
-    nested_.pop_front();
+    std::vector<std::uint8_t> datagram = nested_.pop();
     if (awaitingFingerprint()) {
-      queueEarly(datagram);
+      early_.push(datagram);
       continue;
     }
     process(datagram);
@@ -690,7 +683,7 @@ void DtlsTransport::start(Role role) {
   core->start(role);
 }
 
-void DtlsTransport::receiveDatagram(std::span<const std::uint8_t> datagram) {
+void DtlsTransport::receive(std::span<const std::uint8_t> datagram) {
   std::shared_ptr<DtlsCore> core = impl_->core;
   core->receive(datagram);
 }

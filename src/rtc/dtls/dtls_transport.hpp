@@ -11,21 +11,23 @@
 
 #include "loop/loop.hpp"
 #include "rtc/dtls/certificate.hpp"
+#include "rtc/transport.hpp"
 
 namespace trystero::rtc {
 
-class DtlsTransport {
+// Carries SCTP packets for the layer above (PacketTransport), rides on ICE (PacketReceiver).
+class DtlsTransport final : public PacketTransport, public PacketReceiver {
  public:
   enum class Role { Client, Server };
-  enum class State { New, Connecting, Connected, Closed, Failed };
+  using State = TransportState;
 
   struct Callbacks {
-    // One datagram to put on the wire (one DTLS record flight fragment; never merged).
-    std::function<void(std::span<const std::uint8_t>)> sendDatagram;
+    // Down: one datagram to put on the wire (one DTLS record flight fragment; never merged).
+    PacketSink sendDatagram;
     // Handshake done and the peer's certificate matches the expected fingerprint.
     std::function<void()> onConnected;
-    // Decrypted application data (one SCTP packet per call).
-    std::function<void(std::span<const std::uint8_t>)> onData;
+    // Up: decrypted application data (one SCTP packet per call).
+    PacketSink onData;
     // close_notify received, or close() called: no more data either way.
     std::function<void()> onClosed;
     // Handshake failure, fingerprint mismatch or fatal alert; the message says which.
@@ -47,16 +49,17 @@ class DtlsTransport {
   void start(Role role);
 
   // One received datagram whose first byte is in [20, 63].
-  void receiveDatagram(std::span<const std::uint8_t> datagram);
+  void receive(std::span<const std::uint8_t> datagram) override;
 
   // Encrypts and sends application data; false when not connected.
-  bool send(std::span<const std::uint8_t> data);
+  bool send(std::span<const std::uint8_t> data) override;
 
   // Sends close_notify (when connected) and stops; idempotent. onClosed is not called for a
   // local close.
   void close();
 
   State state() const;
+  TransportState transportState() const override { return state(); }
   Role role() const;
 
   // RFC 5705 keying material, for SRTP keys later. Empty when not connected.

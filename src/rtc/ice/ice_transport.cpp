@@ -73,6 +73,23 @@ std::optional<ServerUrl> parseServerUrl(const std::string& url) {
   return out;
 }
 
+// The first IPv4 address of a DNS answer, else its first address; empty if it has none. IPv4
+// first: libnice's relay and STUN support is most mature there.
+std::string preferredAddress(GList* addresses) {
+  std::string ip;
+  for (GList* it = addresses; it; it = it->next) {
+    auto* address = G_INET_ADDRESS(it->data);
+    bool ipv4 = g_inet_address_get_family(address) == G_SOCKET_FAMILY_IPV4;
+    if (ipv4 || ip.empty()) {
+      gchar* text = g_inet_address_to_string(address);
+      ip = text;
+      g_free(text);
+      if (ipv4) break;
+    }
+  }
+  return ip;
+}
+
 struct PendingServer {
   ServerUrl url;
   std::string username, credential;
@@ -107,6 +124,12 @@ struct IceTransport::Impl {
 
   Impl(loop::Loop& l, const Configuration& config, Callbacks cb)
       : loop(l), callbacks(std::move(cb)), gatheringTimeout(config.gatheringTimeout) {
+    createAgent(config);
+    collectServers(config);
+    openStream();
+  }
+
+  void createAgent(const Configuration& config) {
     agent = nice_agent_new_full(loop.context(), NICE_COMPATIBILITY_RFC5245,
                                 static_cast<NiceAgentOption>(NICE_AGENT_OPTION_ICE_TRICKLE |
                                                              NICE_AGENT_OPTION_CONSENT_FRESHNESS));
@@ -127,6 +150,9 @@ struct IceTransport::Impl {
       }
       g_list_free_full(ips, g_free);
     }
+  }
+
+  void collectServers(const Configuration& config) {
     for (const auto& server : config.iceServers) {
       for (const auto& text : server.urls) {
         if (auto url = parseServerUrl(text)) {
@@ -136,6 +162,10 @@ struct IceTransport::Impl {
         }
       }
     }
+  }
+
+  // The one stream (one component: BUNDLE and rtcp-mux), its credentials, and its signals.
+  void openStream() {
     streamId = nice_agent_add_stream(agent, 1);
     nice_agent_set_stream_name(agent, streamId, "application");
     gchar* localUfrag = nullptr;
@@ -204,6 +234,7 @@ struct IceTransport::Impl {
     }
   }
 
+  // Resolves the ICE servers' host names, then gathers (startGathering()).
   void gather() {
     if (gatherStarted) return;
     gatherStarted = true;
@@ -220,40 +251,31 @@ struct IceTransport::Impl {
         continue;
       }
       ++pendingResolutions;
-      struct Lookup {
-        Impl* self;
-        std::weak_ptr<bool> alive;
-        PendingServer* server;
-      };
-      auto* lookup = new Lookup{this, alive, &server};
-      g_resolver_lookup_by_name_async(
-          g_resolver_get_default(), server.url.host.c_str(), cancellable,
-          +[](GObject* source, GAsyncResult* result, gpointer data) {
-            std::unique_ptr<Lookup> lookup(static_cast<Lookup*>(data));
-            GError* error = nullptr;
-            GList* addresses = g_resolver_lookup_by_name_finish(G_RESOLVER(source), result, &error);
-            if (error) g_error_free(error);
-            if (lookup->alive.expired()) {
-              if (addresses) g_resolver_free_addresses(addresses);
-              return;
-            }
-            // Prefer IPv4: libnice's relay and STUN support is most mature there.
-            for (GList* it = addresses; it; it = it->next) {
-              auto* address = G_INET_ADDRESS(it->data);
-              if (g_inet_address_get_family(address) == G_SOCKET_FAMILY_IPV4 ||
-                  lookup->server->ip.empty()) {
-                gchar* text = g_inet_address_to_string(address);
-                lookup->server->ip = text;
-                g_free(text);
-                if (g_inet_address_get_family(address) == G_SOCKET_FAMILY_IPV4) break;
-              }
-            }
-            if (addresses) g_resolver_free_addresses(addresses);
-            if (--lookup->self->pendingResolutions == 0) lookup->self->startGathering();
-          },
-          lookup);
+      resolve(server);
     }
     if (pendingResolutions == 0) startGathering();
+  }
+
+  void resolve(PendingServer& server) {
+    struct Lookup {
+      Impl* self;
+      std::weak_ptr<bool> alive;
+      PendingServer* server;
+    };
+    g_resolver_lookup_by_name_async(
+        g_resolver_get_default(), server.url.host.c_str(), cancellable,
+        +[](GObject* source, GAsyncResult* result, gpointer data) {
+          std::unique_ptr<Lookup> lookup(static_cast<Lookup*>(data));
+          GError* error = nullptr;
+          GList* addresses = g_resolver_lookup_by_name_finish(G_RESOLVER(source), result, &error);
+          if (error) g_error_free(error);
+          if (!lookup->alive.expired()) {
+            lookup->server->ip = preferredAddress(addresses);
+            if (--lookup->self->pendingResolutions == 0) lookup->self->startGathering();
+          }
+          if (addresses) g_resolver_free_addresses(addresses);
+        },
+        new Lookup{this, alive, &server});
   }
 
   void startGathering() {
@@ -383,6 +405,23 @@ bool IceTransport::send(std::span<const std::uint8_t> datagram) {
 std::size_t IceTransport::droppedRemoteCandidates() const { return impl_->droppedRemoteCandidates; }
 
 IceTransport::State IceTransport::state() const { return impl_->state; }
+
+TransportState IceTransport::transportState() const {
+  switch (impl_->state) {
+    case State::New:
+    case State::Gathering:
+      return TransportState::New;
+    case State::Checking:
+      return TransportState::Connecting;
+    case State::Connected:
+      return TransportState::Connected;
+    case State::Failed:
+      return TransportState::Failed;
+    case State::Closed:
+      break;
+  }
+  return TransportState::Closed;
+}
 
 namespace {
 std::string describe(NiceCandidate* candidate) {

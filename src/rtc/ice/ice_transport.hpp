@@ -12,6 +12,7 @@
 
 #include "loop/loop.hpp"
 #include "rtc/sdp/sdp.hpp"
+#include "rtc/transport.hpp"
 
 namespace trystero::rtc {
 
@@ -27,15 +28,16 @@ inline constexpr std::size_t kMaxRemoteCandidates = 64;
 // Of those, TCP candidates (each may cost a socket).
 inline constexpr std::size_t kMaxRemoteTcpCandidates = 16;
 
-class IceTransport {
+// The bottom of the stack: carries datagrams for DTLS (and later SRTP) as a PacketTransport.
+class IceTransport final : public PacketTransport {
  public:
   enum class State { New, Gathering, Checking, Connected, Failed, Closed };
 
   struct Callbacks {
     std::function<void()> onGatheringDone;
     std::function<void(State)> onStateChange;
-    // One received datagram that is not STUN (DTLS, RTP, RTCP).
-    std::function<void(std::span<const std::uint8_t>)> onPacket;
+    // Up: one received datagram that is not STUN (DTLS, RTP, RTCP).
+    PacketSink onPacket;
   };
 
   IceTransport(loop::Loop& loop, const Configuration& configuration, Callbacks callbacks);
@@ -64,9 +66,11 @@ class IceTransport {
   std::size_t droppedRemoteCandidates() const;
 
   // Sends one datagram over the selected pair; false when there is none yet or on error.
-  bool send(std::span<const std::uint8_t> datagram);
+  bool send(std::span<const std::uint8_t> datagram) override;
 
   State state() const;
+  // Gathering counts as New: no pair is being checked yet.
+  TransportState transportState() const override;
   // "address:port typ" of the selected pair, for diagnostics.
   std::string selectedLocal() const;
   std::string selectedRemote() const;

@@ -1,5 +1,8 @@
 #include "rtc/sctp/data_channel.hpp"
 
+#include <algorithm>
+
+#include "loop/loop.hpp"
 #include "rtc/sctp/sctp_transport.hpp"
 
 namespace trystero::rtc {
@@ -41,6 +44,37 @@ void DataChannel::close() {
     return;
   }
   transport->closeChannel(*this);
+}
+
+void DataChannel::setOpen() {
+  if (state_ != State::Connecting) return;
+  state_ = State::Open;
+  if (onOpen_) onOpen_();
+}
+
+void DataChannel::setClosed(loop::Loop& loop) {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  if (onClose_) onClose_();
+  // Drop the application's callbacks later (they may be running right now) so that lambdas
+  // capturing the channel do not keep it alive forever.
+  loop.post([self = shared_from_this()] {
+    self->onOpen_ = nullptr;
+    self->onMessage_ = nullptr;
+    self->onClose_ = nullptr;
+    self->onBufferedAmountLow_ = nullptr;
+    self->onError_ = nullptr;
+  });
+}
+
+void DataChannel::bufferedAmountSent(std::size_t bytes) {
+  std::size_t before = bufferedAmount_;
+  bufferedAmount_ = before - std::min(before, bytes);
+  if (before > lowThreshold_ && bufferedAmount_ <= lowThreshold_ && onBufferedAmountLow_ &&
+      state_ == State::Open) {
+    auto guard = shared_from_this();
+    onBufferedAmountLow_();
+  }
 }
 
 }  // namespace trystero::rtc

@@ -11,6 +11,10 @@
 #include <string>
 #include <string_view>
 
+namespace trystero::loop {
+class Loop;
+}
+
 namespace trystero::rtc {
 
 class SctpTransport;
@@ -56,6 +60,13 @@ class DataChannel : public std::enable_shared_from_this<DataChannel> {
  private:
   friend class SctpTransport;
   DataChannel(std::weak_ptr<SctpTransport> transport, std::string label, std::string protocol);
+
+  // State changes the transport drives; the application's callbacks run from these.
+  void setOpen();  // Connecting -> Open
+  // -> Closed; the callbacks are dropped later, from `loop`, as they may be running now.
+  void setClosed(loop::Loop& loop);
+  // `bytes` of bufferedAmount left for the SCTP stack.
+  void bufferedAmountSent(std::size_t bytes);
 
   std::weak_ptr<SctpTransport> transport_;
   std::string label_;

@@ -12,10 +12,13 @@
 
 #include "loop/loop.hpp"
 #include "rtc/sctp/data_channel.hpp"
+#include "rtc/transport.hpp"
 
 namespace trystero::rtc {
 
-class SctpTransport : public std::enable_shared_from_this<SctpTransport> {
+// Rides on DTLS (PacketReceiver); what it carries goes up through data channels.
+class SctpTransport final : public PacketReceiver,
+                            public std::enable_shared_from_this<SctpTransport> {
  public:
   struct Config {
     std::uint16_t localPort = 5000;
@@ -27,9 +30,9 @@ class SctpTransport : public std::enable_shared_from_this<SctpTransport> {
   };
 
   struct Callbacks {
-    // One SCTP packet to send over DTLS. Called synchronously from inside usrsctp: it must not
-    // call back into this transport.
-    std::function<void(std::span<const std::uint8_t>)> sendPacket;
+    // Down: one SCTP packet to send over DTLS. Called synchronously from inside usrsctp: it
+    // must not call back into this transport.
+    PacketSink sendPacket;
     // The association is up (channels created earlier are being opened now).
     std::function<void()> onConnected;
     // The peer opened a channel with DCEP; it is already Open.
@@ -46,8 +49,9 @@ class SctpTransport : public std::enable_shared_from_this<SctpTransport> {
   // Both ends call connect (SCTP simultaneous open, as browsers do).
   void start(bool isDtlsClient);
 
-  // One SCTP packet that DTLS decrypted.
-  void receivePacket(std::span<const std::uint8_t> packet);
+  // Up: one SCTP packet that DTLS decrypted. Packets that arrive before start() are kept (a
+  // bounded few): usrsctp would answer them with ABORT.
+  void receive(std::span<const std::uint8_t> packet) override;
 
   // A new channel; opened with DCEP as soon as the association is up (or at once if it is).
   std::shared_ptr<DataChannel> createDataChannel(const std::string& label,
@@ -60,6 +64,7 @@ class SctpTransport : public std::enable_shared_from_this<SctpTransport> {
   void close();
 
   bool connected() const;
+  TransportState transportState() const override;
 
   // True while data is queued here or still unacknowledged by the peer's SCTP stack (what a
   // graceful leave waits for before tearing the connection down).

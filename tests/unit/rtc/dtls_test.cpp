@@ -137,7 +137,7 @@ class Network {
   }
 
   void deliver(int to, const Bytes& datagram) {
-    if (to >= 0 && endpoints[to].transport) endpoints[to].transport->receiveDatagram(datagram);
+    if (to >= 0 && endpoints[to].transport) endpoints[to].transport->receive(datagram);
   }
 
   std::array<Endpoint, 3> endpoints;
@@ -467,8 +467,8 @@ TEST(DtlsTransport, CloseNotifiesThePeer) {
     EXPECT_TRUE(net.endpoints[0].failures.empty());
     EXPECT_TRUE(net.endpoints[1].failures.empty());
     // Records after the close are ignored, on both sides.
-    for (const Bytes& d : net.endpoints[1].sent) net.t(0).receiveDatagram(d);
-    for (const Bytes& d : net.endpoints[0].sent) net.t(1).receiveDatagram(d);
+    for (const Bytes& d : net.endpoints[1].sent) net.t(0).receive(d);
+    for (const Bytes& d : net.endpoints[0].sent) net.t(1).receive(d);
   });
   net.settle();
   net.loop.invoke([&] {
@@ -596,8 +596,8 @@ TEST(DtlsTransport, IgnoresGarbageTruncatedAndReplayedDatagrams) {
   // Before start: garbage that the server must keep and then survive.
   net.loop.invoke([&] {
     for (int i = 0; i < 4; ++i) {
-      net.t(0).receiveDatagram(randomDatagram(rng, 1 + rng() % 300));
-      net.t(1).receiveDatagram(randomDatagram(rng, 1 + rng() % 300));
+      net.t(0).receive(randomDatagram(rng, 1 + rng() % 300));
+      net.t(1).receive(randomDatagram(rng, 1 + rng() % 300));
     }
   });
   // Every datagram is preceded by garbage and a truncated copy of itself, and followed by a
@@ -674,9 +674,9 @@ void expectStrangerIgnored(int victim) {
   net.settle(30ms);
   net.loop.invoke([&] {
     // Replays of the stranger's hello, and one of each of the real peer's handshake datagrams.
-    for (int i = 0; i < 3; ++i) net.t(victim).receiveDatagram(net.endpoints[2].sent[0]);
+    for (int i = 0; i < 3; ++i) net.t(victim).receive(net.endpoints[2].sent[0]);
     for (const Bytes& d : net.endpoints[1 - victim].sent) {
-      if (isHandshakeRecord(d)) net.t(victim).receiveDatagram(d);
+      if (isHandshakeRecord(d)) net.t(victim).receive(d);
     }
     ASSERT_TRUE(net.t(0).send(pattern(300, 1)));
     ASSERT_TRUE(net.t(1).send(pattern(301, 2)));

@@ -1,5 +1,5 @@
 // SctpTransport and DataChannel, two transports wired back to back on one loop (no DTLS):
-// each packet one side emits is copied and posted to the other side's receivePacket.
+// each packet one side emits is copied and posted to the other side's receive().
 #include "rtc/sctp/sctp_transport.hpp"
 
 #include <gtest/gtest.h>
@@ -108,7 +108,7 @@ class SctpTest : public ::testing::Test {
     if (fromA && mutateAtoB) mutateAtoB(copy);
     std::weak_ptr<SctpTransport> weak = to->transport;
     loop.post([weak, copy = std::move(copy)] {
-      if (auto transport = weak.lock()) transport->receivePacket(copy);
+      if (auto transport = weak.lock()) transport->receive(copy);
     });
   }
 
@@ -634,9 +634,9 @@ TEST_F(SctpTest, MalformedDcepAndGarbageAreDropped) {
       if (garbage.size() >= 12 && i % 2) {  // our ports, so that usrsctp looks further
         garbage[0] = 0x13, garbage[1] = 0x88, garbage[2] = 0x13, garbage[3] = 0x88;
       }
-      b.transport->receivePacket(garbage);
+      b.transport->receive(garbage);
     }
-    b.transport->receivePacket({});
+    b.transport->receive({});
     mutateAtoB = [&](Bytes& packet) {
       if (packet.size() > 20 && random() % 2) packet[12 + random() % (packet.size() - 12)] ^= 0x40;
       if (packet.size() > 20 && random() % 4 == 0) packet.resize(packet.size() / 2);
@@ -751,7 +751,7 @@ TEST(SctpTwoLoops, EchoAcrossLoops) {
   auto sender = [](Loop* target, std::shared_ptr<SctpTransport>* to) {
     return [target, to](std::span<const std::uint8_t> packet) {
       target->post([to, copy = Bytes(packet.begin(), packet.end())] {
-        if (*to) (*to)->receivePacket(copy);
+        if (*to) (*to)->receive(copy);
       });
     };
   };
