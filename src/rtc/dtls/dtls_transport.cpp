@@ -144,7 +144,7 @@ struct DtlsCore : std::enable_shared_from_this<DtlsCore> {
   std::deque<std::vector<std::uint8_t>> deferredWrites_;
   const std::uint8_t* input_ = nullptr;
   std::size_t inputLength_ = 0;
-  loop::Loop::TimerId timerId_ = 0;
+  loop::Timer timer_;
   std::int64_t timerDeadline_ = 0;
   std::array<std::uint8_t, kMaxRecordPlaintext + 1024> readBuffer_;
 };
@@ -625,24 +625,20 @@ void DtlsCore::updateTimer() {
   }
   std::int64_t delayMs =
       static_cast<std::int64_t>(remaining.tv_sec) * 1000 + (remaining.tv_usec + 999) / 1000;
-  std::int64_t deadline = loop::nowMs() + delayMs;
-  if (timerId_ != 0 && std::abs(deadline - timerDeadline_) <= 1) return;
+  std::int64_t deadline = loop_.nowMs() + delayMs;
+  if (timer_ && std::abs(deadline - timerDeadline_) <= 1) return;
   cancelTimer();
   timerDeadline_ = deadline;
   std::weak_ptr<DtlsCore> weak = weak_from_this();
-  timerId_ = loop_.callLater(std::chrono::milliseconds(delayMs), [weak] {
+  timer_ = loop_.after(std::chrono::milliseconds(delayMs), [weak] {
     if (auto core = weak.lock()) core->onTimer();
   });
 }
 
-void DtlsCore::cancelTimer() {
-  if (timerId_ == 0) return;
-  loop_.cancelTimer(timerId_);
-  timerId_ = 0;
-}
+void DtlsCore::cancelTimer() { timer_.cancel(); }
 
 void DtlsCore::onTimer() {
-  timerId_ = 0;  // one-shot: already finished
+  timer_ = {};  // one-shot: already finished
   if (dead_ || state_ != State::Connecting || sslDepth_ > 0) return;
   ERR_clear_error();
   int result;

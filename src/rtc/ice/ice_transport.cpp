@@ -109,7 +109,7 @@ struct IceTransport::Impl {
   bool closed = false;
   std::string ufrag, pwd;
   std::chrono::milliseconds gatheringTimeout;
-  loop::Loop::TimerId gatheringTimer = 0;
+  loop::Timer gatheringTimer;
   std::vector<PendingServer> servers;
   int pendingResolutions = 0;
   GCancellable* cancellable = g_cancellable_new();
@@ -200,7 +200,7 @@ struct IceTransport::Impl {
     *alive = false;
     g_cancellable_cancel(cancellable);
     g_object_unref(cancellable);
-    if (gatheringTimer) loop.cancelTimer(gatheringTimer);
+    gatheringTimer.cancel();
     if (agent) {
       nice_agent_attach_recv(agent, streamId, 1, loop.context(), nullptr, nullptr);
       g_signal_handlers_disconnect_by_data(agent, this);
@@ -239,8 +239,8 @@ struct IceTransport::Impl {
     if (gatherStarted) return;
     gatherStarted = true;
     setState(State::Gathering);
-    gatheringTimer = loop.callLater(gatheringTimeout, [this] {
-      gatheringTimer = 0;
+    gatheringTimer = loop.after(gatheringTimeout, [this] {
+      gatheringTimer = {};
       finishGathering();
     });
     for (auto& server : servers) {
@@ -305,10 +305,7 @@ struct IceTransport::Impl {
   void finishGathering() {
     if (gatheringDone) return;
     gatheringDone = true;
-    if (gatheringTimer) {
-      loop.cancelTimer(gatheringTimer);
-      gatheringTimer = 0;
-    }
+    gatheringTimer.cancel();
     if (pendingRemote) {
       auto remote = std::move(*pendingRemote);
       pendingRemote.reset();

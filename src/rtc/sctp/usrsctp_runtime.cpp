@@ -25,7 +25,7 @@ struct Entry {
 struct LoopState {
   std::size_t endpoints = 0;
   std::uint64_t generation = 0;  // identifies the current tick timer of that loop
-  loop::Loop::TimerId timer = 0;
+  loop::Timer timer;             // destroyed (cancelled) on the loop's thread only
 };
 
 // Process-wide bookkeeping shared by every association on every loop.
@@ -163,19 +163,17 @@ bool tick(loop::Loop* loopPtr, std::uint64_t generation) {
 // Starts the tick timer of a loop (on that loop), unless it was stopped again meanwhile.
 void startTicking(loop::Loop& loop, std::uint64_t generation) {
   auto start = [loopPtr = &loop, generation] {
-    auto timer = loopPtr->addTimer(kTickInterval,
-                                   [loopPtr, generation] { return tick(loopPtr, generation); });
+    auto timer =
+        loopPtr->every(kTickInterval, [loopPtr, generation] { return tick(loopPtr, generation); });
     auto& reg = registry();
-    bool current = false;
     {
       std::lock_guard lock(reg.mutex);
       auto it = reg.loops.find(loopPtr);
       if (it != reg.loops.end() && it->second.generation == generation) {
-        it->second.timer = timer;
-        current = true;
+        it->second.timer = std::move(timer);
       }
     }
-    if (!current) loopPtr->cancelTimer(timer);
+    // Not current: the timer is cancelled as it goes out of scope.
   };
   if (loop.isLoopThread()) {
     start();
@@ -199,7 +197,7 @@ std::uintptr_t attach(loop::Loop& loop, Endpoint& endpoint) {
     auto& state = reg.loops[&loop];
     if (state.endpoints++ == 0) {
       state.generation = reg.nextGeneration++;
-      state.timer = 0;
+      state.timer = {};
       generation = state.generation;
     }
   }
@@ -216,19 +214,19 @@ void setOwner(std::uintptr_t id, std::weak_ptr<void> owner) {
 
 void detach(std::uintptr_t id, loop::Loop& loop) {
   auto& reg = registry();
-  loop::Loop::TimerId cancel = 0;
+  loop::Timer cancel;  // cancelled once the lock is released
   {
     std::lock_guard lock(reg.mutex);
     reg.entries.erase(id);
     auto it = reg.loops.find(&loop);
     if (it != reg.loops.end() && it->second.endpoints > 0 && --it->second.endpoints == 0 &&
         loop.isLoopThread()) {
-      cancel = it->second.timer;
+      cancel = std::move(it->second.timer);
       reg.loops.erase(it);
     }
     // Off the loop thread the timer notices at its next tick that it is no longer needed.
   }
-  if (cancel) loop.cancelTimer(cancel);
+  cancel.cancel();
 }
 
 void setUpcall(struct socket* sock, std::uintptr_t id) {
