@@ -31,6 +31,10 @@ std::string topicPath(std::initializer_list<std::string_view> parts) {
 
 }  // namespace
 
+// One joined room: its topics and key, the connections on their way to its peers, and the steps
+// of strategy.js's join (announce; answer an announce with an offer; answer an offer; take an
+// answer; connect). The Signaller owns it (sessions_); every callback it hands out (to the
+// strategy, the peers, the loop and the room core) holds it weakly and checks `left`.
 struct Signaller::Session : std::enable_shared_from_this<Session> {
   std::weak_ptr<Signaller> owner;
   Config config;
@@ -57,17 +61,19 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
   std::vector<std::chrono::milliseconds> intervals;
   std::vector<loop::Loop::TimerId> announceTimers;
   std::shared_ptr<RoomCore> core;
-  // Self-rescheduling announce closures, owned here so leaving the room ends them.
-  std::vector<std::shared_ptr<std::function<void()>>> announcers;
   bool left = false;
 
-  Session(const Config& c, const std::string& room, const std::string& selfId)
-      : config(c),
+  Session(Signaller& signaller, const Config& c, const std::string& room, JoinErrorHandler onError)
+      : owner(signaller.weak_from_this()),
+        config(c),
         roomId(room),
         rootPlain(topicPath({"Trystero", c.appId, room})),
         rootTopic(crypto::topicHash(rootPlain)),
-        selfTopic(crypto::topicHash(topicPath({rootPlain, selfId}))),
-        key(c.password, c.appId, room) {}
+        selfTopic(crypto::topicHash(topicPath({rootPlain, signaller.selfId_}))),
+        key(c.password, c.appId, room),
+        onJoinError(std::move(onError)),
+        intervals(signaller.strategy_->relayCount(), signaller.timing_.announceInterval),
+        announceTimers(signaller.strategy_->relayCount(), 0) {}
 
   // {type, sdp} in the JS key order, so that messages match JSON.stringify byte for byte.
   nlohmann::ordered_json sealed(const rtc::SessionDescription& description) const {
@@ -75,6 +81,15 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
     out["type"] = rtc::toString(description.type);
     out["sdp"] = key.seal(description.sdp);
     return out;
+  }
+
+  // {peerId, offer|answer: sealed} as the JS sends it.
+  std::string signalMessage(const std::string& selfId, const char* kind,
+                            const rtc::SessionDescription& description) const {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    out["peerId"] = selfId;
+    out[kind] = sealed(description);
+    return out.dump();
   }
 
   // The peer's {type, sdp} with sdp opened; nullopt when it does not decrypt.
@@ -102,7 +117,387 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
     onJoinError({"incorrect password (" + config.password + ") when decrypting " + sdpType,
                  config.appId, peerId, roomId});
   }
+
+  const std::string& peerTopic(const std::string& peerId);
+
+  // Joining: the room core and, once each relay is ready, subscribing and announcing.
+  void createCore(Signaller& signaller);
+  void relayReady(std::size_t relay);
+  void announce(std::size_t relay);
+
+  // Signals arriving on a relay, by kind.
+  void handleSignal(std::size_t relay, Strategy::Delivery delivery);
+  void handleAnnounce(Signaller& signaller, const std::string& peerId, std::size_t relay);
+  void prunePendingOffer(const std::string& peerId, std::size_t relay);
+  void sendOffer(std::size_t relay, const std::string& topic,
+                 const std::optional<rtc::SessionDescription>& offer);
+  void handleOffer(Signaller& signaller, const std::string& peerId, std::size_t relay,
+                   const nlohmann::json& offer, Strategy::Reply reply);
+  void sendAnswer(std::size_t relay, const std::string& topic, const std::shared_ptr<Peer>& peer,
+                  const Strategy::Reply& reply,
+                  const std::optional<rtc::SessionDescription>& answer);
+  void handleAnswer(Signaller& signaller, const std::string& peerId, std::size_t relay,
+                    const nlohmann::json& answer, std::uint64_t offerHandle);
+  void handleHandedOutAnswer(Signaller& signaller, const std::string& peerId, std::size_t relay,
+                             std::uint64_t offerHandle,
+                             const std::optional<rtc::SessionDescription>& answer);
+
+  // Connections on their way, and the one that opens first.
+  void watch(Signaller& signaller, const std::shared_ptr<Peer>& peer, const std::string& peerId,
+             std::size_t relay);
+  static void peerOpened(const std::weak_ptr<Session>& weakSession,
+                         const std::weak_ptr<Peer>& weakPeer, const std::string& peerId);
+  void connectPeer(const std::shared_ptr<Peer>& peer, const std::string& peerId);
+  void lingerOtherOffers(Signaller& signaller, const std::string& peerId,
+                         const std::shared_ptr<Peer>& kept);
+
+  // From the room core.
+  void peerLeft(const std::string& peerId);
+  bool hasPendingConnection(const std::string& peerId) const;
+
+  // Ends everything on its way (Signaller::leaveSession).
+  void leave(Signaller& signaller);
 };
+
+const std::string& Signaller::Session::peerTopic(const std::string& peerId) {
+  auto it = topicCache.find(peerId);
+  if (it == topicCache.end()) {
+    // Bounded: one entry per peer that reached us with a valid-looking message.
+    if (topicCache.size() > 4096) topicCache.clear();
+    it = topicCache.emplace(peerId, crypto::topicHash(topicPath({rootPlain, peerId}))).first;
+  }
+  return it->second;
+}
+
+void Signaller::Session::createCore(Signaller& signaller) {
+  std::weak_ptr<Session> weakSession = weak_from_this();
+  std::weak_ptr<Signaller> weakSelf = owner;
+  core = RoomCore::create(
+      signaller.loop_, signaller.selfId_, config.appId, roomId,
+      [weakSession](const std::string& peerId) {
+        if (auto s = weakSession.lock()) s->peerLeft(peerId);
+      },
+      // we left
+      [weakSelf, appId = config.appId, roomId = roomId] {
+        if (auto self = weakSelf.lock()) self->leaveSession(appId, roomId);
+      },
+      signaller.timing_.standbyGrace);
+  // Whether another connection to a peer is on its way (the room core waits for it before it
+  // reports the peer gone when its last open connection closes).
+  core->setPendingConnectionCheck(
+      [weakSession, keep = signaller.timing_.keepStandbys](const std::string& peerId) {
+        auto s = weakSession.lock();
+        if (!keep || !s) return false;
+        return s->hasPendingConnection(peerId);
+      });
+}
+
+void Signaller::Session::relayReady(std::size_t relay) {
+  auto self = owner.lock();
+  if (!self || left) return;
+  std::weak_ptr<Session> weakSession = weak_from_this();
+  self->strategy_->subscribeWithOffers(
+      relay, rootTopic, selfTopic,
+      [weakSession, relay](Strategy::Delivery delivery) {
+        if (auto s = weakSession.lock()) s->handleSignal(relay, std::move(delivery));
+      },
+      [weakSession](std::size_t n, std::function<void(std::vector<Strategy::OfferedPeer>)> done) {
+        auto s = weakSession.lock();
+        if (!s) return;
+        if (auto self = s->owner.lock()) self->getOffers(s, n, std::move(done));
+      });
+  announce(relay);
+}
+
+// Announces now, then again on the (possibly medium-chosen) interval until the room is left.
+void Signaller::Session::announce(std::size_t relay) {
+  auto self = owner.lock();
+  if (!self || left) return;
+  if (auto ms = self->strategy_->announce(relay, rootTopic, selfTopic)) intervals[relay] = *ms;
+  std::weak_ptr<Session> weakSession = weak_from_this();
+  announceTimers[relay] = self->loop_.callLater(intervals[relay], [weakSession, relay] {
+    if (auto s = weakSession.lock()) s->announce(relay);
+  });
+}
+
+void Signaller::Session::handleSignal(std::size_t relay, Strategy::Delivery delivery) {
+  auto self = owner.lock();
+  if (!self || left) return;
+  if (delivery.topic != rootTopic && delivery.topic != selfTopic) return;
+  if (delivery.message.size() > kMaxSignalBytes) return core->countDroppedSignal();
+  auto message = util::parseJsonBounded(delivery.message);
+  if (!message.is_object() || !message.contains("peerId") || !message["peerId"].is_string() ||
+      message["peerId"].get_ref<const std::string&>().size() > kMaxPeerIdBytes) {
+    core->countDroppedSignal();
+    return;
+  }
+  std::string peerId = message["peerId"].get<std::string>();
+  if (peerId.empty() || peerId == self->selfId_ || connectedPeers.count(peerId)) {
+    // An answer for one of our handed-out offers that is of no use any more.
+    if (delivery.offerHandle) dropOffered(delivery.offerHandle);
+    return;
+  }
+  bool hasOffer = message.contains("offer") && !message["offer"].is_null();
+  bool hasAnswer = message.contains("answer") && !message["answer"].is_null();
+  if (hasOffer) {
+    return handleOffer(*self, peerId, relay, message["offer"], std::move(delivery.reply));
+  }
+  if (hasAnswer) return handleAnswer(*self, peerId, relay, message["answer"], delivery.offerHandle);
+  handleAnnounce(*self, peerId, relay);
+}
+
+// A peer announced itself: we make it an offer on this relay (once per peer and relay), which
+// is pruned unless answered before our next announce.
+void Signaller::Session::handleAnnounce(Signaller& signaller, const std::string& peerId,
+                                        std::size_t relay) {
+  auto known = pendingOffers.find(peerId);
+  if (known != pendingOffers.end() && known->second.count(relay)) return;
+  std::shared_ptr<Peer> peer;
+  if (known != pendingOffers.end() || pendingOffers.size() < kMaxPendingPeersPerRoom) {
+    peer = signaller.takeOffer();
+  }
+  if (!peer) return core->countRefusedConnection();
+  pendingOffers[peerId][relay] = peer;
+  watch(signaller, peer, peerId, relay);
+  std::weak_ptr<Session> weakSession = weak_from_this();
+  auto prune = std::chrono::milliseconds(intervals[relay].count() * 9 / 10);
+  signaller.loop_.callLater(prune, [weakSession, peerId, relay] {
+    if (auto s = weakSession.lock()) s->prunePendingOffer(peerId, relay);
+  });
+  std::string topic = peerTopic(peerId);
+  peer->whenOffer([weakSession, relay, topic](auto offer) {
+    if (auto s = weakSession.lock()) s->sendOffer(relay, topic, offer);
+  });
+}
+
+void Signaller::Session::prunePendingOffer(const std::string& peerId, std::size_t relay) {
+  if (connectedPeers.count(peerId)) return;
+  auto it = pendingOffers.find(peerId);
+  if (it == pendingOffers.end()) return;
+  if (auto offer = it->second.find(relay); offer != it->second.end()) {
+    offer->second->destroy();
+    it->second.erase(offer);
+  }
+  if (it->second.empty()) pendingOffers.erase(it);
+}
+
+void Signaller::Session::sendOffer(std::size_t relay, const std::string& topic,
+                                   const std::optional<rtc::SessionDescription>& offer) {
+  auto self = owner.lock();
+  if (!self || left || !offer) return;
+  self->strategy_->signal(relay, topic, signalMessage(self->selfId_, "offer", *offer));
+}
+
+// A peer's offer: answered with a new connection, unless both sides offered on this relay and
+// ours wins (glare: the larger id's offer wins).
+void Signaller::Session::handleOffer(Signaller& signaller, const std::string& peerId,
+                                     std::size_t relay, const nlohmann::json& offer,
+                                     Strategy::Reply reply) {
+  auto pending = pendingOffers.find(peerId);
+  bool haveMine = pending != pendingOffers.end() && pending->second.count(relay);
+  if (haveMine && signaller.selfId_ > peerId) return;
+  auto plain = opened(offer, rtc::SdpType::Offer);
+  if (!plain) return joinError(peerId, "offer");
+  if (!ConnectionBudget::admit()) return core->countRefusedConnection();
+  auto peer = Peer::create(signaller.loop_, signaller.rtcConfig_, false);
+  watch(signaller, peer, peerId, relay);
+  if (answering.size() >= 256) {  // a flood of offers must not pile up connections
+    answering.begin()->second.peer->destroy();
+    answering.erase(answering.begin());
+  }
+  answering[peer.get()] = {peerId, peer};
+  std::string topic = peerTopic(peerId);
+  std::weak_ptr<Session> weakSession = weak_from_this();
+  // The peer keeps itself alive through its handlers until it connects or dies; hold it here
+  // until the answer is out.
+  peer->signal(*plain, [weakSession, relay, topic, peer, reply = std::move(reply)](auto answer) {
+    if (auto s = weakSession.lock()) s->sendAnswer(relay, topic, peer, reply, answer);
+  });
+}
+
+void Signaller::Session::sendAnswer(std::size_t relay, const std::string& topic,
+                                    const std::shared_ptr<Peer>& peer, const Strategy::Reply& reply,
+                                    const std::optional<rtc::SessionDescription>& answer) {
+  auto self = owner.lock();
+  if (!self || left || !answer || peer->isDead()) return;
+  auto message = signalMessage(self->selfId_, "answer", *answer);
+  if (reply) return reply(topic, message);
+  self->strategy_->signal(relay, topic, message);
+}
+
+// A peer's answer to one of our offers: the one made on this relay, or one handed out.
+void Signaller::Session::handleAnswer(Signaller& signaller, const std::string& peerId,
+                                      std::size_t relay, const nlohmann::json& answer,
+                                      std::uint64_t offerHandle) {
+  auto plain = opened(answer, rtc::SdpType::Answer);
+  if (offerHandle) return handleHandedOutAnswer(signaller, peerId, relay, offerHandle, plain);
+  if (!plain) return joinError(peerId, "answer");
+  auto pending = pendingOffers.find(peerId);
+  if (pending == pendingOffers.end()) return;
+  auto offer = pending->second.find(relay);
+  if (offer == pending->second.end() || offer->second->isDead()) return;
+  offer->second->signal(*plain, [](auto) {});
+}
+
+// The answer to an offer we handed out (torrent.js passes the very peer along).
+void Signaller::Session::handleHandedOutAnswer(
+    Signaller& signaller, const std::string& peerId, std::size_t relay, std::uint64_t offerHandle,
+    const std::optional<rtc::SessionDescription>& answer) {
+  auto it = offered.find(offerHandle);
+  if (it == offered.end()) return;  // expired, or answered before
+  auto peer = it->second;
+  offered.erase(it);
+  if (!answer) {
+    peer->destroy();
+    return joinError(peerId, "answer");
+  }
+  if (peer->isDead()) return;
+  watch(signaller, peer, peerId, relay);
+  answering[peer.get()] = {peerId, peer};
+  peer->signal(*answer, [](auto) {});
+}
+
+void Signaller::Session::watch(Signaller& signaller, const std::shared_ptr<Peer>& peer,
+                               const std::string& peerId, std::size_t relay) {
+  std::weak_ptr<Session> weakSession = weak_from_this();
+  std::weak_ptr<Signaller> weakSelf = owner;
+  std::weak_ptr<Peer> weakPeer = peer;
+  auto connected = [weakSession, weakPeer, peerId] { peerOpened(weakSession, weakPeer, peerId); };
+  std::chrono::milliseconds delay{0};
+  if (signaller.timing_.connectDelayForTest) delay = signaller.timing_.connectDelayForTest(relay);
+  peer->setHandlers({
+      [weakSelf, connected, delay] {
+        if (delay.count() <= 0) return connected();
+        if (auto self = weakSelf.lock()) self->loop_.callLater(delay, connected);
+      },
+      [weakSession, weakPeer] {
+        auto s = weakSession.lock();
+        auto p = weakPeer.lock();
+        if (s && p) {
+          s->answering.erase(p.get());
+          s->lingering.erase(p.get());
+        }
+      },
+      nullptr,
+  });
+}
+
+void Signaller::Session::peerOpened(const std::weak_ptr<Session>& weakSession,
+                                    const std::weak_ptr<Peer>& weakPeer,
+                                    const std::string& peerId) {
+  auto p = weakPeer.lock();
+  if (!p || p->isDead() || !p->isOpen()) return;
+  auto s = weakSession.lock();
+  if (!s) return p->destroy();
+  s->connectPeer(p, peerId);
+  s->answering.erase(p.get());
+}
+
+// strategy.js connectPeer, except that a further connection to a connected peer becomes a
+// standby (see room_core.hpp) instead of being destroyed, and our other offers to that peer
+// linger for the grace period instead of being destroyed at once: the remote may be keeping
+// one of them, and destroying it would make it lose us.
+void Signaller::Session::connectPeer(const std::shared_ptr<Peer>& peer, const std::string& peerId) {
+  auto self = owner.lock();
+  if (!self || left) return peer->destroy();
+  lingering.erase(peer.get());
+  if (connectedPeers.count(peerId)) {
+    if (!self->timing_.keepStandbys || !core->addStandby(peer, peerId)) {
+      g_debug("trystero: %s: a further connection is not kept", peerId.c_str());
+      peer->destroy();
+    } else {
+      g_debug("trystero: %s: a further connection is kept as a standby", peerId.c_str());
+    }
+    return;
+  }
+  g_debug("trystero: %s: connected", peerId.c_str());
+  connectedPeers.insert(peerId);
+  lingerOtherOffers(*self, peerId, peer);
+  if (!core->addPeer(peer, peerId)) {
+    connectedPeers.erase(peerId);
+    peer->destroy();
+  }
+}
+
+void Signaller::Session::lingerOtherOffers(Signaller& signaller, const std::string& peerId,
+                                           const std::shared_ptr<Peer>& kept) {
+  auto pending = pendingOffers.find(peerId);
+  if (pending == pendingOffers.end()) return;
+  auto offers = std::move(pending->second);
+  pendingOffers.erase(pending);
+  std::weak_ptr<Session> weakSession = weak_from_this();
+  for (auto& [relay, offer] : offers) {
+    if (offer == kept || offer->isDead()) continue;
+    if (!signaller.timing_.keepStandbys) {
+      offer->destroy();
+      continue;
+    }
+    lingering[offer.get()] = {peerId, offer};
+    signaller.loop_.callLater(signaller.timing_.standbyGrace,
+                              [weakSession, weakOffer = std::weak_ptr(offer)] {
+                                auto s = weakSession.lock();
+                                auto offer = weakOffer.lock();
+                                if (!s || !offer) return;
+                                if (s->lingering.erase(offer.get())) offer->destroy();
+                              });
+  }
+}
+
+// A peer left: it may connect again later, but what is still on its way to or from it belongs
+// to the session that ended. Left alone, such a connection could open after the leave and pass
+// for the peer joining again (with a remote room that has left), and a pending offer would stop
+// us answering the peer's next announce with a fresh one.
+void Signaller::Session::peerLeft(const std::string& peerId) {
+  connectedPeers.erase(peerId);
+  std::vector<std::shared_ptr<Peer>> stale;
+  if (auto offers = pendingOffers.find(peerId); offers != pendingOffers.end()) {
+    for (auto& [relay, offer] : offers->second) stale.push_back(offer);
+    pendingOffers.erase(offers);
+  }
+  for (auto* pending : {&lingering, &answering}) {
+    for (auto it = pending->begin(); it != pending->end();) {
+      if (it->second.peerId != peerId) {
+        ++it;
+        continue;
+      }
+      stale.push_back(it->second.peer);
+      it = pending->erase(it);
+    }
+  }
+  for (auto& peer : stale) peer->destroy();
+}
+
+bool Signaller::Session::hasPendingConnection(const std::string& peerId) const {
+  if (left) return false;
+  for (const auto* pending : {&lingering, &answering}) {
+    for (const auto& [raw, entry] : *pending) {
+      if (entry.peerId == peerId && !entry.peer->isDead()) return true;
+    }
+  }
+  return false;
+}
+
+void Signaller::Session::leave(Signaller& signaller) {
+  left = true;
+  for (std::size_t relay = 0; relay < announceTimers.size(); ++relay) {
+    if (announceTimers[relay]) signaller.loop_.cancelTimer(announceTimers[relay]);
+    signaller.strategy_->unsubscribe(relay, rootTopic, selfTopic);
+  }
+  for (auto& [peerId, offers] : pendingOffers) {
+    for (auto& [relay, peer] : offers) peer->destroy();
+  }
+  pendingOffers.clear();
+  auto answeringPeers = std::move(answering);
+  answering.clear();
+  for (auto& [raw, pending] : answeringPeers) pending.peer->destroy();
+  auto lingeringPeers = std::move(lingering);
+  lingering.clear();
+  for (auto& [raw, pending] : lingeringPeers) pending.peer->destroy();
+  auto offeredPeers = std::move(offered);
+  offered.clear();
+  for (auto& [handle, peer] : offeredPeers) peer->destroy();
+  connectedPeers.clear();
+}
 
 Signaller::Signaller(loop::Loop& loop, std::unique_ptr<Strategy> strategy, std::string selfId,
                      rtc::Configuration rtcConfig, Timing timing)
@@ -213,16 +608,16 @@ void Signaller::sweepPool() {
   }
 }
 
-const std::string& Signaller::peerTopic(Session& session, const std::string& peerId) {
-  auto it = session.topicCache.find(peerId);
-  if (it == session.topicCache.end()) {
-    // Bounded: one entry per peer that reached us with a valid-looking message.
-    if (session.topicCache.size() > 4096) session.topicCache.clear();
-    it = session.topicCache
-             .emplace(peerId, crypto::topicHash(topicPath({session.rootPlain, peerId})))
-             .first;
+void Signaller::startPool() {
+  for (std::size_t i = 0; i < timing_.offerPoolSize; ++i) {
+    pool_.push_back(Peer::create(loop_, rtcConfig_, true));
   }
-  return it->second;
+  std::weak_ptr<Signaller> weakSelf = weak_from_this();
+  auto period = std::chrono::milliseconds(timing_.offerTtl.count() * 103 / 100);
+  poolTimer_ = loop_.addTimer(period, [weakSelf] {
+    if (auto self = weakSelf.lock()) self->sweepPool();
+    return true;
+  });
 }
 
 std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& roomId,
@@ -233,290 +628,15 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
   if (auto it = sessions_.find(sessionKey); it != sessions_.end()) {
     if (auto room = it->second->core->room()) return room;
   }
+  if (pool_.empty() && sessions_.empty()) startPool();
 
-  if (pool_.empty() && sessions_.empty()) {
-    for (std::size_t i = 0; i < timing_.offerPoolSize; ++i) {
-      pool_.push_back(Peer::create(loop_, rtcConfig_, true));
-    }
-    std::weak_ptr<Signaller> weakSelf = weak_from_this();
-    auto period = std::chrono::milliseconds(timing_.offerTtl.count() * 103 / 100);
-    poolTimer_ = loop_.addTimer(period, [weakSelf] {
-      if (auto self = weakSelf.lock()) self->sweepPool();
-      return true;
-    });
-  }
-
-  auto session = std::make_shared<Session>(config, roomId, selfId_);
-  session->owner = weak_from_this();
-  session->onJoinError = std::move(onJoinError);
-  session->intervals.assign(strategy_->relayCount(), timing_.announceInterval);
-  session->announceTimers.assign(strategy_->relayCount(), 0);
-  std::weak_ptr<Session> weakSession = session;
-  std::weak_ptr<Signaller> weakSelf = weak_from_this();
-
-  session->core = RoomCore::create(
-      loop_, selfId_, config.appId, roomId,
-      // A peer left: it may connect again later, but what is still on its way to or from it
-      // belongs to the session that ended. Left alone, such a connection could open after the
-      // leave and pass for the peer joining again (with a remote room that has left), and a
-      // pending offer would stop us answering the peer's next announce with a fresh one.
-      [weakSession](const std::string& peerId) {
-        auto s = weakSession.lock();
-        if (!s) return;
-        s->connectedPeers.erase(peerId);
-        std::vector<std::shared_ptr<Peer>> stale;
-        if (auto offers = s->pendingOffers.find(peerId); offers != s->pendingOffers.end()) {
-          for (auto& [relay, offer] : offers->second) stale.push_back(offer);
-          s->pendingOffers.erase(offers);
-        }
-        for (auto* pending : {&s->lingering, &s->answering}) {
-          for (auto it = pending->begin(); it != pending->end();) {
-            if (it->second.peerId != peerId) {
-              ++it;
-              continue;
-            }
-            stale.push_back(it->second.peer);
-            it = pending->erase(it);
-          }
-        }
-        for (auto& peer : stale) peer->destroy();
-      },
-      // we left
-      [weakSelf, appId = config.appId, roomId] {
-        if (auto self = weakSelf.lock()) self->leaveSession(appId, roomId);
-      },
-      timing_.standbyGrace);
-  // Whether another connection to a peer is on its way (the room core waits for it before it
-  // reports the peer gone when its last open connection closes).
-  session->core->setPendingConnectionCheck(
-      [weakSession, keep = timing_.keepStandbys](const std::string& peerId) {
-        auto s = weakSession.lock();
-        if (!keep || !s || s->left) return false;
-        for (const auto* pending : {&s->lingering, &s->answering}) {
-          for (const auto& [raw, entry] : *pending) {
-            if (entry.peerId == peerId && !entry.peer->isDead()) return true;
-          }
-        }
-        return false;
-      });
+  auto session = std::make_shared<Session>(*this, config, roomId, std::move(onJoinError));
+  session->createCore(*this);
   sessions_[sessionKey] = session;
-
-  // strategy.js connectPeer, except that a further connection to a connected peer becomes a
-  // standby (see room_core.hpp) instead of being destroyed, and our other offers to that peer
-  // linger for the grace period instead of being destroyed at once: the remote may be keeping
-  // one of them, and destroying it would make it lose us.
-  auto connectPeer = [weakSelf, weakSession](const std::shared_ptr<Peer>& peer,
-                                             const std::string& peerId) {
-    auto self = weakSelf.lock();
-    auto s = weakSession.lock();
-    if (!self || !s || s->left) return peer->destroy();
-    const auto& timing = self->timing_;
-    s->lingering.erase(peer.get());
-    if (s->connectedPeers.count(peerId)) {
-      if (!timing.keepStandbys || !s->core->addStandby(peer, peerId)) {
-        g_debug("trystero: %s: a further connection is not kept", peerId.c_str());
-        peer->destroy();
-      } else {
-        g_debug("trystero: %s: a further connection is kept as a standby", peerId.c_str());
-      }
-      return;
-    }
-    g_debug("trystero: %s: connected", peerId.c_str());
-    s->connectedPeers.insert(peerId);
-    if (auto pending = s->pendingOffers.find(peerId); pending != s->pendingOffers.end()) {
-      auto offers = std::move(pending->second);
-      s->pendingOffers.erase(pending);
-      for (auto& [relay, offer] : offers) {
-        if (offer == peer || offer->isDead()) continue;
-        if (!timing.keepStandbys) {
-          offer->destroy();
-          continue;
-        }
-        s->lingering[offer.get()] = {peerId, offer};
-        self->loop_.callLater(timing.standbyGrace, [weakSession, weakOffer = std::weak_ptr(offer)] {
-          auto s = weakSession.lock();
-          auto offer = weakOffer.lock();
-          if (!s || !offer) return;
-          if (s->lingering.erase(offer.get())) offer->destroy();
-        });
-      }
-    }
-    if (!s->core->addPeer(peer, peerId)) {
-      s->connectedPeers.erase(peerId);
-      peer->destroy();
-    }
-  };
-
-  auto watch = [this, weakSelf, weakSession, connectPeer](const std::shared_ptr<Peer>& peer,
-                                                          const std::string& peerId,
-                                                          std::size_t relay) {
-    std::weak_ptr<Peer> weakPeer = peer;
-    auto connected = [weakSession, weakPeer, peerId, connectPeer] {
-      auto p = weakPeer.lock();
-      if (!p || p->isDead() || !p->isOpen()) return;
-      connectPeer(p, peerId);
-      if (auto s = weakSession.lock()) s->answering.erase(p.get());
-    };
-    std::chrono::milliseconds delay{0};
-    if (timing_.connectDelayForTest) delay = timing_.connectDelayForTest(relay);
-    peer->setHandlers({
-        [weakSelf, connected, delay] {
-          if (delay.count() <= 0) return connected();
-          if (auto self = weakSelf.lock()) self->loop_.callLater(delay, connected);
-        },
-        [weakSession, weakPeer] {
-          auto s = weakSession.lock();
-          auto p = weakPeer.lock();
-          if (s && p) {
-            s->answering.erase(p.get());
-            s->lingering.erase(p.get());
-          }
-        },
-        nullptr,
-    });
-  };
-
+  std::weak_ptr<Session> weakSession = session;
   for (std::size_t relay = 0; relay < strategy_->relayCount(); ++relay) {
-    auto onMessage = [this, weakSelf, weakSession, relay, watch](Strategy::Delivery delivery) {
-      const std::string& topic = delivery.topic;
-      const std::string& text = delivery.message;
-      auto self = weakSelf.lock();
-      auto s = weakSession.lock();
-      if (!self || !s || s->left) return;
-      if (topic != s->rootTopic && topic != s->selfTopic) return;
-      if (text.size() > kMaxSignalBytes) return s->core->countDroppedSignal();
-      auto message = util::parseJsonBounded(text);
-      if (!message.is_object() || !message.contains("peerId") || !message["peerId"].is_string() ||
-          message["peerId"].get_ref<const std::string&>().size() > kMaxPeerIdBytes) {
-        s->core->countDroppedSignal();
-        return;
-      }
-      std::string peerId = message["peerId"].get<std::string>();
-      if (peerId.empty() || peerId == selfId_ || s->connectedPeers.count(peerId)) {
-        // An answer for one of our handed-out offers that is of no use any more.
-        if (delivery.offerHandle) s->dropOffered(delivery.offerHandle);
-        return;
-      }
-      bool hasOffer = message.contains("offer") && !message["offer"].is_null();
-      bool hasAnswer = message.contains("answer") && !message["answer"].is_null();
-
-      if (!hasOffer && !hasAnswer) {
-        auto known = s->pendingOffers.find(peerId);
-        if (known != s->pendingOffers.end() && known->second.count(relay)) return;
-        std::shared_ptr<Peer> peer;
-        if (known != s->pendingOffers.end() || s->pendingOffers.size() < kMaxPendingPeersPerRoom) {
-          peer = takeOffer();
-        }
-        if (!peer) return s->core->countRefusedConnection();
-        s->pendingOffers[peerId][relay] = peer;
-        watch(peer, peerId, relay);
-        auto prune = std::chrono::milliseconds(s->intervals[relay].count() * 9 / 10);
-        loop_.callLater(prune, [weakSession, peerId, relay] {
-          auto s = weakSession.lock();
-          if (!s || s->connectedPeers.count(peerId)) return;
-          auto it = s->pendingOffers.find(peerId);
-          if (it == s->pendingOffers.end()) return;
-          if (auto offer = it->second.find(relay); offer != it->second.end()) {
-            offer->second->destroy();
-            it->second.erase(offer);
-          }
-          if (it->second.empty()) s->pendingOffers.erase(it);
-        });
-        std::string topic = peerTopic(*s, peerId);
-        peer->whenOffer([weakSelf, weakSession, relay, topic](auto offer) {
-          auto self = weakSelf.lock();
-          auto s = weakSession.lock();
-          if (!self || !s || s->left || !offer) return;
-          nlohmann::ordered_json out = nlohmann::ordered_json::object();
-          out["peerId"] = self->selfId_;
-          out["offer"] = s->sealed(*offer);
-          self->strategy_->signal(relay, topic, out.dump());
-        });
-      } else if (hasOffer) {
-        auto pending = s->pendingOffers.find(peerId);
-        bool haveMine = pending != s->pendingOffers.end() && pending->second.count(relay);
-        if (haveMine && selfId_ > peerId) return;  // glare: the larger id's offer wins
-        auto plain = s->opened(message["offer"], rtc::SdpType::Offer);
-        if (!plain) return s->joinError(peerId, "offer");
-        if (!ConnectionBudget::admit()) return s->core->countRefusedConnection();
-        auto peer = Peer::create(loop_, rtcConfig_, false);
-        watch(peer, peerId, relay);
-        if (s->answering.size() >= 256) {  // a flood of offers must not pile up connections
-          s->answering.begin()->second.peer->destroy();
-          s->answering.erase(s->answering.begin());
-        }
-        s->answering[peer.get()] = {peerId, peer};
-        std::string topic = peerTopic(*s, peerId);
-        // The peer keeps itself alive through its handlers until it connects or dies; hold it
-        // here until the answer is out.
-        peer->signal(*plain, [weakSelf, weakSession, relay, topic, peer,
-                              reply = std::move(delivery.reply)](auto answer) {
-          auto self = weakSelf.lock();
-          auto s = weakSession.lock();
-          if (!self || !s || s->left || !answer || peer->isDead()) return;
-          nlohmann::ordered_json out = nlohmann::ordered_json::object();
-          out["peerId"] = self->selfId_;
-          out["answer"] = s->sealed(*answer);
-          if (reply) return reply(topic, out.dump());
-          self->strategy_->signal(relay, topic, out.dump());
-        });
-      } else {
-        auto plain = s->opened(message["answer"], rtc::SdpType::Answer);
-        if (delivery.offerHandle) {
-          // The answer to an offer we handed out (torrent.js passes the very peer along).
-          auto it = s->offered.find(delivery.offerHandle);
-          if (it == s->offered.end()) return;  // expired, or answered before
-          auto peer = it->second;
-          s->offered.erase(it);
-          if (!plain) {
-            peer->destroy();
-            return s->joinError(peerId, "answer");
-          }
-          if (peer->isDead()) return;
-          watch(peer, peerId, relay);
-          s->answering[peer.get()] = {peerId, peer};
-          peer->signal(*plain, [](auto) {});
-          return;
-        }
-        if (!plain) return s->joinError(peerId, "answer");
-        auto pending = s->pendingOffers.find(peerId);
-        if (pending == s->pendingOffers.end()) return;
-        auto offer = pending->second.find(relay);
-        if (offer == pending->second.end() || offer->second->isDead()) return;
-        offer->second->signal(*plain, [](auto) {});
-      }
-    };
-
-    strategy_->whenReady(relay, [weakSelf, weakSession, relay, onMessage] {
-      auto self = weakSelf.lock();
-      auto s = weakSession.lock();
-      if (!self || !s || s->left) return;
-      std::weak_ptr<Session> weakSession2 = s;
-      self->strategy_->subscribeWithOffers(
-          relay, s->rootTopic, s->selfTopic, onMessage,
-          [weakSelf, weakSession2](std::size_t n,
-                                   std::function<void(std::vector<Strategy::OfferedPeer>)> done) {
-            auto self = weakSelf.lock();
-            auto s = weakSession2.lock();
-            if (self && s) self->getOffers(s, n, std::move(done));
-          });
-      // Announce now and then on the (possibly medium-chosen) interval.
-      auto announce = std::make_shared<std::function<void()>>();
-      // The closure reschedules itself through a weak reference: the session owns it.
-      std::weak_ptr<std::function<void()>> next = announce;
-      *announce = [weakSelf, weakSession, relay, next] {
-        auto self = weakSelf.lock();
-        auto s = weakSession.lock();
-        if (!self || !s || s->left) return;
-        if (auto ms = self->strategy_->announce(relay, s->rootTopic, s->selfTopic)) {
-          s->intervals[relay] = *ms;
-        }
-        s->announceTimers[relay] = self->loop_.callLater(s->intervals[relay], [next] {
-          if (auto f = next.lock()) (*f)();
-        });
-      };
-      s->announcers.push_back(announce);
-      (*announce)();
+    strategy_->whenReady(relay, [weakSession, relay] {
+      if (auto s = weakSession.lock()) s->relayReady(relay);
     });
   }
   return session->core->makeRoom();
@@ -533,26 +653,7 @@ void Signaller::leaveSession(const std::string& appId, const std::string& roomId
   if (it == sessions_.end()) return;
   auto session = it->second;
   sessions_.erase(it);
-  session->left = true;
-  for (std::size_t relay = 0; relay < session->announceTimers.size(); ++relay) {
-    if (session->announceTimers[relay]) loop_.cancelTimer(session->announceTimers[relay]);
-    strategy_->unsubscribe(relay, session->rootTopic, session->selfTopic);
-  }
-  session->announcers.clear();
-  for (auto& [peerId, offers] : session->pendingOffers) {
-    for (auto& [relay, peer] : offers) peer->destroy();
-  }
-  session->pendingOffers.clear();
-  auto answering = std::move(session->answering);
-  session->answering.clear();
-  for (auto& [raw, pending] : answering) pending.peer->destroy();
-  auto lingering = std::move(session->lingering);
-  session->lingering.clear();
-  for (auto& [raw, pending] : lingering) pending.peer->destroy();
-  auto offered = std::move(session->offered);
-  session->offered.clear();
-  for (auto& [handle, peer] : offered) peer->destroy();
-  session->connectedPeers.clear();
+  session->leave(*this);
   if (sessions_.empty()) {
     if (poolTimer_) loop_.cancelTimer(poolTimer_);
     poolTimer_ = 0;

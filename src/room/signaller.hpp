@@ -63,9 +63,9 @@ class Signaller : public std::enable_shared_from_this<Signaller> {
   std::vector<std::shared_ptr<Peer>> takeOffers(std::size_t n);
   void getOffers(const std::shared_ptr<Session>& session, std::size_t n,
                  std::function<void(std::vector<Strategy::OfferedPeer>)> done);
+  void startPool();
   void sweepPool();
   void leaveSession(const std::string& appId, const std::string& roomId);
-  const std::string& peerTopic(Session& session, const std::string& peerId);
 
   loop::Loop& loop_;
   std::unique_ptr<Strategy> strategy_;

@@ -102,17 +102,90 @@ bool writeAll(int fd, const std::uint8_t* data, std::size_t size) {
   return true;
 }
 
-}  // namespace
+// The reader thread's work: it owns stdin and the sends of our input. Messages of one action
+// may complete out of order when several are in flight (chunks are interleaved, as in the JS),
+// so one message is in flight while the next one accumulates.
+class InputReader {
+ public:
+  InputReader(ActionSender pipe, ActionSender pipeEnd, std::shared_ptr<Flow> flow)
+      : pipe_(std::move(pipe)), pipeEnd_(std::move(pipeEnd)), flow_(std::move(flow)) {}
 
-int runPipe(const Options& options, Output& out) {
-  Session session(options, out);
-  auto pipe = session.room().makeAction(kPipeAction);
-  auto pipeEnd = session.room().makeAction(kPipeEndAction);
-  auto pipeDone = session.room().makeAction(kPipeDoneAction);
-  auto pipeAck = session.room().makeAction(kPipeAckAction);
-  auto queue = session.queue();
-  auto flow = std::make_shared<Flow>();
+  // Sends all of stdin, then pipe-end; returns why sending failed, empty if it did not.
+  std::string run() {
+    bool eof = false;
+    while (!eof && failure_.empty()) {
+      auto n = readMore();
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      eof = !readAvailable();
+      sendPending();
+    }
+    if (inflight_) settle(*inflight_);
+    if (failure_.empty()) {
+      auto end = pipeEnd_(nlohmann::json{{"bytes", sent_}});
+      settle(end);
+    }
+    return failure_;
+  }
+  // The input offset after what was sent.
+  std::uint64_t sent() const { return sent_; }
 
+ private:
+  // Appends up to kReadBytes from stdin to pending_; read()'s result.
+  ssize_t readMore() {
+    auto old = pending_.size();
+    pending_.resize(old + kReadBytes);
+    auto n = ::read(STDIN_FILENO, pending_.data() + old, kReadBytes);
+    pending_.resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    return n;
+  }
+  // Takes what else is already there, up to a message's worth, without blocking; false at the
+  // end of input.
+  bool readAvailable() {
+    pollfd input{STDIN_FILENO, POLLIN, 0};
+    while (pending_.size() < kMessageBytes && ::poll(&input, 1, 0) > 0) {
+      if (readMore() <= 0) return false;
+    }
+    return true;
+  }
+  // Once the previous message is out and the peers' window allows it.
+  void sendPending() {
+    if (inflight_) settle(*inflight_);
+    auto offset = flow_->reserve(pending_.size());
+    sent_ = offset + pending_.size();
+    inflight_ = pipe_(Payload(std::move(pending_)), {}, nlohmann::json{{"offset", offset}});
+    pending_.clear();
+  }
+  void settle(Future<void>& f) {
+    try {
+      f.get();
+    } catch (const std::exception& e) {
+      failure_ = e.what();
+    }
+  }
+
+  ActionSender pipe_;
+  ActionSender pipeEnd_;
+  std::shared_ptr<Flow> flow_;
+  std::optional<Future<void>> inflight_;
+  Bytes pending_;
+  std::string failure_;
+  std::uint64_t sent_ = 0;
+};
+
+std::uint64_t bytesField(const Payload& payload) {
+  return payload.isJson() && payload.json().is_object()
+             ? payload.json().value("bytes", std::uint64_t{0})
+             : std::uint64_t{0};
+}
+
+// `trystero pipe` on the main thread: what each peer sent us, and what they confirmed of ours.
+class PipeCommand {
+ public:
+  PipeCommand(const Options& options, Output& out);
+  int run();
+
+ private:
   // Offsets are positions in that peer's input; `start` is where our copy of it begins.
   struct Remote {
     std::optional<std::uint64_t> start;
@@ -121,186 +194,178 @@ int runPipe(const Options& options, Output& out) {
     std::optional<std::uint64_t> announced;  // its pipe-end
     bool complete = false;                   // all of it arrived (and we said so)
   };
-  std::map<std::string, Remote> remotes;
-  std::optional<std::uint64_t> sentTotal;  // set when our input is done and sent
+  void receiveAcks();
+  void onData(const std::string& peerId, const Metadata& meta, std::span<const std::uint8_t> bytes);
+  void checkComplete(const std::string& peerId);
+  void acknowledge(const std::string& peerId, bool first);
+  void onLeave(const std::string& peerId);
+  void startReader();
+  void readerDone(std::uint64_t sent, const std::string& failure);
+  bool confirmed() const { return sentTotal_ && confirmedBytes_ == sentTotal_; }
+  bool inputsComplete() const;
+
+  const Options& options_;
+  Output& out_;
+  Session session_;
+  Action pipe_;
+  Action pipeEnd_;
+  Action pipeDone_;
+  Action pipeAck_;
+  std::shared_ptr<Flow> flow_ = std::make_shared<Flow>();
+  std::map<std::string, Remote> remotes_;
+  std::optional<std::uint64_t> sentTotal_;  // set when our input is done and sent
   // What a peer said it has of our input; it may say so before our own reader thread has
   // reported the total, so the two are compared only when both are known.
-  std::optional<std::uint64_t> confirmedBytes;
-  auto confirmed = [&] { return sentTotal && confirmedBytes == sentTotal; };
-  std::uint64_t bytesIn = 0;
+  std::optional<std::uint64_t> confirmedBytes_;
+  std::uint64_t bytesIn_ = 0;
+};
 
-  auto checkComplete = [&](const std::string& peerId) {
-    auto& remote = remotes[peerId];
-    if (remote.complete || !remote.announced || remote.position < *remote.announced) return;
-    remote.complete = true;
-    pipeDone.send(nlohmann::json{{"bytes", remote.position}}, Targets(peerId));
-  };
-  auto acknowledge = [&](const std::string& peerId, bool first) {
-    auto& remote = remotes[peerId];
-    if (!first && remote.position - remote.acked < kAckEveryBytes) return;
-    remote.acked = remote.position;
-    pipeAck.send(nlohmann::json{{"bytes", remote.position}}, Targets(peerId));
-  };
-  pipeAck.receive([flow](const Payload& payload, const std::string& peerId, const Metadata&) {
-    if (!payload.isJson() || !payload.json().is_object()) return;
-    const auto& ack = payload.json();
-    if (ack.value("hello", false)) {
-      flow->hello(peerId);
-    } else if (ack.contains("bytes") && ack["bytes"].is_number_unsigned()) {
-      flow->ack(peerId, ack["bytes"].get<std::uint64_t>());
-    }
+PipeCommand::PipeCommand(const Options& options, Output& out)
+    : options_(options),
+      out_(out),
+      session_(options, out),
+      pipe_(session_.room().makeAction(kPipeAction)),
+      pipeEnd_(session_.room().makeAction(kPipeEndAction)),
+      pipeDone_(session_.room().makeAction(kPipeDoneAction)),
+      pipeAck_(session_.room().makeAction(kPipeAckAction)) {
+  receiveAcks();
+  session_.receive(
+      pipe_,
+      [this](const Payload& payload, const std::string& peerId, const Metadata& meta) {
+        onData(peerId, meta, payloadData(payload));
+      },
+      /*counted=*/true);
+  session_.receive(pipeEnd_,
+                   [this](const Payload& payload, const std::string& peerId, const Metadata&) {
+                     remotes_[peerId].announced = bytesField(payload);
+                     checkComplete(peerId);
+                   });
+  session_.receive(pipeDone_, [this](const Payload& payload, const std::string&, const Metadata&) {
+    confirmedBytes_ = std::max(confirmedBytes_.value_or(0), bytesField(payload));
   });
-  // Telling a new peer we acknowledge lets it apply the window from its first byte.
-  session.onJoin = [&](const std::string& peerId) {
-    pipeAck.send(nlohmann::json{{"hello", true}}, Targets(peerId));
-  };
+  session_.onLeave = [this](const std::string& peerId) { onLeave(peerId); };
+}
 
-  pipe.receive([queue, &session, &out, &bytesIn, &remotes, checkComplete, acknowledge](
-                   const Payload& payload, const std::string& peerId, const Metadata& meta) {
-    Bytes bytes = payload.isBinary() ? payload.bytes()
-                  : payload.isText() ? Bytes(payload.text().begin(), payload.text().end())
-                                     : Bytes();
-    auto size = bytes.size();
+// Acks go to the flow on the network thread itself: a hello means "from what you have sent
+// now on", which only the network thread's order of events tells.
+void PipeCommand::receiveAcks() {
+  pipeAck_.receive(
+      [flow = flow_](const Payload& payload, const std::string& peerId, const Metadata&) {
+        if (!payload.isJson() || !payload.json().is_object()) return;
+        const auto& ack = payload.json();
+        if (ack.value("hello", false)) {
+          flow->hello(peerId);
+        } else if (ack.contains("bytes") && ack["bytes"].is_number_unsigned()) {
+          flow->ack(peerId, ack["bytes"].get<std::uint64_t>());
+        }
+      });
+  // Telling a new peer we acknowledge lets it apply the window from its first byte.
+  session_.onJoin = [this](const std::string& peerId) {
+    pipeAck_.send(nlohmann::json{{"hello", true}}, Targets(peerId));
+  };
+}
+
+void PipeCommand::onData(const std::string& peerId, const Metadata& meta,
+                         std::span<const std::uint8_t> bytes) {
+  auto& remote = remotes_[peerId];
+  if (!remote.start) {
     // A browser app sends no offset: its messages follow each other.
-    std::optional<std::uint64_t> offset;
+    std::uint64_t offset = 0;
     if (meta && meta->is_object() && meta->contains("offset") &&
         (*meta)["offset"].is_number_unsigned()) {
       offset = (*meta)["offset"].get<std::uint64_t>();
     }
-    queue->push(
-        [&session, &out, &bytesIn, &remotes, checkComplete, acknowledge, peerId, offset,
-         bytes = std::move(bytes)] {
-          auto& remote = remotes[peerId];
-          if (!remote.start) {
-            remote.start = offset.value_or(0);
-            remote.position = *remote.start;
-            if (*remote.start > 0) {
-              out.error("joined the pipe of peer " + shortId(peerId) + " after " +
-                        humanBytes(static_cast<double>(*remote.start)) +
-                        " had been sent; those bytes are not replayed");
-            }
-            acknowledge(peerId, true);
-          }
-          if (!writeAll(STDOUT_FILENO, bytes.data(), bytes.size())) {
-            out.error("cannot write to stdout (closed?)");
-            session.stop(kFailed);
-            return;
-          }
-          bytesIn += bytes.size();
-          remote.position += bytes.size();
-          acknowledge(peerId, false);
-          checkComplete(peerId);
-        },
-        size);
-  });
-  pipeEnd.receive([queue, &remotes, checkComplete](const Payload& payload,
-                                                   const std::string& peerId, const Metadata&) {
-    auto total = payload.isJson() && payload.json().is_object()
-                     ? payload.json().value("bytes", std::uint64_t{0})
-                     : std::uint64_t{0};
-    queue->push([&remotes, checkComplete, peerId, total] {
-      remotes[peerId].announced = total;
-      checkComplete(peerId);
-    });
-  });
-  pipeDone.receive(
-      [queue, &confirmedBytes](const Payload& payload, const std::string&, const Metadata&) {
-        auto total = payload.isJson() && payload.json().is_object()
-                         ? payload.json().value("bytes", std::uint64_t{0})
-                         : std::uint64_t{0};
-        queue->push([&confirmedBytes, total] {
-          confirmedBytes = std::max(confirmedBytes.value_or(0), total);
-        });
-      });
-  session.onLeave = [&](const std::string& peerId) {
-    flow->forget(peerId);
-    auto it = remotes.find(peerId);
-    bool theirsDone = it != remotes.end() && it->second.complete;
-    bool midStream =
-        it != remotes.end() && !theirsDone && (it->second.start || it->second.announced);
-    if (!midStream && ((theirsDone && confirmed()) || !session.peers().empty())) return;
-    out.error("peer " + shortId(peerId) + " left before the pipe was done");
-    session.stop(kFailed);
-  };
-
-  int code = session.runUntil([&] { return !session.peers().empty(); }, true);
-  if (code != kOk) return code;
-  out.event({{"event", "piping"}, {"peers", session.peers()}}, "");
-
-  // The reader thread owns stdin and the sends; it reports back through the queue.
-  // Messages of one action may complete out of order when several are in flight (chunks are
-  // interleaved, as in the JS), so one message is in flight while the next one accumulates.
-  std::thread([queue, pipe, pipeEnd, flow, &sentTotal, &session, &out] {
-    std::optional<Future<void>> inflight;
-    Bytes pending;
-    std::string failure;
-    std::uint64_t sent = 0;
-    auto settle = [&](Future<void>& f) {
-      try {
-        f.get();
-      } catch (const std::exception& e) {
-        failure = e.what();
-      }
-    };
-    // Appends up to kReadBytes from stdin to pending; read()'s result.
-    auto readMore = [&pending] {
-      auto old = pending.size();
-      pending.resize(old + kReadBytes);
-      auto n = ::read(STDIN_FILENO, pending.data() + old, kReadBytes);
-      pending.resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-      return n;
-    };
-    bool eof = false;
-    while (!eof && failure.empty()) {
-      auto n = readMore();
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      // Take what else is already there, up to a message's worth, without blocking.
-      pollfd input{STDIN_FILENO, POLLIN, 0};
-      while (pending.size() < kMessageBytes && ::poll(&input, 1, 0) > 0) {
-        if (readMore() <= 0) {
-          eof = true;
-          break;
-        }
-      }
-      if (inflight) settle(*inflight);
-      auto offset = flow->reserve(pending.size());
-      sent = offset + pending.size();
-      inflight = pipe.send(Payload(std::move(pending)), {}, nlohmann::json{{"offset", offset}});
-      pending.clear();
+    remote.start = offset;
+    remote.position = offset;
+    if (offset > 0) {
+      out_.error("joined the pipe of peer " + shortId(peerId) + " after " +
+                 humanBytes(static_cast<double>(offset)) +
+                 " had been sent; those bytes are not replayed");
     }
-    if (inflight) settle(*inflight);
-    if (failure.empty()) {
-      auto end = pipeEnd.send(nlohmann::json{{"bytes", sent}});
-      settle(end);
-    }
-    queue->push([&sentTotal, &session, &out, failure, sent] {
-      sentTotal = sent;
-      if (!failure.empty()) {
-        out.error("sending failed: " + failure);
-        session.stop(kFailed);
-      }
-    });
+    acknowledge(peerId, true);
+  }
+  if (!writeAll(STDOUT_FILENO, bytes.data(), bytes.size())) {
+    out_.error("cannot write to stdout (closed?)");
+    session_.stop(kFailed);
+    return;
+  }
+  bytesIn_ += bytes.size();
+  remote.position += bytes.size();
+  acknowledge(peerId, false);
+  checkComplete(peerId);
+}
+
+void PipeCommand::checkComplete(const std::string& peerId) {
+  auto& remote = remotes_[peerId];
+  if (remote.complete || !remote.announced || remote.position < *remote.announced) return;
+  remote.complete = true;
+  pipeDone_.send(nlohmann::json{{"bytes", remote.position}}, Targets(peerId));
+}
+
+void PipeCommand::acknowledge(const std::string& peerId, bool first) {
+  auto& remote = remotes_[peerId];
+  if (!first && remote.position - remote.acked < kAckEveryBytes) return;
+  remote.acked = remote.position;
+  pipeAck_.send(nlohmann::json{{"bytes", remote.position}}, Targets(peerId));
+}
+
+void PipeCommand::onLeave(const std::string& peerId) {
+  flow_->forget(peerId);
+  auto it = remotes_.find(peerId);
+  bool theirsDone = it != remotes_.end() && it->second.complete;
+  bool midStream =
+      it != remotes_.end() && !theirsDone && (it->second.start || it->second.announced);
+  if (!midStream && ((theirsDone && confirmed()) || !session_.peers().empty())) return;
+  out_.error("peer " + shortId(peerId) + " left before the pipe was done");
+  session_.stop(kFailed);
+}
+
+// Every peer that began sending to us has finished (one that sent only an empty input is done
+// at once, and must not end a pipe another peer is still streaming), and one at least did.
+bool PipeCommand::inputsComplete() const {
+  bool any = false;
+  for (const auto& [id, remote] : remotes_) {
+    if (!remote.complete && (remote.start || remote.announced)) return false;
+    any = any || remote.complete;
+  }
+  return any;
+}
+
+// The reader thread reports back through the queue, whose work is dropped once we are gone.
+void PipeCommand::startReader() {
+  std::thread([queue = session_.queue(), reader = InputReader(pipe_.send, pipeEnd_.send, flow_),
+               this]() mutable {
+    auto failure = reader.run();
+    queue->push([this, sent = reader.sent(), failure] { readerDone(sent, failure); });
   }).detach();
+}
 
-  // Every peer that began sending to us has finished (one that sent only an empty input is done
-  // at once, and must not end a pipe another peer is still streaming), and one at least did.
-  auto inputsComplete = [&] {
-    bool any = false;
-    for (const auto& [id, remote] : remotes) {
-      if (!remote.complete && (remote.start || remote.announced)) return false;
-      any = any || remote.complete;
-    }
-    return any;
-  };
-  code = session.runUntil([&] { return confirmed() && inputsComplete(); }, false);
-  flow->stop();
-  out.event({{"event", "pipe-done"}, {"bytesIn", bytesIn}, {"bytesOut", sentTotal.value_or(0)}},
-            options.verbosity > 0
-                ? "pipe: " + humanBytes(static_cast<double>(sentTotal.value_or(0))) + " out, " +
-                      humanBytes(static_cast<double>(bytesIn)) + " in"
-                : "");
+void PipeCommand::readerDone(std::uint64_t sent, const std::string& failure) {
+  sentTotal_ = sent;
+  if (!failure.empty()) {
+    out_.error("sending failed: " + failure);
+    session_.stop(kFailed);
+  }
+}
+
+int PipeCommand::run() {
+  int code = session_.waitForPeers(1);
+  if (code != kOk) return code;
+  out_.event({{"event", "piping"}, {"peers", session_.peers()}}, "");
+  startReader();
+  code = session_.runUntil([this] { return confirmed() && inputsComplete(); }, false);
+  flow_->stop();
+  auto bytesOut = sentTotal_.value_or(0);
+  out_.event({{"event", "pipe-done"}, {"bytesIn", bytesIn_}, {"bytesOut", bytesOut}},
+             options_.verbosity > 0
+                 ? "pipe: " + humanBytes(static_cast<double>(bytesOut)) + " out, " +
+                       humanBytes(static_cast<double>(bytesIn_)) + " in"
+                 : "");
   return code;
 }
+
+}  // namespace
+
+int runPipe(const Options& options, Output& out) { return PipeCommand(options, out).run(); }
 
 }  // namespace trystero::cli

@@ -154,6 +154,13 @@ std::string humanBytes(double bytes) {
 
 std::string shortId(const std::string& peerId) { return peerId.substr(0, 8); }
 
+std::span<const std::uint8_t> payloadData(const Payload& payload) {
+  if (payload.isBinary()) return payload.bytes();
+  if (!payload.isText()) return {};
+  const auto& text = payload.text();
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
 Progress::Progress(const Output& out, std::string label, std::uint64_t total)
     : out_(out), label_(std::move(label)), total_(total) {}
 
@@ -331,6 +338,29 @@ int Session::runUntil(const std::function<bool()>& done, bool timed) {
     if (auto work = queue_->pop(std::chrono::milliseconds(100))) (*work)();
     reportRelayHealth();
   }
+}
+
+int Session::runUntil(const std::function<bool()>& done,
+                      std::chrono::steady_clock::time_point deadline) {
+  return runUntil([&] { return std::chrono::steady_clock::now() > deadline || done(); }, false);
+}
+
+int Session::waitForPeers(std::size_t count) {
+  return runUntil([&] { return peers_.size() >= count; }, true);
+}
+
+int Session::waitFor(const Future<void>& future) {
+  return runUntil([&] { return future.ready(); }, false);
+}
+
+void Session::receive(const Action& action, MessageHandler handler, bool counted) {
+  // Called on the network thread: it only copies the message into the queue (see EventQueue).
+  auto shared = std::make_shared<MessageHandler>(std::move(handler));
+  action.receive([queue = queue_, shared, counted](
+                     const Payload& payload, const std::string& peerId, const Metadata& meta) {
+    auto bytes = counted ? payloadData(payload).size() : 0;
+    queue->push([shared, payload, peerId, meta] { (*shared)(payload, peerId, meta); }, bytes);
+  });
 }
 
 }  // namespace trystero::cli

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "options.hpp"
@@ -113,6 +114,8 @@ class Progress {
 
 std::string humanBytes(double bytes);
 std::string shortId(const std::string& peerId);
+// The bytes of a binary or text message (a view into the payload); empty for JSON.
+std::span<const std::uint8_t> payloadData(const Payload& payload);
 
 // A joined room plus what the commands watch: peers joining/leaving, join errors, interruption.
 class Session {
@@ -129,6 +132,18 @@ class Session {
   // Runs queued work until done() returns true; returns an exit code: kOk when done, or
   // kJoinError / kTimedOut (no peer by --timeout, when `timed` is set) / kInterrupted.
   int runUntil(const std::function<bool()>& done, bool timed);
+  // runUntil() until done() returns true or the deadline has passed (kOk either way).
+  int runUntil(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline);
+  // runUntil() until at least `count` peers are in the room, within --timeout.
+  int waitForPeers(std::size_t count);
+  // runUntil() until the future is ready (its result is the caller's to take).
+  int waitFor(const Future<void>& future);
+
+  // Every message of `action`, handled on the main thread in order. With `counted`, its bytes
+  // count towards the queue's bound (data, as opposed to small control messages).
+  using MessageHandler =
+      std::function<void(const Payload&, const std::string& peerId, const Metadata&)>;
+  void receive(const Action& action, MessageHandler handler, bool counted = false);
   // Makes runUntil return `code` (from the main thread).
   void stop(int code) { stopCode_ = code; }
 

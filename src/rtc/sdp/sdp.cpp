@@ -168,198 +168,303 @@ ParseResult fail(std::string error) {
   return result;
 }
 
-ParseResult parseDescription(std::string_view text) {
+// One parse of a description, line by line. Each step returns false with error_ set when the
+// input is refused; the bounds on hostile input are checked where the lines are counted.
+class DescriptionParser {
+ public:
+  ParseResult parse(std::string_view text);
+
+ private:
+  bool line(char type, std::string_view value);
+  bool versionLine(char type, std::string_view value);
+  void originLine(std::string_view value);
+  bool mediaLine(std::string_view value);
+  bool attributeLine(std::string_view value);
+
+  // Attributes valid at both levels (ICE and DTLS apply to the level they appear at).
+  bool candidateAttribute(std::string_view value);
+  bool iceUfragAttribute(std::string_view value);
+  bool icePwdAttribute(std::string_view value);
+  bool fingerprintAttribute(std::string_view value);
+  bool setupAttribute(std::string_view value);
+  // Attributes of the session, and of the current media section.
+  void sessionAttribute(std::string_view name, std::string_view value);
+  bool mediaAttribute(std::string_view attribute, std::string_view name, std::string_view value);
+  bool sctpAttribute(std::string_view lowerName, std::string_view value, MediaSection& section);
+
+  // After the last line: what the description as a whole must have.
+  bool finish();
+  bool takeTransport();
+
+  // The level the current attribute belongs to: the session, or the last media section.
+  TransportAttributes& level() { return d_.media.empty() ? session_ : sections_.back(); }
+  bool refuse(std::string error) {
+    error_ = std::move(error);
+    return false;
+  }
+
+  SessionDescription d_;
+  TransportAttributes session_;
+  std::vector<TransportAttributes> sections_;  // parallel to d_.media
+  std::string sessionDirection_;
+  bool sawVersion_ = false;
+  bool sawOrigin_ = false;
+  bool sawBundle_ = false;
+  std::size_t candidateLines_ = 0;
+  std::unordered_set<std::string> seenCandidates_;
+  std::string error_;
+};
+
+ParseResult DescriptionParser::parse(std::string_view text) {
   if (text.size() > kMaxDescriptionBytes) {
     return fail("description too large: " + std::to_string(text.size()) + " bytes (limit " +
                 std::to_string(kMaxDescriptionBytes) + ")");
   }
-
-  SessionDescription d;
-  TransportAttributes session;
-  std::vector<TransportAttributes> sections;  // parallel to d.media
-  std::string sessionDirection;
-  bool sawVersion = false;
-  bool sawOrigin = false;
-  bool sawBundle = false;
-  std::size_t candidateLines = 0;
-  std::unordered_set<std::string> seenCandidates;
-
   std::size_t pos = 0;
   while (pos < text.size()) {
     std::size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
+    std::string_view current = text.substr(pos, end - pos);
     pos = end + 1;
-    while (!line.empty() && (line.back() == '\r' || isBlank(line.back()))) line.remove_suffix(1);
-    if (line.size() < 2 || line[1] != '=') continue;  // blank or not "<type>=": ignored
-
-    const char type = line[0];
-    const std::string_view value = line.substr(2);
-    if (!sawVersion) {
-      if (type != 'v') return fail("missing v= line: a description starts with v=0");
-      if (trim(value) != "0") return fail("unsupported SDP version v=" + quote(value));
-      sawVersion = true;
-      continue;
+    while (!current.empty() && (current.back() == '\r' || isBlank(current.back()))) {
+      current.remove_suffix(1);
     }
+    if (current.size() < 2 || current[1] != '=') continue;  // blank or not "<type>=": ignored
+    if (!line(current[0], current.substr(2))) return fail(std::move(error_));
+  }
+  if (!finish()) return fail(std::move(error_));
+  ParseResult result;
+  result.description = std::move(d_);
+  return result;
+}
 
-    if (type == 'o') {
-      if (sawOrigin) continue;
-      sawOrigin = true;
-      auto fields = tokens(value);
-      if (fields.size() >= 3) {
-        d.sessionId = parseUnsigned<std::uint64_t>(fields[1]).value_or(0);
-        d.sessionVersion = parseUnsigned<std::uint64_t>(fields[2]).value_or(0);
-      }
-      continue;
-    }
+bool DescriptionParser::line(char type, std::string_view value) {
+  if (!sawVersion_) return versionLine(type, value);
+  switch (type) {
+    case 'o':
+      originLine(value);
+      return true;
+    case 'm':
+      return mediaLine(value);
+    case 'a':
+      return attributeLine(value);
+    default:
+      return true;  // s=, t=, c=, b=, ...: nothing we need
+  }
+}
 
-    if (type == 'm') {
-      if (d.media.size() >= kMaxMediaSections) {
-        return fail("too many media sections (limit " + std::to_string(kMaxMediaSections) + ")");
-      }
-      auto fields = tokens(value);
-      if (fields.size() < 3) return fail("malformed m= line " + quote(value));
-      std::string_view portText = fields[1];
-      if (auto slash = portText.find('/'); slash != std::string_view::npos) {
-        portText = portText.substr(0, slash);  // "<port>/<number of ports>"
-      }
-      auto port = parsePort(portText);
-      if (!port) return fail("malformed port in m= line " + quote(value));
-      MediaSection section;
-      section.kind = std::string(fields[0]);
-      section.port = *port;
-      section.protocol = std::string(fields[2]);
-      for (std::size_t i = 3; i < fields.size(); ++i) section.formats.emplace_back(fields[i]);
-      d.media.push_back(std::move(section));
-      sections.emplace_back();
-      continue;
-    }
+bool DescriptionParser::versionLine(char type, std::string_view value) {
+  if (type != 'v') return refuse("missing v= line: a description starts with v=0");
+  if (trim(value) != "0") return refuse("unsupported SDP version v=" + quote(value));
+  sawVersion_ = true;
+  return true;
+}
 
-    if (type != 'a') continue;  // s=, t=, c=, b=, ...: nothing we need
+void DescriptionParser::originLine(std::string_view value) {
+  if (sawOrigin_) return;
+  sawOrigin_ = true;
+  auto fields = tokens(value);
+  if (fields.size() >= 3) {
+    d_.sessionId = parseUnsigned<std::uint64_t>(fields[1]).value_or(0);
+    d_.sessionVersion = parseUnsigned<std::uint64_t>(fields[2]).value_or(0);
+  }
+}
 
-    const bool inMedia = !d.media.empty();
-    TransportAttributes& level = inMedia ? sections.back() : session;
-    std::string_view name = value;
-    std::string_view attributeValue;
-    if (auto colon = value.find(':'); colon != std::string_view::npos) {
-      name = value.substr(0, colon);
-      attributeValue = value.substr(colon + 1);
-    }
+// m=<kind> <port>[/<number of ports>] <protocol> <formats...>: a new media section.
+bool DescriptionParser::mediaLine(std::string_view value) {
+  if (d_.media.size() >= kMaxMediaSections) {
+    return refuse("too many media sections (limit " + std::to_string(kMaxMediaSections) + ")");
+  }
+  auto fields = tokens(value);
+  if (fields.size() < 3) return refuse("malformed m= line " + quote(value));
+  std::string_view portText = fields[1];
+  if (auto slash = portText.find('/'); slash != std::string_view::npos) {
+    portText = portText.substr(0, slash);
+  }
+  auto port = parsePort(portText);
+  if (!port) return refuse("malformed port in m= line " + quote(value));
+  MediaSection section;
+  section.kind = std::string(fields[0]);
+  section.port = *port;
+  section.protocol = std::string(fields[2]);
+  for (std::size_t i = 3; i < fields.size(); ++i) section.formats.emplace_back(fields[i]);
+  d_.media.push_back(std::move(section));
+  sections_.emplace_back();
+  return true;
+}
 
-    if (equalsIgnoreCase(name, "candidate")) {
-      if (++candidateLines > kMaxCandidates) {
-        return fail("too many candidates (limit " + std::to_string(kMaxCandidates) + ")");
-      }
-      if (auto candidate = parseCandidate(value)) {
-        if (seenCandidates.insert(candidateKey(*candidate)).second) {
-          d.candidates.push_back(std::move(*candidate));
-        }
-      }
-    } else if (equalsIgnoreCase(name, "end-of-candidates")) {
-      d.endOfCandidates = true;
-    } else if (equalsIgnoreCase(name, "ice-lite")) {
-      d.iceLite = true;
-    } else if (equalsIgnoreCase(name, "ice-options")) {
-      // Transport-wide and never echoed back (we do not write a=ice-options).
-    } else if (equalsIgnoreCase(name, "ice-ufrag")) {
-      std::string_view ufrag = trim(attributeValue);
-      if (!isVisibleToken(ufrag, kMaxCredentialLength)) {
-        return fail("malformed a=ice-ufrag " + quote(ufrag));
-      }
-      level.iceUfrag = std::string(ufrag);
-    } else if (equalsIgnoreCase(name, "ice-pwd")) {
-      std::string_view pwd = trim(attributeValue);
-      if (!isVisibleToken(pwd, kMaxCredentialLength)) return fail("malformed a=ice-pwd");
-      level.icePwd = std::string(pwd);
-    } else if (equalsIgnoreCase(name, "fingerprint")) {
-      auto fingerprint = parseFingerprint(attributeValue);
-      if (!fingerprint) return fail("malformed a=fingerprint " + quote(attributeValue));
-      // Several are allowed (RFC 8122); prefer sha-256, else keep the first.
-      if (!level.fingerprint ||
-          (level.fingerprint->algorithm != "sha-256" && fingerprint->algorithm == "sha-256")) {
-        level.fingerprint = std::move(*fingerprint);
-      }
-    } else if (equalsIgnoreCase(name, "setup")) {
-      std::string setup = toLower(trim(attributeValue));
-      if (!isSetupValue(setup)) return fail("unknown a=setup value " + quote(attributeValue));
-      level.setup = std::move(setup);
-    } else if (!inMedia) {
-      if (equalsIgnoreCase(name, "group")) {
-        auto fields = tokens(attributeValue);
-        if (!sawBundle && !fields.empty() && equalsIgnoreCase(fields[0], "BUNDLE")) {
-          sawBundle = true;
-          for (std::size_t i = 1; i < fields.size(); ++i) d.bundleMids.emplace_back(fields[i]);
-        }
-      } else if (isDirection(toLower(name))) {
-        sessionDirection = toLower(name);
-      }
-      // Other session-level attributes (msid-semantic, extmap-allow-mixed, ...) are ignored.
-    } else {
-      MediaSection& section = d.media.back();
-      std::string lowerName = toLower(name);
-      if (lowerName == "mid") {
-        std::string_view mid = trim(attributeValue);
-        if (!isVisibleToken(mid, kMaxCredentialLength))
-          return fail("malformed a=mid " + quote(mid));
-        section.mid = std::string(mid);
-      } else if (lowerName == "sctp-port") {
-        if (auto port = parsePort(trim(attributeValue))) section.sctpPort = *port;
-      } else if (lowerName == "max-message-size") {
-        if (auto size = parseUnsigned<std::size_t>(trim(attributeValue))) {
-          section.maxMessageSize = *size;
-        }
-      } else if (isDirection(lowerName)) {
-        section.direction = std::move(lowerName);
-      } else if (!value.empty()) {
-        section.otherAttributes.emplace_back(value);
-      }
+// a=<name>[:<value>]
+bool DescriptionParser::attributeLine(std::string_view attribute) {
+  std::string_view name = attribute;
+  std::string_view value;
+  if (auto colon = attribute.find(':'); colon != std::string_view::npos) {
+    name = attribute.substr(0, colon);
+    value = attribute.substr(colon + 1);
+  }
+  if (equalsIgnoreCase(name, "candidate")) return candidateAttribute(attribute);
+  if (equalsIgnoreCase(name, "end-of-candidates")) {
+    d_.endOfCandidates = true;
+    return true;
+  }
+  if (equalsIgnoreCase(name, "ice-lite")) {
+    d_.iceLite = true;
+    return true;
+  }
+  // Transport-wide and never echoed back (we do not write a=ice-options).
+  if (equalsIgnoreCase(name, "ice-options")) return true;
+  if (equalsIgnoreCase(name, "ice-ufrag")) return iceUfragAttribute(value);
+  if (equalsIgnoreCase(name, "ice-pwd")) return icePwdAttribute(value);
+  if (equalsIgnoreCase(name, "fingerprint")) return fingerprintAttribute(value);
+  if (equalsIgnoreCase(name, "setup")) return setupAttribute(value);
+  if (d_.media.empty()) {
+    sessionAttribute(name, value);
+    return true;
+  }
+  return mediaAttribute(attribute, name, value);
+}
+
+// Every a=candidate line counts towards the limit, malformed ones included; a malformed one is
+// dropped, a repeated one (e.g. in each BUNDLEd section) kept once.
+bool DescriptionParser::candidateAttribute(std::string_view attribute) {
+  if (++candidateLines_ > kMaxCandidates) {
+    return refuse("too many candidates (limit " + std::to_string(kMaxCandidates) + ")");
+  }
+  if (auto candidate = parseCandidate(attribute)) {
+    if (seenCandidates_.insert(candidateKey(*candidate)).second) {
+      d_.candidates.push_back(std::move(*candidate));
     }
   }
+  return true;
+}
 
-  if (!sawVersion) return fail("missing v= line: not a session description");
-  if (d.media.empty()) return fail("no m= section");
+bool DescriptionParser::iceUfragAttribute(std::string_view value) {
+  std::string_view ufrag = trim(value);
+  if (!isVisibleToken(ufrag, kMaxCredentialLength)) {
+    return refuse("malformed a=ice-ufrag " + quote(ufrag));
+  }
+  level().iceUfrag = std::string(ufrag);
+  return true;
+}
 
-  if (!sessionDirection.empty()) {
-    for (auto& section : d.media) {
-      if (section.direction.empty()) section.direction = sessionDirection;
+bool DescriptionParser::icePwdAttribute(std::string_view value) {
+  std::string_view pwd = trim(value);
+  if (!isVisibleToken(pwd, kMaxCredentialLength)) return refuse("malformed a=ice-pwd");
+  level().icePwd = std::string(pwd);
+  return true;
+}
+
+bool DescriptionParser::fingerprintAttribute(std::string_view value) {
+  auto fingerprint = parseFingerprint(value);
+  if (!fingerprint) return refuse("malformed a=fingerprint " + quote(value));
+  // Several are allowed (RFC 8122); prefer sha-256, else keep the first.
+  auto& kept = level().fingerprint;
+  if (!kept || (kept->algorithm != "sha-256" && fingerprint->algorithm == "sha-256")) {
+    kept = std::move(*fingerprint);
+  }
+  return true;
+}
+
+bool DescriptionParser::setupAttribute(std::string_view value) {
+  std::string setup = toLower(trim(value));
+  if (!isSetupValue(setup)) return refuse("unknown a=setup value " + quote(value));
+  level().setup = std::move(setup);
+  return true;
+}
+
+// a=group:BUNDLE (the first one) and a session-wide direction; other session-level attributes
+// (msid-semantic, extmap-allow-mixed, ...) are ignored.
+void DescriptionParser::sessionAttribute(std::string_view name, std::string_view value) {
+  if (equalsIgnoreCase(name, "group")) {
+    auto fields = tokens(value);
+    if (!sawBundle_ && !fields.empty() && equalsIgnoreCase(fields[0], "BUNDLE")) {
+      sawBundle_ = true;
+      for (std::size_t i = 1; i < fields.size(); ++i) d_.bundleMids.emplace_back(fields[i]);
+    }
+  } else if (isDirection(toLower(name))) {
+    sessionDirection_ = toLower(name);
+  }
+}
+
+// a=mid, the section's direction, SCTP parameters; anything else is kept as it came.
+bool DescriptionParser::mediaAttribute(std::string_view attribute, std::string_view name,
+                                       std::string_view value) {
+  MediaSection& section = d_.media.back();
+  std::string lowerName = toLower(name);
+  if (lowerName == "mid") {
+    std::string_view mid = trim(value);
+    if (!isVisibleToken(mid, kMaxCredentialLength)) return refuse("malformed a=mid " + quote(mid));
+    section.mid = std::string(mid);
+  } else if (sctpAttribute(lowerName, value, section)) {
+    // taken
+  } else if (isDirection(lowerName)) {
+    section.direction = std::move(lowerName);
+  } else if (!attribute.empty()) {
+    section.otherAttributes.emplace_back(attribute);
+  }
+  return true;
+}
+
+// a=sctp-port and a=max-message-size (malformed values are ignored). False: not one of them.
+bool DescriptionParser::sctpAttribute(std::string_view lowerName, std::string_view value,
+                                      MediaSection& section) {
+  if (lowerName == "sctp-port") {
+    if (auto port = parsePort(trim(value))) section.sctpPort = *port;
+    return true;
+  }
+  if (lowerName == "max-message-size") {
+    if (auto size = parseUnsigned<std::size_t>(trim(value))) section.maxMessageSize = *size;
+    return true;
+  }
+  return false;
+}
+
+bool DescriptionParser::finish() {
+  if (!sawVersion_) return refuse("missing v= line: not a session description");
+  if (d_.media.empty()) return refuse("no m= section");
+  if (!sessionDirection_.empty()) {
+    for (auto& section : d_.media) {
+      if (section.direction.empty()) section.direction = sessionDirection_;
     }
   }
+  if (!takeTransport()) return false;
+  std::stable_sort(
+      d_.candidates.begin(), d_.candidates.end(),
+      [](const Candidate& a, const Candidate& b) { return a.component < b.component; });
+  return true;
+}
 
-  // All sections share one (BUNDLE) transport: take its parameters from the first accepted one.
+// All sections share one (BUNDLE) transport: take its parameters from the first accepted one,
+// falling back to the session level.
+bool DescriptionParser::takeTransport() {
   std::size_t chosen = 0;
-  for (std::size_t i = 0; i < d.media.size(); ++i) {
-    if (d.media[i].port != 0) {
+  for (std::size_t i = 0; i < d_.media.size(); ++i) {
+    if (d_.media[i].port != 0) {
       chosen = i;
       break;
     }
   }
-  const TransportAttributes& media = sections[chosen];
-  if (const auto& ufrag = media.iceUfrag ? media.iceUfrag : session.iceUfrag) {
-    d.iceUfrag = *ufrag;
+  const TransportAttributes& media = sections_[chosen];
+  if (const auto& ufrag = media.iceUfrag ? media.iceUfrag : session_.iceUfrag) {
+    d_.iceUfrag = *ufrag;
   } else {
-    return fail("missing ICE credentials: no a=ice-ufrag");
+    return refuse("missing ICE credentials: no a=ice-ufrag");
   }
-  if (const auto& pwd = media.icePwd ? media.icePwd : session.icePwd) {
-    d.icePwd = *pwd;
+  if (const auto& pwd = media.icePwd ? media.icePwd : session_.icePwd) {
+    d_.icePwd = *pwd;
   } else {
-    return fail("missing ICE credentials: no a=ice-pwd");
+    return refuse("missing ICE credentials: no a=ice-pwd");
   }
-  if (const auto& fp = media.fingerprint ? media.fingerprint : session.fingerprint) {
-    d.fingerprintAlgorithm = fp->algorithm;
-    d.fingerprint = fp->hex;
+  if (const auto& fp = media.fingerprint ? media.fingerprint : session_.fingerprint) {
+    d_.fingerprintAlgorithm = fp->algorithm;
+    d_.fingerprint = fp->hex;
   } else {
-    return fail("missing DTLS fingerprint: no a=fingerprint");
+    return refuse("missing DTLS fingerprint: no a=fingerprint");
   }
-  if (const auto& setup = media.setup ? media.setup : session.setup) d.setup = *setup;
-
-  std::stable_sort(
-      d.candidates.begin(), d.candidates.end(),
-      [](const Candidate& a, const Candidate& b) { return a.component < b.component; });
-
-  ParseResult result;
-  result.description = std::move(d);
-  return result;
+  if (const auto& setup = media.setup ? media.setup : session_.setup) d_.setup = *setup;
+  return true;
 }
+
+ParseResult parseDescription(std::string_view text) { return DescriptionParser().parse(text); }
 
 void appendLine(std::string& out, std::string_view a, std::string_view b = {}) {
   out += a;
