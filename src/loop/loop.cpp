@@ -221,6 +221,17 @@ void Loop::advanceClock(std::chrono::milliseconds delta) {
   invoke([this] { fireTimers(); });
 }
 
+void TimerGroup::after(std::chrono::milliseconds delay, std::function<void()> f) {
+  const auto id = pending_->next++;
+  std::weak_ptr<Pending> weak = pending_;
+  pending_->timers.emplace(id, loop_->after(delay, [weak, id, f = std::move(f)] {
+    auto pending = weak.lock();
+    if (!pending) return;  // the group went while its cancellation was on its way
+    pending->timers.erase(id);
+    f();
+  }));
+}
+
 Timer::Timer(Timer&& other) noexcept
     : loop_(std::exchange(other.loop_, nullptr)), id_(std::exchange(other.id_, 0)) {}
 

@@ -81,12 +81,6 @@ class Loop {
   // Loop thread only. Calls f every interval for as long as it returns true and the handle lives.
   [[nodiscard]] Timer every(std::chrono::milliseconds interval, std::function<bool()> f);
 
-  // The same by id, for code not yet moved to Timer handles: the id must be cancelled by hand.
-  using TimerId = std::uint64_t;
-  TimerId addTimer(std::chrono::milliseconds interval, std::function<bool()> f);
-  TimerId callLater(std::chrono::milliseconds delay, std::function<void()> f);
-  void cancelTimer(TimerId id);
-
   // This loop's clock, in milliseconds: monotonic, running with real time unless a test moved it
   // ahead. Timers, deadlines and ages in the protocol logic read it.
   std::int64_t nowMs() const;
@@ -102,6 +96,10 @@ class Loop {
 
  private:
   friend class Timer;
+  using TimerId = std::uint64_t;
+  TimerId addTimer(std::chrono::milliseconds interval, std::function<bool()> f);
+  TimerId callLater(std::chrono::milliseconds delay, std::function<void()> f);
+  void cancelTimer(TimerId id);
   struct WakeSource;
   WakeSource* newWakeSource(void (Loop::*run)());
   struct PendingTimer {
@@ -131,6 +129,25 @@ class Loop {
   std::map<TimerId, PendingTimer> timers_;
   WakeSource* timerSource_;
   std::atomic<std::int64_t> clockAheadUs_{0};
+};
+
+// Calls on a loop's clock that belong to one owner and end with it, for owners that need no
+// handle per call (deadlines for things they hold by id). Scheduling: loop thread only; the
+// group may be destroyed on any thread, and nothing it scheduled runs after that.
+class TimerGroup {
+ public:
+  explicit TimerGroup(Loop& loop) : loop_(&loop) {}
+  void after(std::chrono::milliseconds delay, std::function<void()> f);
+  // Scheduled calls not yet run.
+  std::size_t size() const { return pending_->timers.size(); }
+
+ private:
+  struct Pending {
+    std::uint64_t next = 1;
+    std::map<std::uint64_t, Timer> timers;
+  };
+  Loop* loop_;
+  std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
 };
 
 // Milliseconds on the real monotonic clock, for measurements (protocol logic reads its loop's

@@ -59,7 +59,10 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
   std::map<std::uint64_t, std::shared_ptr<Peer>> offered;
   std::map<std::string, std::string> topicCache;
   std::vector<std::chrono::milliseconds> intervals;
-  std::vector<loop::Loop::TimerId> announceTimers;
+  std::vector<loop::Timer> announceTimers;
+  // Deadlines for what the session holds by key: pending offers, lingering offers, offers
+  // handed out, late opens (tests).
+  loop::TimerGroup timers;
   std::shared_ptr<RoomCore> core;
   bool left = false;
 
@@ -73,7 +76,8 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
         key(c.password, c.appId, room),
         onJoinError(std::move(onError)),
         intervals(signaller.strategy_->relayCount(), signaller.timing_.announceInterval),
-        announceTimers(signaller.strategy_->relayCount(), 0) {}
+        announceTimers(signaller.strategy_->relayCount()),
+        timers(signaller.loop_) {}
 
   // {type, sdp} in the JS key order, so that messages match JSON.stringify byte for byte.
   nlohmann::ordered_json sealed(const rtc::SessionDescription& description) const {
@@ -215,7 +219,7 @@ void Signaller::Session::announce(std::size_t relay) {
   if (!self || left) return;
   if (auto ms = self->strategy_->announce(relay, rootTopic, selfTopic)) intervals[relay] = *ms;
   std::weak_ptr<Session> weakSession = weak_from_this();
-  announceTimers[relay] = self->loop_.callLater(intervals[relay], [weakSession, relay] {
+  announceTimers[relay] = self->loop_.after(intervals[relay], [weakSession, relay] {
     if (auto s = weakSession.lock()) s->announce(relay);
   });
 }
@@ -261,7 +265,7 @@ void Signaller::Session::handleAnnounce(Signaller& signaller, const std::string&
   watch(signaller, peer, peerId, relay);
   std::weak_ptr<Session> weakSession = weak_from_this();
   auto prune = std::chrono::milliseconds(intervals[relay].count() * 9 / 10);
-  signaller.loop_.callLater(prune, [weakSession, peerId, relay] {
+  timers.after(prune, [weakSession, peerId, relay] {
     if (auto s = weakSession.lock()) s->prunePendingOffer(peerId, relay);
   });
   std::string topic = peerTopic(peerId);
@@ -360,15 +364,14 @@ void Signaller::Session::handleHandedOutAnswer(
 void Signaller::Session::watch(Signaller& signaller, const std::shared_ptr<Peer>& peer,
                                const std::string& peerId, std::size_t relay) {
   std::weak_ptr<Session> weakSession = weak_from_this();
-  std::weak_ptr<Signaller> weakSelf = owner;
   std::weak_ptr<Peer> weakPeer = peer;
   auto connected = [weakSession, weakPeer, peerId] { peerOpened(weakSession, weakPeer, peerId); };
   std::chrono::milliseconds delay{0};
   if (signaller.timing_.connectDelayForTest) delay = signaller.timing_.connectDelayForTest(relay);
   peer->setHandlers({
-      [weakSelf, connected, delay] {
+      [weakSession, connected, delay] {
         if (delay.count() <= 0) return connected();
-        if (auto self = weakSelf.lock()) self->loop_.callLater(delay, connected);
+        if (auto s = weakSession.lock()) s->timers.after(delay, connected);
       },
       [weakSession, weakPeer] {
         auto s = weakSession.lock();
@@ -433,13 +436,12 @@ void Signaller::Session::lingerOtherOffers(Signaller& signaller, const std::stri
       continue;
     }
     lingering[offer.get()] = {peerId, offer};
-    signaller.loop_.callLater(signaller.timing_.standbyGrace,
-                              [weakSession, weakOffer = std::weak_ptr(offer)] {
-                                auto s = weakSession.lock();
-                                auto offer = weakOffer.lock();
-                                if (!s || !offer) return;
-                                if (s->lingering.erase(offer.get())) offer->destroy();
-                              });
+    timers.after(signaller.timing_.standbyGrace, [weakSession, weakOffer = std::weak_ptr(offer)] {
+      auto s = weakSession.lock();
+      auto offer = weakOffer.lock();
+      if (!s || !offer) return;
+      if (s->lingering.erase(offer.get())) offer->destroy();
+    });
   }
 }
 
@@ -480,7 +482,7 @@ bool Signaller::Session::hasPendingConnection(const std::string& peerId) const {
 void Signaller::Session::leave(Signaller& signaller) {
   left = true;
   for (std::size_t relay = 0; relay < announceTimers.size(); ++relay) {
-    if (announceTimers[relay]) signaller.loop_.cancelTimer(announceTimers[relay]);
+    announceTimers[relay].cancel();
     signaller.strategy_->unsubscribe(relay, rootTopic, selfTopic);
   }
   for (auto& [peerId, offers] : pendingOffers) {
@@ -508,7 +510,6 @@ Signaller::Signaller(loop::Loop& loop, std::unique_ptr<Strategy> strategy, std::
       timing_(timing) {}
 
 Signaller::~Signaller() {
-  if (poolTimer_) loop_.cancelTimer(poolTimer_);
   for (auto& peer : pool_) peer->destroy();
 }
 
@@ -575,7 +576,7 @@ void Signaller::getOffers(const std::shared_ptr<Session>& session, std::size_t n
     handles.push_back(handle);
     session->offered[handle] = peer;
     // Unanswered offers die after the offer TTL (the JS never reclaims them).
-    loop_.callLater(timing_.offerTtl, [weakSession, handle] {
+    session->timers.after(timing_.offerTtl, [weakSession, handle] {
       if (auto s = weakSession.lock()) s->dropOffered(handle);
     });
   }
@@ -614,7 +615,7 @@ void Signaller::startPool() {
   }
   std::weak_ptr<Signaller> weakSelf = weak_from_this();
   auto period = std::chrono::milliseconds(timing_.offerTtl.count() * 103 / 100);
-  poolTimer_ = loop_.addTimer(period, [weakSelf] {
+  poolTimer_ = loop_.every(period, [weakSelf] {
     if (auto self = weakSelf.lock()) self->sweepPool();
     return true;
   });
@@ -655,8 +656,7 @@ void Signaller::leaveSession(const std::string& appId, const std::string& roomId
   sessions_.erase(it);
   session->leave(*this);
   if (sessions_.empty()) {
-    if (poolTimer_) loop_.cancelTimer(poolTimer_);
-    poolTimer_ = 0;
+    poolTimer_.cancel();
     for (auto& peer : pool_) peer->destroy();
     pool_.clear();
   }

@@ -74,7 +74,7 @@ class Signaller : public std::enable_shared_from_this<Signaller> {
   Timing timing_;
   std::vector<std::shared_ptr<Peer>> pool_;
   std::uint64_t nextOfferHandle_ = 0;
-  loop::Loop::TimerId poolTimer_ = 0;
+  loop::Timer poolTimer_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Session>> sessions_;
 };
 

@@ -134,3 +134,19 @@ TEST(Loop, TimerCanCancelItselfFromCallback) {
   done.get_future().wait();
   loop.advanceClock(1s);  // it would have run again
 }
+
+TEST(Loop, TimerGroupRunsItsCallsAndCancelsTheRestWhenItGoes) {
+  Loop loop;
+  std::vector<int> ran;
+  auto group = std::make_unique<trystero::loop::TimerGroup>(loop);
+  loop.invoke([&] {
+    group->after(10ms, [&] { ran.push_back(1); });
+    group->after(1h, [&] { ran.push_back(2); });
+    EXPECT_EQ(group->size(), 2u);
+  });
+  loop.advanceClock(1s);
+  EXPECT_EQ(loop.invoke([&] { return group->size(); }), 1u);
+  group.reset();  // off the loop thread
+  loop.advanceClock(2h);
+  EXPECT_EQ(loop.invoke([&] { return ran; }), std::vector<int>{1});
+}
