@@ -7,9 +7,11 @@
 // Flow control: the receiver acknowledges every part once written ("file-part" {index,
 // offset}); towards a peer that does, the sender keeps at most kPartsInFlight parts not yet
 // acknowledged, so a slow disk slows the sender instead of filling the receiver's memory.
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
@@ -39,12 +41,13 @@ class Sha256 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
     EVP_DigestFinal_ex(ctx_.get(), digest, &size);
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < size; ++i) {
-      out += digits[digest[i] >> 4];
-      out += digits[digest[i] & 15];
-    }
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    std::size_t length = 0;  // counts the NUL
+    OPENSSL_buf2hexstr_ex(hex, sizeof hex, &length, digest, size, '\0');
+    std::string out(hex, length > 0 ? length - 1 : 0);
+    // sha256sum's lowercase (OpenSSL writes uppercase).
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](char c) { return static_cast<char>(std::tolower(c)); });
     return out;
   }
 
