@@ -653,7 +653,7 @@ void WebSocket::close(int code, const std::string& reason) {
 WebSocket::~WebSocket() {
   // Runs the teardown on the loop thread; libsoup objects must not be touched elsewhere.
   timeoutTimer_.cancel();
-  auto teardown = [loop = &loop_, handshake = std::move(handshake_), conn = conn_,
+  auto teardown = [handshake = std::move(handshake_), conn = conn_,
                    ids = std::move(handlerIds_)]() mutable {
     if (handshake) g_cancellable_cancel(handshake->cancellable);
     handshake.reset();
