@@ -119,6 +119,12 @@ bool RoomCore::addPeer(std::shared_ptr<room::Peer> peer, const std::string& peer
   return true;
 }
 
+bool RoomCore::replacePeer(std::shared_ptr<room::Peer> peer, const std::string& peerId) {
+  if (left_) return false;
+  exitPeer(peerId, "it joined again");
+  return addPeer(std::move(peer), peerId);
+}
+
 void RoomCore::attachPrimary(const std::string& peerId, const std::shared_ptr<room::Peer>& peer) {
   std::weak_ptr<RoomCore> weak = weak_from_this();
   const room::Peer* raw = peer.get();

@@ -75,6 +75,10 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   // above). False when it was not taken (room left, peer unknown, connection not open, or too
   // many standbys): the caller destroys it.
   bool addStandby(std::shared_ptr<room::Peer> peer, const std::string& peerId);
+  // From the signaller: a new open connection to a connected peer whose room no longer holds
+  // the one we hold (it left and joined again). That peer leaves (pending sends to it fail)
+  // and joins again on the new connection. False when it was not taken (room left).
+  bool replacePeer(std::shared_ptr<room::Peer> peer, const std::string& peerId);
   // From the signaller: whether a connection to this peer is still on its way.
   void setPendingConnectionCheck(std::function<bool(const std::string&)> f) {
     hasPendingConnection_ = std::move(f);

@@ -43,11 +43,14 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
   crypto::SignalKey key;
   JoinErrorHandler onJoinError;
   std::map<std::string, std::map<std::size_t, std::shared_ptr<Peer>>> pendingOffers;
-  std::set<std::string> connectedPeers;  // the room core holds their connections
-  // A connection on its way to the peer peerId.
+  // The peers the room core holds connections to, with when each connected (loop clock, ms).
+  std::map<std::string, std::int64_t> connectedPeers;
+  // A connection on its way to the peer peerId. A successor answers an offer from a peer we
+  // hold as connected (see handleSignal): when it opens it replaces the connection we hold.
   struct Pending {
     std::string peerId;
     std::shared_ptr<Peer> peer;
+    bool successor = false;
   };
   // Our offers to a peer that connected through another relay meanwhile: kept for the standby
   // grace period in case they open (the remote may keep that one), then destroyed.
@@ -136,7 +139,8 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
   void sendOffer(std::size_t relay, const std::string& topic,
                  const std::optional<rtc::SessionDescription>& offer);
   void handleOffer(Signaller& signaller, const std::string& peerId, std::size_t relay,
-                   const nlohmann::json& offer, Strategy::Reply reply);
+                   const nlohmann::json& offer, Strategy::Reply reply, bool successor);
+  bool offersASuccessor(Signaller& signaller, const std::string& peerId) const;
   void sendAnswer(std::size_t relay, const std::string& topic, const std::shared_ptr<Peer>& peer,
                   const Strategy::Reply& reply,
                   const std::optional<rtc::SessionDescription>& answer);
@@ -151,7 +155,8 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
              std::size_t relay);
   static void peerOpened(const std::weak_ptr<Session>& weakSession,
                          const std::weak_ptr<Peer>& weakPeer, const std::string& peerId);
-  void connectPeer(const std::shared_ptr<Peer>& peer, const std::string& peerId);
+  void connectPeer(const std::shared_ptr<Peer>& peer, const std::string& peerId, bool successor);
+  bool connectedLongerThanGrace(Signaller& signaller, const std::string& peerId) const;
   void lingerOtherOffers(Signaller& signaller, const std::string& peerId,
                          const std::shared_ptr<Peer>& kept);
 
@@ -236,15 +241,18 @@ void Signaller::Session::handleSignal(std::size_t relay, Strategy::Delivery deli
     return;
   }
   std::string peerId = message["peerId"].get<std::string>();
+  bool hasOffer = message.contains("offer") && !message["offer"].is_null();
+  bool hasAnswer = message.contains("answer") && !message["answer"].is_null();
+  if (hasOffer && !delivery.reply && offersASuccessor(*self, peerId)) {
+    return handleOffer(*self, peerId, relay, message["offer"], {}, true);
+  }
   if (peerId.empty() || peerId == self->selfId_ || connectedPeers.count(peerId)) {
     // An answer for one of our handed-out offers that is of no use any more.
     if (delivery.offerHandle) dropOffered(delivery.offerHandle);
     return;
   }
-  bool hasOffer = message.contains("offer") && !message["offer"].is_null();
-  bool hasAnswer = message.contains("answer") && !message["answer"].is_null();
   if (hasOffer) {
-    return handleOffer(*self, peerId, relay, message["offer"], std::move(delivery.reply));
+    return handleOffer(*self, peerId, relay, message["offer"], std::move(delivery.reply), false);
   }
   if (hasAnswer) return handleAnswer(*self, peerId, relay, message["answer"], delivery.offerHandle);
   handleAnnounce(*self, peerId, relay);
@@ -296,7 +304,7 @@ void Signaller::Session::sendOffer(std::size_t relay, const std::string& topic,
 // ours wins (glare: the larger id's offer wins).
 void Signaller::Session::handleOffer(Signaller& signaller, const std::string& peerId,
                                      std::size_t relay, const nlohmann::json& offer,
-                                     Strategy::Reply reply) {
+                                     Strategy::Reply reply, bool successor) {
   auto pending = pendingOffers.find(peerId);
   bool haveMine = pending != pendingOffers.end() && pending->second.count(relay);
   if (haveMine && signaller.selfId_ > peerId) return;
@@ -309,7 +317,7 @@ void Signaller::Session::handleOffer(Signaller& signaller, const std::string& pe
     answering.begin()->second.peer->destroy();
     answering.erase(answering.begin());
   }
-  answering[peer.get()] = {peerId, peer};
+  answering[peer.get()] = {peerId, peer, successor};
   std::string topic = peerTopic(peerId);
   std::weak_ptr<Session> weakSession = weak_from_this();
   // The peer keeps itself alive through its handlers until it connects or dies; hold it here
@@ -392,18 +400,34 @@ void Signaller::Session::peerOpened(const std::weak_ptr<Session>& weakSession,
   if (!p || p->isDead() || !p->isOpen()) return;
   auto s = weakSession.lock();
   if (!s) return p->destroy();
-  s->connectPeer(p, peerId);
-  s->answering.erase(p.get());
+  bool successor = false;
+  if (auto it = s->answering.find(p.get()); it != s->answering.end()) {
+    successor = it->second.successor;
+    s->answering.erase(it);
+  }
+  s->connectPeer(p, peerId, successor);
 }
 
 // strategy.js connectPeer, except that a further connection to a connected peer becomes a
 // standby (see room_core.hpp) instead of being destroyed, and our other offers to that peer
 // linger for the grace period instead of being destroyed at once: the remote may be keeping
 // one of them, and destroying it would make it lose us.
-void Signaller::Session::connectPeer(const std::shared_ptr<Peer>& peer, const std::string& peerId) {
+void Signaller::Session::connectPeer(const std::shared_ptr<Peer>& peer, const std::string& peerId,
+                                     bool successor) {
   auto self = owner.lock();
   if (!self || left) return peer->destroy();
   lingering.erase(peer.get());
+  if (successor && connectedLongerThanGrace(*self, peerId)) {
+    g_debug("trystero: %s: connected again; the connection held so far is stale", peerId.c_str());
+    // The room core reports the stale connection's peer as gone (peerLeft ends what was on its
+    // way to it) before the new one joins.
+    if (core->replacePeer(peer, peerId)) {
+      connectedPeers[peerId] = self->loop_.nowMs();
+    } else {
+      peer->destroy();
+    }
+    return;
+  }
   if (connectedPeers.count(peerId)) {
     if (!self->timing_.keepStandbys || !core->addStandby(peer, peerId)) {
       g_debug("trystero: %s: a further connection is not kept", peerId.c_str());
@@ -414,7 +438,7 @@ void Signaller::Session::connectPeer(const std::shared_ptr<Peer>& peer, const st
     return;
   }
   g_debug("trystero: %s: connected", peerId.c_str());
-  connectedPeers.insert(peerId);
+  connectedPeers[peerId] = self->loop_.nowMs();
   lingerOtherOffers(*self, peerId, peer);
   if (!core->addPeer(peer, peerId)) {
     connectedPeers.erase(peerId);
@@ -443,6 +467,29 @@ void Signaller::Session::lingerOtherOffers(Signaller& signaller, const std::stri
       if (s->lingering.erase(offer.get())) offer->destroy();
     });
   }
+}
+
+// An offer from a peer we hold as connected. A trystero peer offers only to peers its room does
+// not hold, so unless the offer crossed our connection on its way (it came within the grace
+// period after that connection opened), the peer's room does not hold the connection we hold:
+// the peer left and joined again while that connection stayed up (trystero@0.22.0 attaches a
+// connection that opens just after its room left to the left room, which then keeps answering
+// on it). Such an offer is answered, one at a time, and the connection replaces ours once it
+// opens. Offers a tracker relays (torrent) come with every announce, to connected peers too:
+// those are never taken for a rejoin.
+bool Signaller::Session::offersASuccessor(Signaller& signaller, const std::string& peerId) const {
+  // JS peers (emulated with keepStandbys off) ignore such offers.
+  if (!signaller.timing_.keepStandbys || !connectedLongerThanGrace(signaller, peerId)) return false;
+  return std::none_of(answering.begin(), answering.end(), [&](const auto& entry) {
+    return entry.second.successor && entry.second.peerId == peerId && !entry.second.peer->isDead();
+  });
+}
+
+bool Signaller::Session::connectedLongerThanGrace(Signaller& signaller,
+                                                  const std::string& peerId) const {
+  auto it = connectedPeers.find(peerId);
+  return it != connectedPeers.end() &&
+         signaller.loop_.nowMs() - it->second >= signaller.timing_.standbyGrace.count();
 }
 
 // A peer left: it may connect again later, but what is still on its way to or from it belongs

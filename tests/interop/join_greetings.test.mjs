@@ -23,6 +23,8 @@ const ROUNDS = {
 // announce (5.3 s; a tracker's first re-announce is 33 s away).
 const roundTimeout = (strategy) => (strategy === 'torrent' ? 80000 : 30000);
 const uid = () => Math.random().toString(36).slice(2, 10);
+// JS peers in Node that may die inside @roamhq/wrtc in one test before it fails (see below).
+const MAX_WRTC_CRASHES = 2;
 
 before(async () => {
   if (HOSTS.includes('chromium') && !hostUnavailable('chromium')) await buildBrowserBundle();
@@ -56,7 +58,7 @@ for (const strategy of STRATEGIES) {
         let j = first;
         let pair = [[c, j], [j, c]];
         const timeout = roundTimeout(strategy);
-        const counts = { rounds: 0, greetings: 0, failedSends: 0, lostInBrowser: 0 };
+        const counts = { rounds: 0, greetings: 0, failedSends: 0, lostInBrowser: 0, jsCrashes: 0 };
 
         // Both see each other join; each greeting sent from onPeerJoin is delivered.
         const meet = async (round) => {
@@ -87,6 +89,7 @@ for (const strategy of STRATEGIES) {
           p.consume((o) => o.event === 'ready');
           p.send({ cmd: 'join' });
           await p.waitEvent('ready', 15000);
+          p.inRoom = true;
         };
         // What happened around a leave is not part of the next round: a peer may still meet and
         // greet the one leaving (its room closes 99 ms after it said so), which cannot deliver.
@@ -97,6 +100,7 @@ for (const strategy of STRATEGIES) {
         const leave = async (p) => {
           const left = await p.request({ cmd: 'leave' }, 15000);
           assert.equal(left.event, 'left', `${p.label} leave: ${JSON.stringify(left)}`);
+          p.inRoom = false;
         };
         const rejoin = async (p, other) => {
           await leave(p);
@@ -105,8 +109,7 @@ for (const strategy of STRATEGIES) {
           await join(p);
         };
 
-        await meet(0);
-        for (let round = 1; round < rounds; round++) {
+        const playRound = async (round) => {
           const who = round % 3;
           if (round % 10 === 0) {
             // A fresh JS peer every ten rounds: trystero makes 20 offers per join, and wrtc in
@@ -125,10 +128,35 @@ for (const strategy of STRATEGIES) {
             await Promise.all([c, j].map(join));
           }
           await meet(round);
+        };
+        // @roamhq/wrtc (the JS peer's WebRTC in Node) sometimes dies of SIGSEGV inside its own
+        // code when connections close, a known defect of that addon. Such a crash is counted and
+        // reported, and a fresh JS peer takes the round again; more than a few fail the test.
+        const wrtcCrashed = () => host === 'node' && j.exited?.signal === 'SIGSEGV';
+        const replaceCrashedPeer = async (round, error) => {
+          counts.jsCrashes++;
+          console.log(`[greetings] round ${round}: ${j.label} crashed inside @roamhq/wrtc (${JSON.stringify(j.exited)}); a fresh JS peer takes the round again. ${error.message.split('\n')[0]}`);
+          forget();
+          if (!c.inRoom) await join(c);
+          j = scope.spawn(host);
+          await j.ready();
+          pair = [[c, j], [j, c]];
+          await meet(round);
+        };
+
+        c.inRoom = true;
+        await meet(0);
+        for (let round = 1; round < rounds; round++) {
+          try {
+            await playRound(round);
+          } catch (e) {
+            if (!wrtcCrashed() || counts.jsCrashes >= MAX_WRTC_CRASHES) throw e;
+            await replaceCrashedPeer(round, e);
+          }
           counts.rounds = round + 1;
         }
         counts.rounds = Math.max(counts.rounds, 1);
-        console.log(`[greetings] ${strategy} native ↔ ${host}: ${counts.rounds} joins, ${counts.greetings} greetings delivered, ${counts.failedSends} sends failed, ${counts.lostInBrowser} never left the JS peer, 0 lost`);
+        console.log(`[greetings] ${strategy} native ↔ ${host}: ${counts.rounds} joins, ${counts.greetings} greetings delivered, ${counts.failedSends} sends failed, ${counts.lostInBrowser} never left the JS peer, ${counts.jsCrashes} JS peers crashed in wrtc, 0 lost`);
         assert.equal(counts.failedSends, 0, 'no greeting send should fail while both stay in the room');
       });
     }
