@@ -224,8 +224,10 @@ std::optional<std::string> FrameAssembler::feed(std::string_view frame) {
   if (frame.size() <= 6 && !frame.empty()) {
     auto [end, ec] = std::from_chars(frame.data(), frame.data() + frame.size(), count);
     if (ec == std::errc() && end == frame.data() + frame.size()) {
+      // "0" announces nothing (the SDK would wait forever for the next message to complete).
+      if (count == 0) return std::nullopt;
       // A message can not need more frames than the bound allows.
-      if (count == 0 || count > maxMessageChars_ / kMaxFrameChars + 1) {
+      if (count > maxMessageChars_ / kMaxFrameChars + 1) {
         error_ = "frame count " + std::string(frame) + " out of range";
         return std::nullopt;
       }
