@@ -262,6 +262,11 @@ void Connection::sendListen(const std::string& path) {
 }
 
 void Connection::set(const std::string& path, json value, Done done) {
+  if (!handshakeDone_) {
+    // Offline, a later write to a path replaces the one queued before it (announces keep
+    // coming every 5 s while a database is unreachable; the last one is all that matters).
+    std::erase_if(writes_, [&](const auto& entry) { return entry.second.path == path; });
+  }
   const auto id = nextWriteId_++;
   writes_[id] = Write{path, std::move(value), std::move(done)};
   if (handshakeDone_) sendWrite(id);

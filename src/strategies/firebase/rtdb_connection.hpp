@@ -74,8 +74,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t listen(const std::string& path, ValueHandler handler);
   void unlisten(std::uint64_t listenerId);
 
-  // `p`: sets (null: removes) the value at path. Queued while disconnected, re-sent after a
-  // reconnect until the server acknowledges it; done (optional) gets the status.
+  // `p`: sets (null: removes) the value at path. Queued while disconnected (replacing a queued
+  // write to the same path, whose done is then never called), re-sent after a reconnect until
+  // the server acknowledges it; done (optional) gets the status.
   void set(const std::string& path, nlohmann::json value, Done done = {});
   // `o` with null: the server removes path when this client disconnects; no reply is awaited.
   // Remembered and sent again after every reconnect unless !restore (short-lived paths such as
