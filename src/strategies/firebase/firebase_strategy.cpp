@@ -115,10 +115,11 @@ std::optional<std::chrono::milliseconds> FirebaseStrategy::announce(std::size_t,
   std::weak_ptr<Connection> weakConnection = connection_;
   const std::string selfId = selfId_;
   connection_->set(it->second->selfPath, nullptr,
-                   [weakRoom, weakConnection, selfId](const std::string&) {
+                   [weakRoom, weakConnection, selfId](const std::string& status) {
                      auto room = weakRoom.lock();
                      auto connection = weakConnection.lock();
-                     if (!room || room->left || !connection) return;
+                     // A refused remove rejects trystero's await: no presence then.
+                     if (status != "ok" || !room || room->left || !connection) return;
                      connection->set(room->selfPath, {{kPresenceKey, {{"peerId", selfId}}}});
                      connection->onDisconnectRemove(room->selfPath);
                    });

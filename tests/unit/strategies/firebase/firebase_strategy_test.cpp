@@ -198,6 +198,29 @@ TEST_F(FirebaseStrategyTest, KeepAliveAfter45SecondsWithoutTraffic) {
   ASSERT_TRUE(eventually([&] { return server->keepAlives() == 1; }));
 }
 
+TEST(FirebaseConnection, WritesQueuedOfflineGoOutAfterTheHandshakeTheLatestPerPath) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer server(serverLoop);
+  std::shared_ptr<Connection> connection;
+  std::vector<std::string> statuses;
+  loop.invoke([&] {
+    connection = std::make_shared<Connection>(loop, *parseDatabaseUrl(server.databaseUrl()));
+    connection->set("/x", 1, [&](const std::string& s) { statuses.push_back("x1 " + s); });
+    connection->set("/y", 2);
+    connection->set("/x", 3, [&](const std::string& s) { statuses.push_back("x3 " + s); });
+    connection->start();
+  });
+  ASSERT_TRUE(eventually([&] { return loop.invoke([&] { return statuses.size(); }) == 1; }));
+  EXPECT_EQ(loop.invoke([&] { return statuses; }), std::vector<std::string>{"x3 ok"});
+  auto writes = server.requests("p");
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[0].body, json({{"p", "/y"}, {"d", 2}}));
+  EXPECT_EQ(writes[1].body, json({{"p", "/x"}, {"d", 3}}));
+  EXPECT_EQ(server.value("/x"), 3);
+  loop.invoke([&] { connection->close(); });
+}
+
 TEST(FirebaseOccupants, ListsThePeersPresentWithoutJoining) {
   loop::Loop serverLoop;
   FakeRtdbServer server(serverLoop);
