@@ -30,6 +30,7 @@ void Connection::start() { connectTo(db_.host); }
 
 void Connection::connectTo(const std::string& host) {
   if (socket_) socket_->close();
+  host_ = host;
   url_ = websocketUrl(db_, host);
   std::weak_ptr<Connection> weak = weak_from_this();
   net::RelaySocket::Callbacks callbacks;
@@ -59,6 +60,7 @@ void Connection::close() {
   closed_ = true;
   handshakeDone_ = false;
   keepAliveTimer_.cancel();
+  redirectTimer_.cancel();
   pendingReplies_.clear();
   whenConnected_.clear();
   listens_.clear();
@@ -156,13 +158,20 @@ void Connection::handshake(const ServerMessage& message) {
   for (auto& f : queue) loop_.post(std::move(f));
 }
 
-// The real service moves a database between hosts; the SDK reconnects to the one named. (In
-// emulator mode, a plain-http URL, it keeps its host: so do we.)
+// The real service moves a database between hosts; the SDK reconnects to the one named, after
+// its reconnect delay. (In emulator mode, a plain-http URL, it keeps its host: so do we.) The
+// delay also keeps a server that keeps redirecting from making us reconnect in a tight loop.
 void Connection::redirect(const std::string& host) {
-  if (!db_.secure) return;
+  if (!db_.secure || host == host_) return;
   g_debug("trystero: firebase %s: redirected to %s", url_.c_str(), host.c_str());
   ended();
-  connectTo(host);
+  if (socket_) socket_->close();
+  socket_.reset();
+  std::weak_ptr<Connection> weak = weak_from_this();
+  redirectTimer_ = loop_.after(options_.retry.base, [weak, host] {
+    auto self = weak.lock();
+    if (self && !self->closed_) self->connectTo(host);
+  });
 }
 
 void Connection::replied(const ServerMessage& message) {

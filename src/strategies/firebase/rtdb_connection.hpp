@@ -123,6 +123,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   loop::Loop& loop_;
   const DatabaseUrl db_;
   const Options options_;
+  std::string host_;  // connected to (the database's, or where the server redirected us)
   std::string url_;
   std::shared_ptr<net::RelaySocket> socket_;
   FrameAssembler frames_;
@@ -140,6 +141,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::string> onDisconnectRemoves_;
   std::vector<std::function<void()>> whenConnected_;
   loop::Timer keepAliveTimer_;
+  loop::Timer redirectTimer_;
   Stats stats_;
 };
 
