@@ -9,6 +9,11 @@
 // `o` (onDisconnect), `n` (unlisten) or `s` (stats), so nothing may wait for those. A listen is
 // synced when its `ok` arrives (the server pushes the value first).
 //
+// Not done as the SDK does (none of it matters to firebase-server, and the real service copes):
+// no `s` stats request after connecting; reconnects go to the configured host rather than the
+// handshake's `h`, without the `ls` (last session) parameter; no auth (the database rules must
+// let anonymous clients in, as they must for trystero's JS, which never signs in).
+//
 // Loop thread only (construction and destruction included). Callbacks run on the loop thread.
 #pragma once
 
