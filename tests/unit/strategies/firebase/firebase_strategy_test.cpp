@@ -154,6 +154,19 @@ TEST_F(FirebaseStrategyTest, SignalGoesToThePeersQueueAfterItsOnDisconnect) {
   EXPECT_LT(at("o"), at("p")) << "trystero calls onDisconnect before set";
 }
 
+TEST_F(FirebaseStrategyTest, MessagesOver16384CharactersAreSplitBothWays) {
+  server->set("/__trystero__/roomT/peerT/_", {{"peerId", "peerB"}});
+  subscribe();
+  const std::string big(40000, 'x');  // three frames behind a count frame
+  server->set(std::string(kSelfPath) + "/peerB/-P7EevlGo2TEZ05-zpsE", big);
+  ASSERT_TRUE(eventually([&] { return messages().size() == 1; }));
+  EXPECT_EQ(messages()[0].second, big);
+  loop.invoke([&] { strategy->signal(0, "peerT", big); });
+  ASSERT_TRUE(
+      eventually([&] { return !server->value("/__trystero__/roomT/peerT/selfA").is_null(); }));
+  EXPECT_EQ(server->value("/__trystero__/roomT/peerT/selfA").begin().value(), big);
+}
+
 TEST_F(FirebaseStrategyTest, LeavingRemovesThePresence) {
   subscribe();
   loop.invoke([&] { strategy->announce(0, "roomT", "selfT"); });
