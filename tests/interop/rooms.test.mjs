@@ -388,9 +388,9 @@ for (const strategy of STRATEGIES) {
         // trystero@0.22.0 do not renew nostr subscriptions after a reconnect (mqtt.js does), and
         // a tracker only learns of an old peer at its next announce: whether the old JS peer
         // finds the newcomer is reported, and only asserted where trystero says it will.
-        // (Firebase: the SDK listens again after a reconnect, yet after a firebase-server 1.1.0
-        // restart old JS peers do not find the newcomer, JS among themselves too (checked with
-        // the JS stand-in as native peer): reported only. The native peer finds it.)
+        // (Firebase: after a firebase-server 1.1.0 restart old JS peers do not find the
+        // newcomer, JS among themselves too; a bare SDK 12.19.0 onChildAdded listener misses the
+        // children written after the restart as well: reported only. The native peer finds it.)
         const jsFinds = strategy === 'mqtt';
         const [n] = await scope.start([host]);
         const findTimeout = strategy === 'torrent' ? TORRENT_ANNOUNCE_MS + 10000 : 2 * ANNOUNCE_MS + 5000;
