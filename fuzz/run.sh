@@ -2,6 +2,7 @@
 # Builds a libFuzzer target with clang (ASan + UBSan) and runs it.
 #   fuzz/run.sh [seconds] [extra libFuzzer flags...]          the SDP parser (sdp_fuzzer)
 #   FUZZ_TARGET=action fuzz/run.sh [seconds] [flags...]       chunks + action JSON (action_fuzzer)
+#   FUZZ_TARGET=rtdb fuzz/run.sh [seconds] [flags...]         Realtime Database frames (rtdb_fuzzer)
 # New inputs found are written to build-fuzz/corpus/<target> (the checked-in seeds stay
 # untouched); crashes land in build-fuzz/ as crash-* / leak-* / timeout-* files. Reproduce one with
 #   build-fuzz/fuzz/<target>_fuzzer build-fuzz/crash-<hash>
@@ -13,7 +14,8 @@ target="${FUZZ_TARGET:-sdp}"
 case "$target" in
   sdp) max_len=16384 ;;
   action) max_len=65536 ;;
-  *) echo "unknown FUZZ_TARGET $target (sdp, action)" >&2; exit 2 ;;
+  rtdb) max_len=65536 ;;
+  *) echo "unknown FUZZ_TARGET $target (sdp, action, rtdb)" >&2; exit 2 ;;
 esac
 cmake -S . -B build-fuzz -G Ninja \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \

@@ -133,6 +133,17 @@ std::shared_ptr<RelaySocket> RelaySocket::create(loop::Loop& loop, const std::st
   return socket;
 }
 
+std::shared_ptr<RelaySocket> RelaySocket::create(loop::Loop& loop, const std::string& url,
+                                                 Callbacks callbacks, WebSocket::Options options,
+                                                 RetryPolicy policy) {
+  auto socket = std::make_shared<RelaySocket>(PrivateTag{}, loop, url, std::move(callbacks),
+                                              std::move(options));
+  socket->retryPolicy_ = policy;
+  socket->ownRetryDelay_ = policy.base;
+  loop.invoke([&] { socket->connectNow(); });
+  return socket;
+}
+
 RelaySocket::~RelaySocket() {
   removeWaiter(this);
   // socket_ goes with us; the WebSocket closes itself (1001) on its loop thread.
@@ -177,7 +188,11 @@ void RelaySocket::handleOpen(std::uint64_t generation) {
   if (closed_ || generation != generation_) return;
   state_ = State::Open;
   counters_.opens++;
-  resetRetryDelay(url_);
+  if (retryPolicy_) {
+    ownRetryDelay_ = retryPolicy_->base;
+  } else {
+    resetRetryDelay(url_);
+  }
   auto queue = std::move(whenOpen_);
   whenOpen_.clear();
   for (auto& f : queue) {
@@ -227,10 +242,17 @@ void RelaySocket::scheduleRetry() {
   state_ = State::Waiting;
   // JS: while paused, onclose chains init onto the pause promise instead of a timer.
   if (waitIfPaused()) return;
-  milliseconds delay = takeRetryDelay(url_);
+  milliseconds delay = retryPolicy_ ? takeOwnRetryDelay() : takeRetryDelay(url_);
   retryTimer_ = loop_.after(delay, [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->retryTimerFired();
   });
+}
+
+milliseconds RelaySocket::takeOwnRetryDelay() {
+  milliseconds delay = std::min(ownRetryDelay_, retryPolicy_->max);
+  auto next = static_cast<double>(delay.count()) * retryPolicy_->factor;
+  ownRetryDelay_ = std::min(milliseconds(static_cast<std::int64_t>(next)), retryPolicy_->max);
+  return delay;
 }
 
 void RelaySocket::retryTimerFired() {

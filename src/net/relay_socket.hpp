@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -65,9 +66,21 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
     std::uint64_t sendsDropped = 0;  // sends while not open (dropped, as the JS does)
   };
 
+  // A socket's own backoff instead of the shared per-URL one (media whose JS client is not
+  // trystero's makeSocket, e.g. the Firebase SDK: 1 s, times 1.3 after each failure).
+  struct RetryPolicy {
+    std::chrono::milliseconds base{1000};
+    double factor = 1.3;
+    std::chrono::milliseconds max{5 * 60 * 1000};
+  };
+
   // Connects at once (the JS has no pause check for the first connect either).
   static std::shared_ptr<RelaySocket> create(loop::Loop& loop, const std::string& url,
                                              Callbacks callbacks, WebSocket::Options options = {});
+  // Same, retrying with policy (reset to its base whenever a connection opens).
+  static std::shared_ptr<RelaySocket> create(loop::Loop& loop, const std::string& url,
+                                             Callbacks callbacks, WebSocket::Options options,
+                                             RetryPolicy policy);
 
   // Send while open; otherwise dropped silently (returns false), as client.send does in JS.
   bool send(std::string_view text);
@@ -123,6 +136,7 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
   void handleError(std::uint64_t generation, const std::string& error);
   void handleClose(std::uint64_t generation, int code, const std::string& reason);
   void scheduleRetry();
+  std::chrono::milliseconds takeOwnRetryDelay();
   void retryTimerFired();
   void resumed();
   bool waitIfPaused();
@@ -138,6 +152,8 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
   loop::Timer retryTimer_;
   bool waitingForResume_ = false;
   bool closed_ = false;
+  std::optional<RetryPolicy> retryPolicy_;
+  std::chrono::milliseconds ownRetryDelay_{0};  // with retryPolicy_: the next delay
 
   struct Counters {
     std::atomic<std::uint64_t> connectAttempts{0}, opens{0}, messagesIn{0}, messagesOut{0},

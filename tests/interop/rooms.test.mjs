@@ -8,7 +8,7 @@
 //     the native peer: validates the harness JS↔JS)
 //
 // Env: ROOM_PEER (native peer command, split on spaces; default: room_peer next to $PC_PEER, else
-// build/tests/room_peer), ROOMS_STRATEGIES=nostr,mqtt,torrent, ROOMS_HOSTS=node,chromium,
+// build/tests/room_peer), ROOMS_STRATEGIES=nostr,mqtt,torrent,firebase, ROOMS_HOSTS=node,chromium,
 // INTEROP_RESULTS=FILE (figures as JSON lines), INTEROP_VERBOSE=1 (every protocol line).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,12 +21,12 @@ import { patternBytes } from './peers/node_peer.mjs';
 import { buildBrowserBundle } from './peers/browser_peer.mjs';
 
 const verbose = !!process.env.INTEROP_VERBOSE;
-const STRATEGIES = (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent').split(',').filter(Boolean);
+const STRATEGIES = (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent,firebase').split(',').filter(Boolean);
 const HOSTS = (process.env.ROOMS_HOSTS ?? 'node,chromium').split(',').filter(Boolean);
 
 // trystero@0.22.0 timings the expectations below are derived from.
 const ANNOUNCE_MS = 5333;        // strategy.js announceIntervalMs (nostr, mqtt)
-const RECONNECT_MS = 3333;       // utils.js makeSocket first retry
+const RECONNECT_MS = 3333;       // utils.js makeSocket first retry (the Firebase SDK: 1000)
 const TORRENT_ANNOUNCE_MS = 33333;
 // torrent.js maxAnnounceMs: past the first tracker reply (the local tracker says 120 s, as
 // public trackers do) both trystero and the native peer re-announce every 120 s, at most this.
@@ -173,6 +173,8 @@ async function relaySockets(p) {
  */
 async function waitRelayOpen(p, timeoutMs, { minOpens = 0, strategy } = {}) {
   if (strategy === 'mqtt' && p.impl !== 'cpp') { await sleep(2500); return null; }
+  // trystero's firebase exports no getRelaySockets; the SDK retries after 1 s (x1.3).
+  if (strategy === 'firebase' && p.impl !== 'cpp') { await sleep(2500); return null; }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const sockets = await relaySockets(p);
@@ -194,15 +196,20 @@ for (const strategy of STRATEGIES) {
   describe(`rooms ${strategy}`, () => {
     // Two relays: the pair test uses both (as trystero uses several by default), the others
     // only the first, which the relay-fault test kills and restarts.
+    // Firebase has no relay list: the database URL is the appId, and one database is all a
+    // room uses (the pair test included).
+    const firebase = strategy === 'firebase';
     let relay = null;
     let relay2 = null;
-    const appId = `interop-${strategy}-${uid()}`;
-    const common = () => ({ strategy, appId, relays: relay.urls });
+    const appIdOf = () => (firebase ? relay.url : `interop-${strategy}-${uid()}`);
+    let appId = null;
+    const common = () => ({ strategy, appId, relays: firebase ? [] : relay.urls });
 
     before(async () => {
       if (unavailable) return;
       relay = await startRelay(strategy);
-      relay2 = await startRelay(strategy, strategy === 'mqtt' ? { path: '/mqtt-b' } : {});
+      appId = appIdOf();
+      if (!firebase) relay2 = await startRelay(strategy, strategy === 'mqtt' ? { path: '/mqtt-b' } : {});
     });
     after(async () => { await Promise.all([relay?.dispose(), relay2?.dispose()]); });
 
@@ -217,7 +224,7 @@ for (const strategy of STRATEGIES) {
 
     for (const host of HOSTS) {
       cell(`${strategy}: native ↔ ${host}: join, data, progress, ping, peers, relay sockets, leave, rejoin`, [host], async (t) => {
-        const relays = [...relay.urls, ...relay2.urls];
+        const relays = firebase ? [] : [...relay.urls, ...relay2.urls];
         const scope = peerScope(t, { ...common(), relays, roomId: `pair-${uid()}` });
         const [c, j] = await scope.start(['native', host]);
         const join = await mutualJoin([c, j]);
@@ -230,7 +237,9 @@ for (const strategy of STRATEGIES) {
         assert.deepEqual(await peersOf(j), [c.selfId]);
         for (const p of [c, j]) {
           const sockets = await relaySockets(p);
-          assert.equal(sockets.length, relays.length, `${p.label} relay sockets ${JSON.stringify(sockets)}`);
+          // Firebase: one database connection (the JS module has no getRelaySockets).
+          const expected = firebase ? (p.impl === 'cpp' ? 1 : 0) : relays.length;
+          assert.equal(sockets.length, expected, `${p.label} relay sockets ${JSON.stringify(sockets)}`);
           if (p.impl === 'cpp') assert.ok(sockets.every((s) => s.state === 'open'), `${p.label} relay sockets ${JSON.stringify(sockets)}`);
         }
         // leave() on the native side: the JS peer sees peer-leave.
@@ -252,7 +261,7 @@ for (const strategy of STRATEGIES) {
         assert.equal((await jLeft).event, 'left');
         assert.deepEqual(await peersOf(c), []);
         const mb1 = { [`${c.label}→${j.label}`]: Math.round(cToJ.ms), [`${j.label}→${c.label}`]: Math.round(jToC.ms) };
-        report(`${strategy} ${c.impl}↔${j.impl} (2 relays): join ${joinText(join)}; rejoin ${joinText(rejoin)}; 1 MB ${Object.entries(mb1).map(([k, v]) => `${k} ${v} ms`).join(', ')}; ping ${rtt.map((x) => x.toFixed(1)).join(' / ')} ms${flaps ? `; duplicate-connection flaps ${flaps}` : ''}`,
+        report(`${strategy} ${c.impl}↔${j.impl} (${firebase ? '1 database' : '2 relays'}): join ${joinText(join)}; rejoin ${joinText(rejoin)}; 1 MB ${Object.entries(mb1).map(([k, v]) => `${k} ${v} ms`).join(', ')}; ping ${rtt.map((x) => x.toFixed(1)).join(' / ')} ms${flaps ? `; duplicate-connection flaps ${flaps}` : ''}`,
           { strategy, pair: `${c.impl}↔${j.impl}`, join_ms: join, rejoin_ms: rejoin, mb1_ms: mb1, ping_ms: rtt, flaps });
       }, 140000 + 2 * settleTimeout(strategy));  // two settles at their worst, and the rest
     }
@@ -379,6 +388,9 @@ for (const strategy of STRATEGIES) {
         // trystero@0.22.0 do not renew nostr subscriptions after a reconnect (mqtt.js does), and
         // a tracker only learns of an old peer at its next announce: whether the old JS peer
         // finds the newcomer is reported, and only asserted where trystero says it will.
+        // (Firebase: after a firebase-server 1.1.0 restart old JS peers do not find the
+        // newcomer, JS among themselves too; a bare SDK 12.19.0 onChildAdded listener misses the
+        // children written after the restart as well: reported only. The native peer finds it.)
         const jsFinds = strategy === 'mqtt';
         const [n] = await scope.start([host]);
         const findTimeout = strategy === 'torrent' ? TORRENT_ANNOUNCE_MS + 10000 : 2 * ANNOUNCE_MS + 5000;
@@ -404,5 +416,43 @@ for (const strategy of STRATEGIES) {
           { strategy, pair: `${c.impl}↔${j.impl}`, relay_restart: true, reconnected_ms: reconnectedMs, newcomer_found_ms: foundMs, old_js_peer_found_newcomer: jFound });
       });
     }
+
+    // getOccupants (firebase only in trystero@0.22.0): the peers present without joining. The
+    // native one lists peer ids, trystero's lists the room node's keys (the peers' topics).
+    // firebase-server never runs onDisconnect operations, so this counts on each leaver removing
+    // its own presence (trystero and the native peer both do on leave; the real service would
+    // also remove the presence of a peer that vanished without leaving).
+    if (firebase) {
+      cell(`${strategy}: getOccupants: a native and a node peer in, none once both left`, ['node'], async (t) => {
+        const scope = peerScope(t, { ...common(), roomId: `occupants-${uid()}` });
+        const [c, j] = await scope.start(['native', 'node']);
+        await mutualJoin([c, j]);
+        const both = [c.selfId, j.selfId].sort();
+        const started = performance.now();
+        const native = await occupantsUntil(c, (ids) => JSON.stringify([...ids].sort()) === JSON.stringify(both));
+        const nativeMs = Math.round(performance.now() - started);
+        const js = await occupantsUntil(j, (keys) => keys.length === 2);
+        for (const p of [c, j]) assert.equal((await p.request({ cmd: 'leave' })).event, 'left', `${p.label} leave`);
+        const after = await occupantsUntil(c, (ids) => ids.length === 0);
+        const jsAfter = await occupantsUntil(j, (keys) => keys.length === 0);
+        report(`${strategy} getOccupants: native ${JSON.stringify(native.length)} in ${nativeMs} ms, node ${js.length}; after both left: native ${after.length}, node ${jsAfter.length}`,
+          { strategy, occupants: { native: native.length, node: js.length, nativeAfterLeave: after.length, nodeAfterLeave: jsAfter.length } });
+      });
+    }
   });
+}
+
+/**
+ * get-occupants until the answer satisfies ok (an announce removes and rewrites a presence, so a
+ * read may fall between the two), at most timeoutMs; returns the last answer's list.
+ */
+async function occupantsUntil(p, ok, timeoutMs = 10000) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const r = await p.request({ cmd: 'get-occupants' }, 35000);
+    assert.equal(r.event, 'occupants', `${p.label}: ${JSON.stringify(r)}`);
+    if (ok(r.occupants)) return r.occupants;
+    if (performance.now() > deadline) assert.fail(`${p.label} occupants ${JSON.stringify(r.occupants)} after ${timeoutMs} ms`);
+    await sleep(200);
+  }
 }

@@ -3,7 +3,8 @@
 // strategy headers that exist in this tree (each guarded with __has_include, so the program
 // builds before a strategy lands; `--list-strategies` says which ones were compiled in).
 //
-//   room_peer --strategy nostr|mqtt|torrent --app-id A --room R [--password P] --relay URL...
+//   room_peer --strategy nostr|mqtt|torrent|firebase --app-id A --room R [--password P] --relay
+//   URL...
 //             [--defer-join]
 //   room_peer --list-strategies
 //
@@ -22,6 +23,10 @@
 #if __has_include(<trystero/mqtt.hpp>)
 #include <trystero/mqtt.hpp>
 #define ROOM_PEER_HAS_MQTT 1
+#endif
+#if __has_include(<trystero/firebase.hpp>)
+#include <trystero/firebase.hpp>
+#define ROOM_PEER_HAS_FIREBASE 1
 #endif
 #if __has_include(<trystero/torrent.hpp>)
 #include <trystero/torrent.hpp>
@@ -144,6 +149,10 @@ struct StrategyEntry {
                                                 trystero::JoinErrorHandler)>
       join;
   std::function<std::vector<trystero::RelaySocketInfo>()> relaySockets;
+  // Strategies with getOccupants (firebase).
+  std::function<trystero::Future<std::vector<std::string>>(const trystero::Config&,
+                                                           const std::string&)>
+      occupants;
 };
 
 std::map<std::string, StrategyEntry> strategies() {
@@ -152,18 +161,31 @@ std::map<std::string, StrategyEntry> strategies() {
   m["nostr"] = {[](const trystero::Config& c, const std::string& r, trystero::JoinErrorHandler e) {
                   return trystero::nostr::joinRoom(c, r, e);
                 },
-                [] { return trystero::nostr::getRelaySockets(); }};
+                [] { return trystero::nostr::getRelaySockets(); },
+                {}};
 #endif
 #ifdef ROOM_PEER_HAS_MQTT
   m["mqtt"] = {[](const trystero::Config& c, const std::string& r, trystero::JoinErrorHandler e) {
                  return trystero::mqtt::joinRoom(c, r, e);
                },
-               [] { return trystero::mqtt::getRelaySockets(); }};
+               [] { return trystero::mqtt::getRelaySockets(); },
+               {}};
+#endif
+#ifdef ROOM_PEER_HAS_FIREBASE
+  m["firebase"] = {
+      [](const trystero::Config& c, const std::string& r, trystero::JoinErrorHandler e) {
+        return trystero::firebase::joinRoom(c, r, e);
+      },
+      [] { return trystero::firebase::getRelaySockets(); },
+      [](const trystero::Config& c, const std::string& r) {
+        return trystero::firebase::getOccupants(c, r);
+      }};
 #endif
 #ifdef ROOM_PEER_HAS_TORRENT
   m["torrent"] = {[](const trystero::Config& c, const std::string& r,
                      trystero::JoinErrorHandler e) { return trystero::torrent::joinRoom(c, r, e); },
-                  [] { return trystero::torrent::getRelaySockets(); }};
+                  [] { return trystero::torrent::getRelaySockets(); },
+                  {}};
 #endif
   return m;
 }
@@ -276,7 +298,7 @@ class RoomPeer {
     const json id = msg.value("id", json());
     const std::string cmd = msg.value("cmd", "");
     try {
-      if (!room_ && cmd != "join" && cmd != "quit") {
+      if (!room_ && cmd != "join" && cmd != "quit" && cmd != "get-occupants") {
         emitError("not joined yet (--defer-join: send join first): " + cmd, id);
       } else if (cmd == "make-action") {
         makeActions(msg, id);
@@ -287,6 +309,8 @@ class RoomPeer {
       } else if (cmd == "get-peers") {
         json peers = room_->getPeers();
         emit(withId({{"event", "peers"}, {"peers", peers}}, id));
+      } else if (cmd == "get-occupants") {
+        getOccupants(id);
       } else if (cmd == "get-relay-sockets") {
         emit(withId(
             {{"event", "relay-sockets"}, {"sockets", socketsToJson(strategy_.relaySockets())}},
@@ -680,6 +704,19 @@ class RoomPeer {
         emit(withId({{"event", "ping-failed"}, {"peerId", peer}, {"error", e.what()}}, id));
       }
     });
+  }
+
+  // get-occupants: the strategy's getOccupants for our config and room (without joining).
+  void getOccupants(const json& id) {
+    if (!strategy_.occupants) return emitError(name_ + " has no getOccupants", id);
+    strategy_.occupants(config_, roomId_)
+        .then([id](const trystero::Future<std::vector<std::string>>& f) {
+          try {
+            emit(withId({{"event", "occupants"}, {"occupants", f.get()}}, id));
+          } catch (const std::exception& e) {
+            emitError(std::string("getOccupants failed: ") + e.what(), id);
+          }
+        });
   }
 
   struct JoinClock {

@@ -20,8 +20,10 @@ usage:
   trystero demo [--size MIB]                 a local relay, two peers, one file: the rate
 
 options:
-  --strategy NAME     nostr (default), mqtt or torrent
-  --app-id ID         application id (default: trystero-cli); peers must agree
+  --strategy NAME     nostr (default), mqtt, torrent or firebase
+  --app-id ID         application id (default: trystero-cli); peers must agree. firebase:
+                      the database URL (https://DB.firebaseio.com, http://HOST:PORT?ns=DB)
+  --root-path PATH    firebase: the database path rooms live under (default __trystero__)
   --password PW       encrypts signalling; peers with another password cannot join
   --relay URL         a relay / broker / tracker to use (repeatable; default: public ones)
   --turn URL,USER,PASS  a TURN server (repeatable)
@@ -94,7 +96,7 @@ bool validRelayUrl(const std::string& url) {
 const char* usageText() { return kUsage; }
 
 const std::vector<std::string>& strategyNames() {
-  static const std::vector<std::string> names{"nostr", "mqtt", "torrent"};
+  static const std::vector<std::string> names{"nostr", "mqtt", "torrent", "firebase"};
   return names;
 }
 
@@ -124,6 +126,8 @@ Options parseOptions(int argc, char** argv) {
       options.password = value(arg);
     } else if (arg == "--relay") {
       options.relays.push_back(value(arg));
+    } else if (arg == "--root-path") {
+      options.rootPath = value(arg);
     } else if (arg == "--turn") {
       options.turn.push_back(parseTurn(value(arg)));
     } else if (arg == "--stun") {
@@ -169,7 +173,8 @@ Options parseOptions(int argc, char** argv) {
   }
   const auto& names = strategyNames();
   if (std::find(names.begin(), names.end(), options.strategy) == names.end()) {
-    throw UsageError("unknown strategy '" + options.strategy + "' (nostr, mqtt or torrent)");
+    throw UsageError("unknown strategy '" + options.strategy +
+                     "' (nostr, mqtt, torrent or firebase)");
   }
   for (const auto& url : options.relays) {
     if (!validRelayUrl(url))
@@ -181,6 +186,19 @@ Options parseOptions(int argc, char** argv) {
     }
   }
   if (options.appId.empty()) throw UsageError("--app-id must not be empty");
+  if (options.strategy == "firebase" && !options.appId.starts_with("https://") &&
+      !options.appId.starts_with("http://")) {
+    throw UsageError(
+        "--strategy firebase wants the database URL as --app-id (e.g. "
+        "https://DB.firebaseio.com), not '" +
+        options.appId + "'");
+  }
+  if (options.strategy == "firebase" && !options.relays.empty()) {
+    throw UsageError("--strategy firebase takes no --relay: the database URL is the --app-id");
+  }
+  if (!options.rootPath.empty() && options.strategy != "firebase") {
+    throw UsageError("--root-path is for --strategy firebase only");
+  }
 
   if (options.command == "chat") {
     if (options.room.empty() && !options.arguments.empty()) {
@@ -209,6 +227,7 @@ Config toConfig(const Options& options) {
   config.appId = options.appId;
   config.password = options.password;
   config.relayUrls = options.relays;
+  config.rootPath = options.rootPath;
   config.turnConfig = options.turn;
   if (options.local || !options.stun.empty()) {
     RtcConfig rtc;

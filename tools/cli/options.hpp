@@ -25,6 +25,7 @@ struct Options {
   std::string appId = "trystero-cli";
   std::string password;
   std::vector<std::string> relays;
+  std::string rootPath;  // firebase: where rooms live in the database (default __trystero__)
   std::vector<IceServer> turn;
   std::vector<std::string> stun;
   bool local = false;  // no public STUN; loopback candidates (one machine, or a netns)

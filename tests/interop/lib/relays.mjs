@@ -2,6 +2,8 @@
 //   mqtt    Debian's /usr/sbin/mosquitto (temporary config: a plain listener + a websockets one)
 //   nostr   tests/interop/relays/nostr_relay.mjs   (strict NIP-01; prints `listening <port>`)
 //   torrent tests/interop/relays/tracker.mjs       (bittorrent-tracker; prints `listening <port>`)
+//   firebase tests/interop/relays/firebase_server.mjs (npm firebase-server 1.1.0, an in-memory
+//           Realtime Database; its URL http://127.0.0.1:PORT?ns=NAME is the peers' appId)
 //
 // Every relay is a child process started on a port chosen up front, so it can be killed and
 // restarted on the same port (relay-fault tests). Processes are only ever killed by their
@@ -19,6 +21,7 @@ export const MOSQUITTO = process.env.MOSQUITTO || '/usr/sbin/mosquitto';
 export const relayScripts = {
   nostr: path.join(interopDir, 'relays', 'nostr_relay.mjs'),
   torrent: path.join(interopDir, 'relays', 'tracker.mjs'),
+  firebase: path.join(interopDir, 'relays', 'firebase_server.mjs'),
 };
 
 const verbose = !!process.env.INTEROP_VERBOSE;
@@ -37,6 +40,9 @@ export function relayUnavailable(strategy) {
   }
   const script = relayScripts[strategy];
   if (!script) return `no local relay for strategy ${strategy}`;
+  if (strategy === 'firebase' && !fs.existsSync(path.join(interopDir, 'node_modules', 'firebase-server'))) {
+    return 'node_modules/firebase-server missing (npm ci --prefix tests/interop)';
+  }
   return fs.existsSync(script) ? null : `${path.relative(interopDir, script)} does not exist yet`;
 }
 
@@ -221,12 +227,25 @@ async function startScriptRelay(name, script, portArgs, { port, extraArgs = [] }
 export const startNostrRelay = (o) => startScriptRelay('nostr-relay', relayScripts.nostr, (p) => ['--port', String(p)], o);
 export const startTracker = (o) => startScriptRelay('tracker', relayScripts.torrent, (p) => ['--interval', '120', String(p)], o);
 
+/**
+ * firebase_server.mjs --port N --name NS. The database URL (the appId of every peer) names the
+ * namespace in the query, the Firebase SDK's emulator form, so the JS SDK connects to
+ * ws://127.0.0.1:N/.ws?v=5&ns=NS as the native peer does.
+ */
+export async function startFirebaseServer({ port, name = 'trystero-interop' } = {}) {
+  const relay = await startScriptRelay('firebase-server', relayScripts.firebase,
+    (p) => ['--port', String(p), '--name', name], { port });
+  relay.urls = [`http://127.0.0.1:${relay.ports.websockets}?ns=${name}`];
+  return relay;
+}
+
 /** Starts the relay `strategy` uses. Returns a relay: {url, urls, pid, kill(), start(), stop(), dispose()}. */
 export function startRelay(strategy, opts) {
   switch (strategy) {
     case 'mqtt': return startMosquitto(opts);
     case 'nostr': return startNostrRelay(opts);
     case 'torrent': return startTracker(opts);
+    case 'firebase': return startFirebaseServer(opts);
     default: throw new Error(`no local relay for strategy ${strategy}`);
   }
 }

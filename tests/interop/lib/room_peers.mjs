@@ -22,7 +22,7 @@ export const NATIVE = nativeCommand();
 
 // Strategies compiled into room_peer (it says with --list-strategies), or a reason it can't run.
 const nativeStrategies = (() => {
-  if (NATIVE.standIn) return { list: (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent').split(',') };
+  if (NATIVE.standIn) return { list: (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent,firebase').split(',') };
   const bin = NATIVE.argv[0];
   if (!fs.existsSync(bin)) return { reason: `${bin} not built` };
   const r = spawnSync(bin, ['--list-strategies'], { encoding: 'utf8', timeout: 10000 });

@@ -99,7 +99,7 @@ export class RoomProtocolPeer {
   handle(msg) {
     const { id } = msg;
     try {
-      if (!this.room && msg.cmd !== 'join' && msg.cmd !== 'quit') {
+      if (!this.room && !['join', 'quit', 'get-occupants'].includes(msg.cmd)) {
         return this.error(`not joined yet (--defer-join: send join first): ${msg.cmd}`, id);
       }
       switch (msg.cmd) {
@@ -109,6 +109,7 @@ export class RoomProtocolPeer {
         case 'channel-stats': return void this.channelStats(msg.peerId, id);
         case 'get-peers': return this.out({ event: 'peers', id, peers: Object.keys(this.room.getPeers()) });
         case 'get-relay-sockets': return this.out({ event: 'relay-sockets', id, sockets: this.relaySockets() });
+        case 'get-occupants': return void this.occupants(id);
         case 'leave': {
           const started = now();
           this.room.leave().then(
@@ -313,6 +314,17 @@ export class RoomProtocolPeer {
     this.room.ping(peerId).then(
       (rtt) => this.out({ event: 'ping', id, peerId, rtt }),
       (e) => this.out({ event: 'ping-failed', id, peerId, error: String(e?.message ?? e) }));
+  }
+
+  /**
+   * trystero's getOccupants (firebase): it lists the room node's keys, which are the peers'
+   * self topics; the topic of each id is sha1(`Trystero@appId@roomId@peerId`), so `topics` maps
+   * back to ids only for known peers. Reported as they are: `occupants` (the keys).
+   */
+  async occupants(id) {
+    if (!this.trystero.getOccupants) return this.error(`${this.strategy} has no getOccupants`, id);
+    const keys = await this.trystero.getOccupants(this.config, this.roomId);
+    this.out({ event: 'occupants', id, occupants: keys, keys: true });
   }
 
   relaySockets() {

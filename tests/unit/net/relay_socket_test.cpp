@@ -405,6 +405,27 @@ TEST_F(RelaySocketTest, CallbacksMayCloseAndDropTheSocket) {
   EXPECT_EQ(server.accepted(), 1);
 }
 
+TEST_F(RelaySocketTest, OwnRetryPolicyGrowsByItsFactorAndLeavesTheSharedDelayAlone) {
+  ReservedPort reserved;
+  std::string url = "ws://127.0.0.1:" + std::to_string(reserved.port) + "/";
+  Recorder r;
+  // The Firebase SDK's backoff: 1 s, then x1.3.
+  auto relay = RelaySocket::create(client, url, record(r), {}, RelaySocket::RetryPolicy{});
+  auto attempts = [&] { return relay->stats().connectAttempts; };
+  ASSERT_TRUE(eventually([&] { return r.closeCount() == 1; }));
+  // The loop clock also runs with real time: each step leaves 300 ms of slack either side.
+  for (auto [early, delay] : {std::pair{700ms, 300ms}, std::pair{1000ms, 300ms}}) {
+    const auto before = attempts();
+    client.advanceClock(early);
+    EXPECT_EQ(attempts(), before);
+    client.advanceClock(delay);
+    ASSERT_TRUE(
+        eventually([&] { return attempts() == before + 1 && r.closeCount() == before + 1; }));
+  }
+  EXPECT_EQ(RelaySocket::nextRetryDelay(url), 100ms);  // the per-URL delay was not used
+  finish(relay);
+}
+
 TEST_F(RelaySocketTest, InvalidUrlKeepsRetryingLikeTheJs) {
   Recorder r;
   auto relay = create("not a url", r);
