@@ -2,6 +2,8 @@
 //   mqtt    Debian's /usr/sbin/mosquitto (temporary config: a plain listener + a websockets one)
 //   nostr   tests/interop/relays/nostr_relay.mjs   (strict NIP-01; prints `listening <port>`)
 //   torrent tests/interop/relays/tracker.mjs       (bittorrent-tracker; prints `listening <port>`)
+//   supabase tests/interop/relays/supabase_server.mjs (Realtime broadcast; prints `listening <port>`;
+//           its url is the http:// project URL, which supabase peers take as their appId)
 //
 // Every relay is a child process started on a port chosen up front, so it can be killed and
 // restarted on the same port (relay-fault tests). Processes are only ever killed by their
@@ -19,6 +21,7 @@ export const MOSQUITTO = process.env.MOSQUITTO || '/usr/sbin/mosquitto';
 export const relayScripts = {
   nostr: path.join(interopDir, 'relays', 'nostr_relay.mjs'),
   torrent: path.join(interopDir, 'relays', 'tracker.mjs'),
+  supabase: path.join(interopDir, 'relays', 'supabase_server.mjs'),
 };
 
 const verbose = !!process.env.INTEROP_VERBOSE;
@@ -202,14 +205,14 @@ export async function startMosquitto({ port, wsPort, path: urlPath = '/mqtt' } =
 }
 
 /** A relay script from tests/interop/relays/ (prints `listening <port>`); portArgs(port) → argv. */
-async function startScriptRelay(name, script, portArgs, { port, extraArgs = [] } = {}) {
+async function startScriptRelay(name, script, portArgs, { port, extraArgs = [], scheme = 'ws' } = {}) {
   port ??= await freePort();
   const relay = new RelayProcess({
     name,
     command: () => [process.execPath, script, ...portArgs(port), ...extraArgs],
     readyPort: port,
     announcesPort: true,
-    urls: [`ws://127.0.0.1:${port}`],
+    urls: [`${scheme}://127.0.0.1:${port}`],
   });
   relay.ports = { websockets: port };
   return relay.start();
@@ -220,6 +223,8 @@ async function startScriptRelay(name, script, portArgs, { port, extraArgs = [] }
 // first: tracker.mjs ignores a port given as the very first argument when --interval is absent.
 export const startNostrRelay = (o) => startScriptRelay('nostr-relay', relayScripts.nostr, (p) => ['--port', String(p)], o);
 export const startTracker = (o) => startScriptRelay('tracker', relayScripts.torrent, (p) => ['--interval', '120', String(p)], o);
+// supabase_server.mjs --port N [--reject-joins N]: url is the project URL (http://127.0.0.1:N).
+export const startSupabaseServer = (o) => startScriptRelay('supabase-server', relayScripts.supabase, (p) => ['--port', String(p)], { ...o, scheme: 'http' });
 
 /** Starts the relay `strategy` uses. Returns a relay: {url, urls, pid, kill(), start(), stop(), dispose()}. */
 export function startRelay(strategy, opts) {
@@ -227,6 +232,7 @@ export function startRelay(strategy, opts) {
     case 'mqtt': return startMosquitto(opts);
     case 'nostr': return startNostrRelay(opts);
     case 'torrent': return startTracker(opts);
+    case 'supabase': return startSupabaseServer(opts);
     default: throw new Error(`no local relay for strategy ${strategy}`);
   }
 }
