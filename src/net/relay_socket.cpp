@@ -119,16 +119,18 @@ milliseconds RelaySocket::nextRetryDelay(const std::string& url) {
 }
 
 RelaySocket::RelaySocket(PrivateTag, loop::Loop& loop, std::string url, Callbacks callbacks,
-                         WebSocket::Options options)
+                         WebSocket::Options options, std::vector<milliseconds> retrySchedule)
     : loop_(loop),
       url_(std::move(url)),
       callbacks_(std::make_shared<Callbacks>(std::move(callbacks))),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      retrySchedule_(std::move(retrySchedule)) {}
 
 std::shared_ptr<RelaySocket> RelaySocket::create(loop::Loop& loop, const std::string& url,
-                                                 Callbacks callbacks, WebSocket::Options options) {
+                                                 Callbacks callbacks, WebSocket::Options options,
+                                                 std::vector<milliseconds> retrySchedule) {
   auto socket = std::make_shared<RelaySocket>(PrivateTag{}, loop, url, std::move(callbacks),
-                                              std::move(options));
+                                              std::move(options), std::move(retrySchedule));
   loop.invoke([&] { socket->connectNow(); });
   return socket;
 }
@@ -178,6 +180,7 @@ void RelaySocket::handleOpen(std::uint64_t generation) {
   state_ = State::Open;
   counters_.opens++;
   resetRetryDelay(url_);
+  retriesSinceOpen_ = 0;
   auto queue = std::move(whenOpen_);
   whenOpen_.clear();
   for (auto& f : queue) {
@@ -227,7 +230,10 @@ void RelaySocket::scheduleRetry() {
   state_ = State::Waiting;
   // JS: while paused, onclose chains init onto the pause promise instead of a timer.
   if (waitIfPaused()) return;
-  milliseconds delay = takeRetryDelay(url_);
+  milliseconds delay =
+      retrySchedule_.empty()
+          ? takeRetryDelay(url_)
+          : retrySchedule_[std::min(retriesSinceOpen_++, retrySchedule_.size() - 1)];
   retryTimer_ = loop_.after(delay, [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->retryTimerFired();
   });

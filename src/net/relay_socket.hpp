@@ -65,9 +65,13 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
     std::uint64_t sendsDropped = 0;  // sends while not open (dropped, as the JS does)
   };
 
-  // Connects at once (the JS has no pause check for the first connect either).
-  static std::shared_ptr<RelaySocket> create(loop::Loop& loop, const std::string& url,
-                                             Callbacks callbacks, WebSocket::Options options = {});
+  // Connects at once (the JS has no pause check for the first connect either). retrySchedule:
+  // when set, the delays of this socket's successive retries (the last one repeats, and the
+  // count starts over once a connection opens) instead of the shared per-URL doubling: clients
+  // with their own reconnect timer (the Phoenix socket of Supabase: 1, 2, 5, 10 s) use it.
+  static std::shared_ptr<RelaySocket> create(
+      loop::Loop& loop, const std::string& url, Callbacks callbacks,
+      WebSocket::Options options = {}, std::vector<std::chrono::milliseconds> retrySchedule = {});
 
   // Send while open; otherwise dropped silently (returns false), as client.send does in JS.
   bool send(std::string_view text);
@@ -112,7 +116,7 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
 
  public:
   RelaySocket(PrivateTag, loop::Loop& loop, std::string url, Callbacks callbacks,
-              WebSocket::Options options);
+              WebSocket::Options options, std::vector<std::chrono::milliseconds> retrySchedule);
 
  private:
   friend void resumeRelayReconnection();
@@ -131,6 +135,8 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
   const std::string url_;
   std::shared_ptr<Callbacks> callbacks_;  // copied around calls: close() may replace it
   WebSocket::Options options_;
+  const std::vector<std::chrono::milliseconds> retrySchedule_;
+  std::size_t retriesSinceOpen_ = 0;  // indexes retrySchedule_
   std::atomic<State> state_{State::Connecting};
   std::shared_ptr<WebSocket> socket_;
   std::vector<std::function<void()>> whenOpen_;

@@ -1,6 +1,7 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <string_view>
@@ -20,8 +21,10 @@ usage:
   trystero demo [--size MIB]                 a local relay, two peers, one file: the rate
 
 options:
-  --strategy NAME     nostr (default), mqtt or torrent
-  --app-id ID         application id (default: trystero-cli); peers must agree
+  --strategy NAME     nostr (default), mqtt, torrent or supabase
+  --app-id ID         application id (default: trystero-cli); peers must agree. For
+                      supabase: the project URL, e.g. https://<ref>.supabase.co
+  --supabase-key KEY  supabase: the project's anon key
   --password PW       encrypts signalling; peers with another password cannot join
   --relay URL         a relay / broker / tracker to use (repeatable; default: public ones)
   --turn URL,USER,PASS  a TURN server (repeatable)
@@ -89,12 +92,29 @@ bool validRelayUrl(const std::string& url) {
   return url.starts_with("ws://") || url.starts_with("wss://");
 }
 
+// supabase: the app id is the project URL and the anon key is required (supabase-js throws
+// without either); caught here so that the user gets a usage error rather than a crash.
+void checkSupabaseOptions(const Options& options) {
+  if (options.strategy != "supabase") {
+    if (!options.supabaseKey.empty()) throw UsageError("--supabase-key needs --strategy supabase");
+    return;
+  }
+  auto lower = options.appId.substr(0, 8);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!lower.starts_with("http://") && !lower.starts_with("https://")) {
+    throw UsageError("--strategy supabase wants --app-id https://<project>.supabase.co, not '" +
+                     options.appId + "'");
+  }
+  if (options.supabaseKey.empty()) throw UsageError("--strategy supabase needs --supabase-key");
+}
+
 }  // namespace
 
 const char* usageText() { return kUsage; }
 
 const std::vector<std::string>& strategyNames() {
-  static const std::vector<std::string> names{"nostr", "mqtt", "torrent"};
+  static const std::vector<std::string> names{"nostr", "mqtt", "torrent", "supabase"};
   return names;
 }
 
@@ -120,6 +140,8 @@ Options parseOptions(int argc, char** argv) {
       options.strategy = value(arg);
     } else if (arg == "--app-id") {
       options.appId = value(arg);
+    } else if (arg == "--supabase-key") {
+      options.supabaseKey = value(arg);
     } else if (arg == "--password") {
       options.password = value(arg);
     } else if (arg == "--relay") {
@@ -169,8 +191,10 @@ Options parseOptions(int argc, char** argv) {
   }
   const auto& names = strategyNames();
   if (std::find(names.begin(), names.end(), options.strategy) == names.end()) {
-    throw UsageError("unknown strategy '" + options.strategy + "' (nostr, mqtt or torrent)");
+    throw UsageError("unknown strategy '" + options.strategy +
+                     "' (nostr, mqtt, torrent or supabase)");
   }
+  checkSupabaseOptions(options);
   for (const auto& url : options.relays) {
     if (!validRelayUrl(url))
       throw UsageError("--relay wants a ws:// or wss:// URL, not '" + url + "'");
@@ -209,6 +233,7 @@ Config toConfig(const Options& options) {
   config.appId = options.appId;
   config.password = options.password;
   config.relayUrls = options.relays;
+  config.supabaseKey = options.supabaseKey;
   config.turnConfig = options.turn;
   if (options.local || !options.stun.empty()) {
     RtcConfig rtc;

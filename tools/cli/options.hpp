@@ -24,6 +24,7 @@ struct Options {
   std::string strategy = "nostr";  // like the JS, whose `trystero` import is Nostr
   std::string appId = "trystero-cli";
   std::string password;
+  std::string supabaseKey;  // --strategy supabase: the project's anon key
   std::vector<std::string> relays;
   std::vector<IceServer> turn;
   std::vector<std::string> stun;

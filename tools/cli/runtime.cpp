@@ -2,6 +2,7 @@
 
 #include <trystero/mqtt.hpp>
 #include <trystero/nostr.hpp>
+#include <trystero/supabase.hpp>
 #include <trystero/torrent.hpp>
 
 #include <unistd.h>
@@ -223,6 +224,7 @@ void Progress::finish(bool ok) {
 std::vector<RelaySocketInfo> relaySocketsOf(const std::string& strategy) {
   if (strategy == "mqtt") return mqtt::getRelaySockets();
   if (strategy == "torrent") return torrent::getRelaySockets();
+  if (strategy == "supabase") return supabase::getRelaySockets();
   return nostr::getRelaySockets();
 }
 
@@ -232,6 +234,7 @@ std::shared_ptr<Room> joinByName(const std::string& strategy, const Config& conf
                                  const std::string& room, JoinErrorHandler onError) {
   if (strategy == "mqtt") return mqtt::joinRoom(config, room, std::move(onError));
   if (strategy == "torrent") return torrent::joinRoom(config, room, std::move(onError));
+  if (strategy == "supabase") return supabase::joinRoom(config, room, std::move(onError));
   return nostr::joinRoom(config, room, std::move(onError));
 }
 
