@@ -112,6 +112,9 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
     std::string deliverEvent;
     std::shared_ptr<MessageHandler> handler;
     std::int64_t lastUsedMs = 0;
+    // Root topics: the extra announces that follow the first one (see earlyAnnounces).
+    bool announced = false;
+    std::vector<loop::Timer> earlyAnnounces;
   };
 
   loop::Loop& loop;
@@ -344,6 +347,25 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
     channel.buffered.push_back(std::move(p));
   }
 
+  // The first announce of a root channel is followed by a few more at short intervals. Peers
+  // that join at about the same time otherwise miss each other until the next regular
+  // announce (5.3 s): a JS peer's first announce usually goes by REST before it has joined its
+  // own channels, and our offer to it is lost when it arrives before it joined its self topic.
+  // Extra announces are harmless: a peer we have an offer pending with ignores them.
+  void announce(Channel& root, const Json& payload) {
+    push(root, kJoinEvent, payload);
+    if (root.announced) return;
+    root.announced = true;
+    std::weak_ptr<Client> weak = weak_from_this();
+    for (auto delay : options.earlyAnnounceDelays) {
+      root.earlyAnnounces.push_back(loop.after(delay, [weak, topic = root.topic, payload] {
+        auto self = weak.lock();
+        auto* channel = self ? self->find(topic) : nullptr;
+        if (channel) self->push(*channel, kJoinEvent, payload);
+      }));
+    }
+  }
+
   // A channel to a peer's self topic, for signals; the least recently used peer channel makes
   // room when there are too many.
   Channel& peerChannel(const std::string& name) {
@@ -481,7 +503,7 @@ std::optional<std::chrono::milliseconds> SupabaseStrategy::announce(std::size_t,
                                                                     const std::string&) {
   // supabase.js: channel(rootTopic).send({type: 'broadcast', event: 'join', payload: {peerId}}).
   if (auto* channel = client_->find(kTopicPrefix + rootTopic)) {
-    client_->push(*channel, kJoinEvent, Json{{"peerId", selfId_}});
+    client_->announce(*channel, Json{{"peerId", selfId_}});
   }
   return std::nullopt;
 }

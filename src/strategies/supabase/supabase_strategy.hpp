@@ -5,6 +5,8 @@
 // up by net::RelaySocket with the Phoenix reconnect delays (1, 2, 5, 10 s). Channels, as
 // supabase.js uses them:
 //   * the room's root topic: announce = broadcast "join" {"peerId": selfId}; "join" is delivered;
+//     the first announce of a room is repeated after 1 and 2.5 s (peers joining together meet
+//     within about a second instead of at the next 5.3 s announce);
 //   * our self topic: "sdp" broadcasts (payload: the signal as a JSON string) are delivered;
 //   * another peer's self topic: joined on the first signal to that peer, then "sdp" sent on it
 //     (the server delivers only on joined topics). Left again after kPeerChannelIdle unused.
@@ -53,6 +55,9 @@ class SupabaseStrategy : public room::Strategy {
     std::vector<std::chrono::milliseconds> reconnectDelays{
         std::chrono::milliseconds(1000), std::chrono::milliseconds(2000),
         std::chrono::milliseconds(5000), std::chrono::milliseconds(10000)};
+    // After a room's first announce, more at these delays (not in supabase.js; see the .cpp).
+    std::vector<std::chrono::milliseconds> earlyAnnounceDelays{std::chrono::milliseconds(1000),
+                                                               std::chrono::milliseconds(2500)};
     std::chrono::milliseconds peerChannelIdle{120000};
     std::size_t maxBufferedPushes = 100;  // per channel, oldest dropped (Phoenix: 100)
     std::size_t maxChannels = 512;        // peer channels beyond are left, least recent first

@@ -226,6 +226,12 @@ export const startTracker = (o) => startScriptRelay('tracker', relayScripts.torr
 // supabase_server.mjs --port N [--reject-joins N]: url is the project URL (http://127.0.0.1:N).
 export const startSupabaseServer = (o) => startScriptRelay('supabase-server', relayScripts.supabase, (p) => ['--port', String(p)], { ...o, scheme: 'http' });
 
+/**
+ * The appId peers of `strategy` use with `relay`: supabase takes the project URL (the local
+ * server's http:// URL) as its appId; the other strategies take `name`.
+ */
+export const appIdFor = (strategy, relay, name) => (strategy === 'supabase' ? relay.url : name);
+
 /** Starts the relay `strategy` uses. Returns a relay: {url, urls, pid, kill(), start(), stop(), dispose()}. */
 export function startRelay(strategy, opts) {
   switch (strategy) {
