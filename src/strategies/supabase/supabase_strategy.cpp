@@ -120,6 +120,8 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
   loop::Loop& loop;
   const Options options;
   const std::string url;
+  // The URL without its query string (which holds the key), for logs and getRelaySockets.
+  const std::string displayUrl = url.substr(0, url.find('?'));
   const std::string accessToken;
   std::shared_ptr<net::RelaySocket> socket;
   std::map<std::string, std::shared_ptr<Channel>> channels;  // by wire topic
@@ -200,7 +202,8 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
   }
 
   void ended(int code, const std::string& reason) {
-    g_debug("trystero: supabase socket %s closed (%d %s)", url.c_str(), code, reason.c_str());
+    g_debug("trystero: supabase socket %s closed (%d %s)", displayUrl.c_str(), code,
+            reason.c_str());
     heartbeatTimer.cancel();
     pendingHeartbeat.reset();
     for (auto& [topic, channel] : channels) {
@@ -217,7 +220,7 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
       // Phoenix: the previous heartbeat is still unanswered: close and reconnect.
       stats.heartbeatTimeouts++;
       stats.lastError = "heartbeat timeout";
-      g_debug("trystero: supabase %s: heartbeat timeout; reconnecting", url.c_str());
+      g_debug("trystero: supabase %s: heartbeat timeout; reconnecting", displayUrl.c_str());
       pendingHeartbeat.reset();
       if (auto ws = socket->socket()) ws->close(1000, "heartbeat timeout");
       return false;
@@ -318,7 +321,7 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
     // Once per streak of refusals: the reason is what the user can act on (key, project,
     // Realtime settings); the retries that follow are routine.
     if (channel.rejoins == 0) {
-      g_warning("trystero: supabase %s refused to join channel %s: %s", url.c_str(),
+      g_warning("trystero: supabase %s refused to join channel %s: %s", displayUrl.c_str(),
                 channel.topic.c_str(), describe(payload).c_str());
     }
     rejoinLater(channel);
@@ -402,8 +405,8 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
                : decodeText(data, &error);
     if (!message) {
       stats.malformedFrames++;
-      g_debug("trystero: supabase %s: dropped a malformed %s frame (%zu bytes): %s", url.c_str(),
-              binary ? "binary" : "text", data.size(), error.c_str());
+      g_debug("trystero: supabase %s: dropped a malformed %s frame (%zu bytes): %s",
+              displayUrl.c_str(), binary ? "binary" : "text", data.size(), error.c_str());
       return;
     }
     auto self = shared_from_this();  // a handler may release the strategy
@@ -518,7 +521,7 @@ std::vector<RelaySocketInfo> SupabaseStrategy::relaySockets() const {
   RelaySocketInfo info;
   info.state = RelaySocketInfo::State::Closed;
   if (client_->socket) info = room::describeRelaySocket(*client_->socket);
-  info.url = client_->url;
+  info.url = client_->displayUrl;
   return {info};
 }
 
