@@ -8,7 +8,7 @@
 //     the native peer: validates the harness JS↔JS)
 //
 // Env: ROOM_PEER (native peer command, split on spaces; default: room_peer next to $PC_PEER, else
-// build/tests/room_peer), ROOMS_STRATEGIES=nostr,mqtt,torrent (supabase too, when named),
+// build/tests/room_peer), ROOMS_STRATEGIES=nostr,mqtt,torrent,supabase,
 // ROOMS_HOSTS=node,chromium,
 // INTEROP_RESULTS=FILE (figures as JSON lines), INTEROP_VERBOSE=1 (every protocol line).
 import { describe, test, before, after } from 'node:test';
@@ -22,7 +22,7 @@ import { patternBytes } from './peers/node_peer.mjs';
 import { buildBrowserBundle } from './peers/browser_peer.mjs';
 
 const verbose = !!process.env.INTEROP_VERBOSE;
-const STRATEGIES = (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent').split(',').filter(Boolean);
+const STRATEGIES = (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent,supabase').split(',').filter(Boolean);
 const HOSTS = (process.env.ROOMS_HOSTS ?? 'node,chromium').split(',').filter(Boolean);
 
 // trystero@0.22.0 timings the expectations below are derived from.

@@ -131,6 +131,7 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
   loop::Timer heartbeatTimer;
   loop::Timer sweepTimer;
   bool closed = false;
+  bool warnedSinceOpen = false;
   Stats stats;
 
   Client(loop::Loop& l, Options o, std::string u, std::string token)
@@ -149,8 +150,7 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
       if (auto self = weak.lock()) self->ended(code, reason);
     };
     callbacks.onError = [weak](const std::string& error) {
-      if (auto self = weak.lock()) self->stats.lastError = error;
-      g_debug("trystero: supabase %s", error.c_str());
+      if (auto self = weak.lock()) self->connectionFailed(error);
     };
     net::WebSocket::Options ws;
     ws.maxIncomingPayload = options.maxFrameBytes;
@@ -186,8 +186,23 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
 
   // --- Socket -------------------------------------------------------------------------------
 
+  // A wrong project URL or key shows here first: the first failure of an outage is a warning
+  // (with the URL, not the key), the retries that follow are debug lines.
+  void connectionFailed(std::string error) {
+    if (auto at = error.find(url); at != std::string::npos)
+      error.replace(at, url.size(), displayUrl);
+    stats.lastError = error;
+    if (warnedSinceOpen) {
+      g_debug("trystero: supabase %s", error.c_str());
+      return;
+    }
+    warnedSinceOpen = true;
+    g_warning("trystero: supabase %s (retrying)", error.c_str());
+  }
+
   void opened() {
     if (closed) return;
+    warnedSinceOpen = false;
     pendingHeartbeat.reset();
     std::weak_ptr<Client> weak = weak_from_this();
     heartbeatTimer = loop.every(options.heartbeatInterval, [weak] {
@@ -343,6 +358,12 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
     channel.lastUsedMs = loop.nowMs();
     Push p{std::move(event), std::move(payload)};
     if (channel.state == ChannelState::Joined && isOpen()) return sendBroadcast(channel, p);
+    // Announces that pile up while the channel is down say the same thing: one will do.
+    bool repeated =
+        std::any_of(channel.buffered.begin(), channel.buffered.end(), [&](const Push& q) {
+          return q.event == kJoinEvent && q.event == p.event && q.payload == p.payload;
+        });
+    if (repeated) return;
     if (channel.buffered.size() >= options.maxBufferedPushes) {
       channel.buffered.pop_front();
       stats.pushesDropped++;

@@ -3,7 +3,7 @@
 // native client use, on 127.0.0.1. See /work/shared/design/managed-protocols.md sections 1 and 3.
 // Prints "listening <port>" once it accepts connections and runs until killed (or stdin closes).
 //
-//   node tests/interop/relays/supabase_server.mjs [--port N] [--reject-joins N] [--verbose]
+//   node tests/interop/relays/supabase_server.mjs [--port N] [--reject-joins N] [--junk] [--hold-sdp MS] [--verbose]
 //
 //  * WebSocket at /realtime/v1/websocket?apikey=..&vsn=1.0.0|2.0.0 (vsn 1.0.0 when absent, as
 //    the real server): vsn 2.0.0 speaks JSON arrays [join_ref, ref, topic, event, payload] plus
@@ -16,6 +16,11 @@
 //    fans out to the members of "realtime:<topic>" and answers 202; OPTIONS answers CORS.
 //  * --reject-joins N: the first N phx_join pushes are refused with {status:"error"} (tests of
 //    a client's rejoin path).
+//  * --hold-sdp MS: "sdp" broadcasts (trystero's offers and answers) are delivered MS later, so
+//    that peers joining together both hear the other's announce and offer before an offer lands
+//    (their offers cross, which is what managed-protocols.md 3.1 is about).
+//  * --junk: every accepted join is followed by JUNK_FRAMES (malformed frames a client must drop;
+//    vsn 2.0.0 sockets only, as realtime-js itself would throw on some of them).
 import http from 'node:http'
 import {WebSocketServer} from 'ws'
 
@@ -27,6 +32,8 @@ const argValue = (name, fallback) => {
 const port = Number(argValue('--port', 0))
 let joinsToReject = Number(argValue('--reject-joins', 0))
 const verbose = args.includes('--verbose')
+const junk = args.includes('--junk')
+const holdSdpMs = Number(argValue('--hold-sdp', 0))
 const log = (...a) => verbose && console.error('[supabase-server]', ...a)
 
 const WS_PATH = '/realtime/v1/websocket'
@@ -106,6 +113,20 @@ const reply = (socket, msg, status, response = {}) =>
   sendMessage(socket, {join_ref: msg.join_ref, ref: msg.ref, topic: msg.topic, event: 'phx_reply',
     payload: {status, response}})
 
+// Malformed frames for --junk: not JSON, wrong shapes and types, unknown and truncated binary.
+const JUNK_FRAMES = [
+  'not json',
+  '[1,2]',
+  '{"topic":"t"}',
+  '[null,null,7,"broadcast",{}]',
+  '[null,null,"realtime:x","broadcast",{"type":"broadcast","event":"join","payload":{"peerId":',
+  Buffer.from([9, 0, 0, 0, 1]),
+  Buffer.from([4, 200, 1, 0, 1, 120]),
+  Buffer.from([4, 1, 1, 0, 1, 116, 101, 123]),
+  Buffer.from([4, 1, 1, 0, 7, 116, 101, 49]),
+  Buffer.alloc(0),
+]
+
 // ---------------------------------------------------------------------------------------------
 // Channels
 
@@ -121,6 +142,14 @@ function deliver(socket, topic, event, payload) {
 
 // Fans a broadcast out to the members of topic; sender null for REST broadcasts.
 function fanOut(sender, topic, event, payload) {
+  if (holdSdpMs > 0 && event === 'sdp') {
+    setTimeout(() => fanOutNow(sender, topic, event, payload), holdSdpMs)
+    return
+  }
+  fanOutNow(sender, topic, event, payload)
+}
+
+function fanOutNow(sender, topic, event, payload) {
   const room = members.get(topic)
   if (!room) return
   for (const [socket, membership] of room) {
@@ -149,6 +178,7 @@ function handleJoin(socket, msg) {
   members.get(msg.topic).set(socket, {joinRef: msg.join_ref ?? msg.ref, self: !!broadcast.self, ack: !!broadcast.ack})
   socket.topics.add(msg.topic)
   reply(socket, msg, 'ok', {postgres_changes: []})
+  if (junk && socket.vsn === '2.0.0') JUNK_FRAMES.forEach(frame => socket.send(frame))
 }
 
 function handleBroadcast(socket, msg) {

@@ -151,6 +151,21 @@ TEST_F(SupabaseRoomTest, TwoIdentitiesMeetAndLeaveTheirChannels) {
       eventually([&] { return onLoop([&] { return a.strategy->joinedChannels().size(); }) <= 1; }));
 }
 
+TEST_F(SupabaseRoomTest, MalformedFramesAreDroppedAndCounted) {
+  server = std::make_unique<RealtimeServer>(std::vector<std::string>{"--junk"});
+  auto& a = addIdentity();
+  auto& b = addIdentity();
+  auto roomA = join(a);
+  auto roomB = join(b);
+  ASSERT_TRUE(eventually([&] {
+    return roomA->getPeers() == std::vector{b.id} && roomB->getPeers() == std::vector{a.id};
+  }));
+  // Ten junk frames after each accepted join (root, self, and the peer channel if any).
+  auto malformed = onLoop([&] { return a.strategy->stats().malformedFrames; });
+  EXPECT_GE(malformed, 20u);
+  EXPECT_EQ(malformed % 10, 0u);
+}
+
 TEST_F(SupabaseRoomTest, RefusedJoinsAreRetriedAndTheReasonKept) {
   server = std::make_unique<RealtimeServer>(std::vector<std::string>{"--reject-joins", "3"});
   auto& a = addIdentity();
