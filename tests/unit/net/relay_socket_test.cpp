@@ -219,6 +219,36 @@ TEST_F(RelaySocketTest, BackoffIsCapped) {
   finish(relay);
 }
 
+// Supabase's Phoenix socket reconnects after 1, 2, 5, then every 10 s, per socket: a socket
+// with a retry schedule follows it (the last delay repeats), leaves the shared per-URL delay
+// alone, and starts the schedule over once a connection opens.
+TEST_F(RelaySocketTest, ARetryScheduleReplacesTheSharedBackoff) {
+  ReservedPort reserved;
+  std::string url = "ws://127.0.0.1:" + std::to_string(reserved.port) + "/ws";
+  Recorder r;
+  auto relay = RelaySocket::create(client, url, record(r), {}, {100ms, 300ms, 150ms});
+  ASSERT_TRUE(eventually([&] { return r.closeCount() >= 5; }, 5s));
+  auto times = r.closeTimes();
+  std::vector<std::int64_t> expected{100, 300, 150, 150};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    auto gap = times[i + 1] - times[i];
+    EXPECT_GE(gap, expected[i] - 5) << "gap " << i;
+    EXPECT_LE(gap, expected[i] + 250) << "gap " << i;
+  }
+  EXPECT_EQ(RelaySocket::nextRetryDelay(url), 100ms);  // the shared delay was not used
+
+  reserved.release();
+  TestServer server(serverLoop, onPort(reserved.port));
+  ASSERT_TRUE(eventually([&] { return r.openCount() == 1; }, 5s));
+  const auto closesBefore = r.closeCount();
+  server.closeAll(1000);
+  ASSERT_TRUE(eventually([&] { return r.openCount() == 2; }, 5s));
+  auto after = r.closeTimes();
+  ASSERT_GT(after.size(), closesBefore);
+  EXPECT_LE(r.openTimes().back() - after[closesBefore], 100 + 250);  // the first delay again
+  finish(relay, &server);
+}
+
 TEST_F(RelaySocketTest, DelayIsSharedByAllSocketsToTheSameUrl) {
   RelaySocket::setRetryDelays(200ms, 10s);
   ReservedPort reserved;
