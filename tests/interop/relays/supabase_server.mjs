@@ -3,7 +3,8 @@
 // native client use, on 127.0.0.1. See /work/shared/design/managed-protocols.md sections 1 and 3.
 // Prints "listening <port>" once it accepts connections and runs until killed (or stdin closes).
 //
-//   node tests/interop/relays/supabase_server.mjs [--port N] [--reject-joins N] [--junk] [--hold-sdp MS] [--verbose]
+//   node tests/interop/relays/supabase_server.mjs [--port N] [--reject-joins N] [--junk] [--hold-sdp MS]
+//        [--ignore-joins N] [--silent-heartbeats] [--verbose]
 //
 //  * WebSocket at /realtime/v1/websocket?apikey=..&vsn=1.0.0|2.0.0 (vsn 1.0.0 when absent, as
 //    the real server): vsn 2.0.0 speaks JSON arrays [join_ref, ref, topic, event, payload] plus
@@ -19,6 +20,8 @@
 //  * --hold-sdp MS: "sdp" broadcasts (trystero's offers and answers) are delivered MS later, so
 //    that peers joining together both hear the other's announce and offer before an offer lands
 //    (their offers cross, which is what managed-protocols.md 3.1 is about).
+//  * --ignore-joins N: the first N phx_join pushes get no reply at all (a client's join timeout);
+//    --silent-heartbeats: heartbeats get no reply (a client's heartbeat timeout).
 //  * --junk: every accepted join is followed by JUNK_FRAMES (malformed frames a client must drop;
 //    vsn 2.0.0 sockets only, as realtime-js itself would throw on some of them).
 import http from 'node:http'
@@ -34,6 +37,8 @@ let joinsToReject = Number(argValue('--reject-joins', 0))
 const verbose = args.includes('--verbose')
 const junk = args.includes('--junk')
 const holdSdpMs = Number(argValue('--hold-sdp', 0))
+let joinsToIgnore = Number(argValue('--ignore-joins', 0))
+const silentHeartbeats = args.includes('--silent-heartbeats')
 const log = (...a) => verbose && console.error('[supabase-server]', ...a)
 
 const WS_PATH = '/realtime/v1/websocket'
@@ -168,6 +173,10 @@ function leave(socket, topic) {
 
 function handleJoin(socket, msg) {
   stats.joins++
+  if (joinsToIgnore > 0) {
+    joinsToIgnore--
+    return
+  }
   if (joinsToReject > 0) {
     joinsToReject--
     stats.rejected++
@@ -198,7 +207,7 @@ function handleMessage(socket, msg) {
   }
   log(socket.id, msg.event, msg.topic, msg.ref)
   if (msg.topic === 'phoenix') {
-    if (msg.event === 'heartbeat') reply(socket, msg, 'ok')
+    if (msg.event === 'heartbeat' && !silentHeartbeats) reply(socket, msg, 'ok')
     return
   }
   switch (msg.event) {

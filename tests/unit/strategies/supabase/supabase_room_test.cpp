@@ -185,6 +185,33 @@ TEST_F(SupabaseRoomTest, RefusedJoinsAreRetriedAndTheReasonKept) {
   EXPECT_NE(error.find("--reject-joins"), std::string::npos) << error;
 }
 
+TEST_F(SupabaseRoomTest, AJoinWithoutReplyTimesOutAndIsRetried) {
+  server = std::make_unique<RealtimeServer>(std::vector<std::string>{"--ignore-joins", "2"});
+  auto options = fastOptions();
+  options.pushTimeout = 300ms;
+  auto& a = addIdentity(options);
+  auto roomA = join(a);
+  ASSERT_TRUE(eventually(
+      [&] { return onLoop([&] { return a.strategy->joinedChannels().size(); }) == 2; }, 10s));
+  EXPECT_EQ(onLoop([&] { return a.strategy->stats().joinTimeouts; }), 2u);
+}
+
+// Phoenix: a heartbeat still unanswered when the next is due closes the socket; it reconnects
+// and rejoins (and keeps timing out against a server that never answers).
+TEST_F(SupabaseRoomTest, AnUnansweredHeartbeatClosesAndReconnects) {
+  server = std::make_unique<RealtimeServer>(std::vector<std::string>{"--silent-heartbeats"});
+  auto options = fastOptions();
+  options.heartbeatInterval = 200ms;
+  auto& a = addIdentity(options);
+  auto roomA = join(a);
+  ASSERT_TRUE(eventually(
+      [&] { return onLoop([&] { return a.strategy->stats().heartbeatTimeouts; }) >= 2; }, 10s));
+  auto sockets = onLoop([&] { return a.strategy->relaySockets(); });
+  ASSERT_EQ(sockets.size(), 1u);
+  EXPECT_GE(sockets[0].opens, 2u);
+  EXPECT_EQ(sockets[0].url.find("apikey"), std::string::npos);  // the key stays out of it
+}
+
 TEST_F(SupabaseRoomTest, ARestartedServerIsReconnectedAndEveryChannelRejoined) {
   server = std::make_unique<RealtimeServer>();
   const unsigned port = server->port();
