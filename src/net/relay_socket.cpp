@@ -119,29 +119,34 @@ milliseconds RelaySocket::nextRetryDelay(const std::string& url) {
 }
 
 RelaySocket::RelaySocket(PrivateTag, loop::Loop& loop, std::string url, Callbacks callbacks,
-                         WebSocket::Options options)
+                         WebSocket::Options options, std::vector<milliseconds> retrySchedule)
     : loop_(loop),
       url_(std::move(url)),
       callbacks_(std::make_shared<Callbacks>(std::move(callbacks))),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      retrySchedule_(std::move(retrySchedule)) {}
 
 std::shared_ptr<RelaySocket> RelaySocket::create(loop::Loop& loop, const std::string& url,
-                                                 Callbacks callbacks, WebSocket::Options options) {
+                                                 Callbacks callbacks, WebSocket::Options options,
+                                                 std::vector<milliseconds> retrySchedule) {
   auto socket = std::make_shared<RelaySocket>(PrivateTag{}, loop, url, std::move(callbacks),
-                                              std::move(options));
+                                              std::move(options), std::move(retrySchedule));
   loop.invoke([&] { socket->connectNow(); });
   return socket;
 }
 
-std::shared_ptr<RelaySocket> RelaySocket::create(loop::Loop& loop, const std::string& url,
-                                                 Callbacks callbacks, WebSocket::Options options,
-                                                 RetryPolicy policy) {
-  auto socket = std::make_shared<RelaySocket>(PrivateTag{}, loop, url, std::move(callbacks),
-                                              std::move(options));
-  socket->retryPolicy_ = policy;
-  socket->ownRetryDelay_ = policy.base;
-  loop.invoke([&] { socket->connectNow(); });
-  return socket;
+std::vector<milliseconds> RelaySocket::growingRetrySchedule(milliseconds base, double factor,
+                                                            milliseconds max) {
+  std::vector<milliseconds> schedule;
+  double delay = static_cast<double>(base.count());
+  // The last delay repeats; factor <= 1 or base >= max give a one-step schedule.
+  while (schedule.size() < 64) {
+    auto step = std::min(milliseconds(static_cast<std::int64_t>(delay)), max);
+    schedule.push_back(step);
+    if (step >= max || factor <= 1.0) break;
+    delay *= factor;
+  }
+  return schedule;
 }
 
 RelaySocket::~RelaySocket() {
@@ -188,11 +193,8 @@ void RelaySocket::handleOpen(std::uint64_t generation) {
   if (closed_ || generation != generation_) return;
   state_ = State::Open;
   counters_.opens++;
-  if (retryPolicy_) {
-    ownRetryDelay_ = retryPolicy_->base;
-  } else {
-    resetRetryDelay(url_);
-  }
+  resetRetryDelay(url_);
+  retriesSinceOpen_ = 0;
   auto queue = std::move(whenOpen_);
   whenOpen_.clear();
   for (auto& f : queue) {
@@ -242,17 +244,13 @@ void RelaySocket::scheduleRetry() {
   state_ = State::Waiting;
   // JS: while paused, onclose chains init onto the pause promise instead of a timer.
   if (waitIfPaused()) return;
-  milliseconds delay = retryPolicy_ ? takeOwnRetryDelay() : takeRetryDelay(url_);
+  milliseconds delay =
+      retrySchedule_.empty()
+          ? takeRetryDelay(url_)
+          : retrySchedule_[std::min(retriesSinceOpen_++, retrySchedule_.size() - 1)];
   retryTimer_ = loop_.after(delay, [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->retryTimerFired();
   });
-}
-
-milliseconds RelaySocket::takeOwnRetryDelay() {
-  milliseconds delay = std::min(ownRetryDelay_, retryPolicy_->max);
-  auto next = static_cast<double>(delay.count()) * retryPolicy_->factor;
-  ownRetryDelay_ = std::min(milliseconds(static_cast<std::int64_t>(next)), retryPolicy_->max);
-  return delay;
 }
 
 void RelaySocket::retryTimerFired() {

@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -66,21 +65,18 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
     std::uint64_t sendsDropped = 0;  // sends while not open (dropped, as the JS does)
   };
 
-  // A socket's own backoff instead of the shared per-URL one (media whose JS client is not
-  // trystero's makeSocket, e.g. the Firebase SDK: 1 s, times 1.3 after each failure).
-  struct RetryPolicy {
-    std::chrono::milliseconds base{1000};
-    double factor = 1.3;
-    std::chrono::milliseconds max{5 * 60 * 1000};
-  };
-
-  // Connects at once (the JS has no pause check for the first connect either).
-  static std::shared_ptr<RelaySocket> create(loop::Loop& loop, const std::string& url,
-                                             Callbacks callbacks, WebSocket::Options options = {});
-  // Same, retrying with policy (reset to its base whenever a connection opens).
-  static std::shared_ptr<RelaySocket> create(loop::Loop& loop, const std::string& url,
-                                             Callbacks callbacks, WebSocket::Options options,
-                                             RetryPolicy policy);
+  // Connects at once (the JS has no pause check for the first connect either). retrySchedule:
+  // when set, the delays of this socket's successive retries (the last one repeats, and the
+  // count starts over once a connection opens) instead of the shared per-URL doubling: clients
+  // with their own reconnect timer (the Phoenix socket of Supabase: 1, 2, 5, 10 s) use it.
+  static std::shared_ptr<RelaySocket> create(
+      loop::Loop& loop, const std::string& url, Callbacks callbacks,
+      WebSocket::Options options = {}, std::vector<std::chrono::milliseconds> retrySchedule = {});
+  // A retry schedule that starts at base and grows by factor after each failure up to max (the
+  // Firebase SDK's: 1 s, x1.3, 5 min), for create()'s retrySchedule.
+  static std::vector<std::chrono::milliseconds> growingRetrySchedule(std::chrono::milliseconds base,
+                                                                     double factor,
+                                                                     std::chrono::milliseconds max);
 
   // Send while open; otherwise dropped silently (returns false), as client.send does in JS.
   bool send(std::string_view text);
@@ -125,7 +121,7 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
 
  public:
   RelaySocket(PrivateTag, loop::Loop& loop, std::string url, Callbacks callbacks,
-              WebSocket::Options options);
+              WebSocket::Options options, std::vector<std::chrono::milliseconds> retrySchedule);
 
  private:
   friend void resumeRelayReconnection();
@@ -136,7 +132,6 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
   void handleError(std::uint64_t generation, const std::string& error);
   void handleClose(std::uint64_t generation, int code, const std::string& reason);
   void scheduleRetry();
-  std::chrono::milliseconds takeOwnRetryDelay();
   void retryTimerFired();
   void resumed();
   bool waitIfPaused();
@@ -145,6 +140,8 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
   const std::string url_;
   std::shared_ptr<Callbacks> callbacks_;  // copied around calls: close() may replace it
   WebSocket::Options options_;
+  const std::vector<std::chrono::milliseconds> retrySchedule_;
+  std::size_t retriesSinceOpen_ = 0;  // indexes retrySchedule_
   std::atomic<State> state_{State::Connecting};
   std::shared_ptr<WebSocket> socket_;
   std::vector<std::function<void()>> whenOpen_;
@@ -152,8 +149,6 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
   loop::Timer retryTimer_;
   bool waitingForResume_ = false;
   bool closed_ = false;
-  std::optional<RetryPolicy> retryPolicy_;
-  std::chrono::milliseconds ownRetryDelay_{0};  // with retryPolicy_: the next delay
 
   struct Counters {
     std::atomic<std::uint64_t> connectAttempts{0}, opens{0}, messagesIn{0}, messagesOut{0},

@@ -301,13 +301,14 @@ void Signaller::Session::sendOffer(std::size_t relay, const std::string& topic,
 }
 
 // A peer's offer: answered with a new connection, unless both sides offered on this relay and
-// ours wins (glare: the larger id's offer wins).
+// ours wins (glare: the larger id's offer wins) on a medium that lets the remote answer ours.
 void Signaller::Session::handleOffer(Signaller& signaller, const std::string& peerId,
                                      std::size_t relay, const nlohmann::json& offer,
                                      Strategy::Reply reply, bool successor) {
   auto pending = pendingOffers.find(peerId);
   bool haveMine = pending != pendingOffers.end() && pending->second.count(relay);
-  if (haveMine && signaller.selfId_ > peerId) return;
+  bool oursWins = haveMine && signaller.selfId_ > peerId;
+  if (oursWins && !signaller.strategy_->answersCrossedOffers()) return;
   auto plain = opened(offer, rtc::SdpType::Offer);
   if (!plain) return joinError(peerId, "offer");
   if (!ConnectionBudget::admit()) return core->countRefusedConnection();

@@ -41,6 +41,13 @@ class Strategy {
   // The medium's connections, for getRelaySockets(); empty for media without sockets.
   virtual std::vector<RelaySocketInfo> relaySockets() const { return {}; }
 
+  // true: when both peers offered, answer the remote's offer anyway instead of applying the
+  // glare rule (the larger selfId's offer wins). For media over which a JS peer delivers at
+  // most one signal to a given peer (Supabase: its per-peer channel is subscribed once), so that
+  // a JS peer whose offer crossed ours never has to answer. Our own offer stays pending; if the
+  // remote answers it too, the room keeps one of the two connections.
+  virtual bool answersCrossedOffers() const { return false; }
+
   // --- Media whose announce carries offers (the WebTorrent tracker of torrent.js) ---
   //
   // strategy.js hands such media a getOffers(n) function and lets them attach routing to a

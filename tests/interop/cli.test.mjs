@@ -1,7 +1,7 @@
 // The `trystero` command line (tools/) end to end, on loopback: its built-in Nostr relay, file
 // transfer and pipe between two CLI processes, chat with real trystero@0.22.0 peers (Node and a
-// Chromium page) through that relay, and the errors a user meets: bad options, a wrong password,
-// an unreachable relay.
+// Chromium page) through that relay, a chat over supabase (the local Realtime server), and the
+// errors a user meets: bad options, a wrong password, an unreachable relay.
 //
 // Env: TRYSTERO_CLI (default: BUILD/tools/trystero next to $PC_PEER, else build/tools/trystero).
 import { test, describe, before, after } from 'node:test';
@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { interopDir, repoRoot } from './lib/native.mjs';
 import { LineProcess } from './lib/line_process.mjs';
+import { startRelay } from './lib/relays.mjs';
 
 const buildDir = process.env.PC_PEER ? path.resolve(path.dirname(process.env.PC_PEER), '..') : path.join(repoRoot, 'build');
 const CLI = process.env.TRYSTERO_CLI || path.join(buildDir, 'tools', 'trystero');
@@ -85,6 +86,9 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
       [['chat', 'r', '--turn', 'turn:x:3478'], /--turn wants URL,USER,PASS/],
       [['chat', 'r', '--timeout', 'soon'], /--timeout wants a non-negative number/],
       [['send', '/nonexistent/file', '--room', 'r'], /cannot send '\/nonexistent\/file'/],
+      [['chat', 'r', '--strategy', 'supabase', '--supabase-key', 'k'], /--strategy supabase wants --app-id https:\/\/<project>\.supabase\.co/],
+      [['chat', 'r', '--strategy', 'supabase', '--app-id', 'https://x.supabase.co'], /--strategy supabase needs --supabase-key/],
+      [['chat', 'r', '--supabase-key', 'k'], /--supabase-key needs --strategy supabase/],
     ];
     for (const [args, message] of cases) {
       const p = cli(args);
@@ -231,6 +235,28 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
     assert.equal(await p.exitCode(20000), 4, p.stderr);
     assert.match(p.stderr, /relay ws:\/\/127\.0\.0\.1:9 is not reachable/);
     assert.match(p.stderr, /timed out: no peer joined; relays not reachable: ws:\/\/127\.0\.0\.1:9/);
+  });
+
+  test('chat with a trystero@0.22.0 peer in node over supabase (a local Realtime server)', async () => {
+    const server = await startRelay('supabase');
+    try {
+      const room = `chat-${uid()}`;
+      const peer = track(new Proc([process.execPath, NODE_PEER, '--strategy', 'supabase', '--app-id', server.url, '--room', room, '--supabase-key', 'cli-test-key'], { label: 'node peer' }));
+      const ready = await peer.waitFor((o) => o.event === 'ready', 60000, 'ready');
+      peer.send({ cmd: 'make-action', id: 1, types: ['chat'] });
+      await peer.waitFor((o) => o.event === 'actions', 10000, 'actions');
+      const chat = track(cli(['chat', room, '--strategy', 'supabase', '--app-id', server.url, '--supabase-key', 'cli-test-key', '--local', '--json']));
+      await chat.waitFor((o) => o.event === 'peer-join' && o.peerId === ready.selfId, 30000, 'the JS peer to join the chat');
+      await peer.waitFor((o) => o.event === 'peer-join', 30000, 'the chat to join the JS peer');
+      chat.send('hello over supabase');
+      const got = await peer.waitFor((o) => o.event === 'receive' && o.type === 'chat', 10000, 'the chat line');
+      assert.equal(got.value, 'hello over supabase');
+      chat.child.stdin.end();
+      assert.equal(await chat.exitCode(10000), 0, chat.stderr);
+      await peer.waitFor((o) => o.event === 'peer-leave', 10000, 'the chat to leave');
+    } finally {
+      await server.dispose();
+    }
   });
 
   for (const host of ['node', 'chromium']) {

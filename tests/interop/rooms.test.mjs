@@ -8,7 +8,8 @@
 //     the native peer: validates the harness JS↔JS)
 //
 // Env: ROOM_PEER (native peer command, split on spaces; default: room_peer next to $PC_PEER, else
-// build/tests/room_peer), ROOMS_STRATEGIES=nostr,mqtt,torrent,firebase, ROOMS_HOSTS=node,chromium,
+// build/tests/room_peer), ROOMS_STRATEGIES=nostr,mqtt,torrent,firebase,supabase,
+// ROOMS_HOSTS=node,chromium,
 // INTEROP_RESULTS=FILE (figures as JSON lines), INTEROP_VERBOSE=1 (every protocol line).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,12 +17,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { NATIVE, PeerProcess, hostUnavailable, peerScope, strategyUnavailable } from './lib/room_peers.mjs';
-import { startRelay } from './lib/relays.mjs';
+import { appIdFor, startRelay } from './lib/relays.mjs';
 import { patternBytes } from './peers/node_peer.mjs';
 import { buildBrowserBundle } from './peers/browser_peer.mjs';
 
 const verbose = !!process.env.INTEROP_VERBOSE;
-const STRATEGIES = (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent,firebase').split(',').filter(Boolean);
+const STRATEGIES = (process.env.ROOMS_STRATEGIES ?? 'nostr,mqtt,torrent,firebase,supabase').split(',').filter(Boolean);
 const HOSTS = (process.env.ROOMS_HOSTS ?? 'node,chromium').split(',').filter(Boolean);
 
 // trystero@0.22.0 timings the expectations below are derived from.
@@ -175,6 +176,9 @@ async function waitRelayOpen(p, timeoutMs, { minOpens = 0, strategy } = {}) {
   if (strategy === 'mqtt' && p.impl !== 'cpp') { await sleep(2500); return null; }
   // trystero's firebase exports no getRelaySockets; the SDK retries after 1 s (x1.3).
   if (strategy === 'firebase' && p.impl !== 'cpp') { await sleep(2500); return null; }
+  // trystero/supabase exports no getRelaySockets: nothing to wait for on a JS peer (the newcomer
+  // test that follows shows whether it reconnected).
+  if (strategy === 'supabase' && p.impl !== 'cpp') return null;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const sockets = await relaySockets(p);
@@ -196,20 +200,24 @@ for (const strategy of STRATEGIES) {
   describe(`rooms ${strategy}`, () => {
     // Two relays: the pair test uses both (as trystero uses several by default), the others
     // only the first, which the relay-fault test kills and restarts.
-    // Firebase has no relay list: the database URL is the appId, and one database is all a
-    // room uses (the pair test included).
+    // Firebase and Supabase have no relay list: the database / project URL is the appId, and
+    // one server is all a room uses (the pair test included).
     const firebase = strategy === 'firebase';
+    const managed = firebase || strategy === 'supabase';
     let relay = null;
     let relay2 = null;
-    const appIdOf = () => (firebase ? relay.url : `interop-${strategy}-${uid()}`);
-    let appId = null;
-    const common = () => ({ strategy, appId, relays: firebase ? [] : relay.urls });
+    const name = `interop-${strategy}-${uid()}`;
+    // The database / project URL is the appId; the relay list means nothing to these.
+    const appIdOf = () => appIdFor(strategy, relay, name);
+    const common = () => ({ strategy, appId: appIdOf(), relays: firebase ? [] : relay.urls });
+    // Relay sockets a peer reports: trystero's firebase and supabase export no getRelaySockets,
+    // and a native peer has its one database / project connection.
+    const socketCount = (p, relays) => (!managed ? relays.length : p.impl === 'cpp' ? 1 : 0);
 
     before(async () => {
       if (unavailable) return;
       relay = await startRelay(strategy);
-      appId = appIdOf();
-      if (!firebase) relay2 = await startRelay(strategy, strategy === 'mqtt' ? { path: '/mqtt-b' } : {});
+      if (!managed) relay2 = await startRelay(strategy, strategy === 'mqtt' ? { path: '/mqtt-b' } : {});
     });
     after(async () => { await Promise.all([relay?.dispose(), relay2?.dispose()]); });
 
@@ -224,7 +232,7 @@ for (const strategy of STRATEGIES) {
 
     for (const host of HOSTS) {
       cell(`${strategy}: native ↔ ${host}: join, data, progress, ping, peers, relay sockets, leave, rejoin`, [host], async (t) => {
-        const relays = firebase ? [] : [...relay.urls, ...relay2.urls];
+        const relays = firebase ? [] : strategy === 'supabase' ? relay.urls : [...relay.urls, ...relay2.urls];
         const scope = peerScope(t, { ...common(), relays, roomId: `pair-${uid()}` });
         const [c, j] = await scope.start(['native', host]);
         const join = await mutualJoin([c, j]);
@@ -237,31 +245,34 @@ for (const strategy of STRATEGIES) {
         assert.deepEqual(await peersOf(j), [c.selfId]);
         for (const p of [c, j]) {
           const sockets = await relaySockets(p);
-          // Firebase: one database connection (the JS module has no getRelaySockets).
-          const expected = firebase ? (p.impl === 'cpp' ? 1 : 0) : relays.length;
-          assert.equal(sockets.length, expected, `${p.label} relay sockets ${JSON.stringify(sockets)}`);
+          assert.equal(sockets.length, socketCount(p, relays), `${p.label} relay sockets ${JSON.stringify(sockets)}`);
           if (p.impl === 'cpp') assert.ok(sockets.every((s) => s.state === 'open'), `${p.label} relay sockets ${JSON.stringify(sockets)}`);
         }
-        // leave() on the native side: the JS peer sees peer-leave.
-        const left = c.request({ cmd: 'leave' });
-        await j.waitEvent('peer-leave', 10000, (o) => o.peerId === c.selfId, `peer-leave of ${c.label}`);
+        // One peer leaves (the other sees peer-leave) and joins the same room again with the same
+        // selfId (the other takes it back); then the other leaves. Normally the native peer is the
+        // one that comes back. Over supabase a JS peer can signal a given peer only once per room
+        // (its channel to that peer's topic is subscribed once; later signals are dropped), so a
+        // JS peer never takes back a peer it met before: there the JS peer is the one that comes
+        // back, with fresh channels, and the native peer takes it back.
+        const [r, s] = strategy === 'supabase' ? [j, c] : [c, j];
+        const left = r.request({ cmd: 'leave' });
+        await s.waitEvent('peer-leave', 10000, (o) => o.peerId === r.selfId, `peer-leave of ${r.label}`);
         assert.equal((await left).event, 'left');
         // (Like trystero, the leaver may report its own peers as left when it closes them.)
-        c.consume((o) => o.event === 'peer-leave' && o.peerId === j.selfId);
-        // The native peer joins the same room again (same selfId): the JS peer takes it back.
-        c.send({ cmd: 'join' });
-        await c.ready();
+        r.consume((o) => o.event === 'peer-leave' && o.peerId === s.selfId);
+        r.send({ cmd: 'join' });
+        await r.ready();
         const rejoin = await mutualJoin([c, j]);
         flaps += await settle([c, j], strategy);
-        await makeActions([c]);
+        await makeActions([r]);
         await hello(c, j, 'rejoined');
-        // And leave() the other way: the JS peer leaves, the native peer sees it.
-        const jLeft = j.request({ cmd: 'leave' });
-        await c.waitEvent('peer-leave', 10000, (o) => o.peerId === j.selfId, `peer-leave of ${j.label}`);
-        assert.equal((await jLeft).event, 'left');
-        assert.deepEqual(await peersOf(c), []);
+        // And leave() the other way.
+        const sLeft = s.request({ cmd: 'leave' });
+        await r.waitEvent('peer-leave', 10000, (o) => o.peerId === s.selfId, `peer-leave of ${s.label}`);
+        assert.equal((await sLeft).event, 'left');
+        assert.deepEqual(await peersOf(r), []);
         const mb1 = { [`${c.label}→${j.label}`]: Math.round(cToJ.ms), [`${j.label}→${c.label}`]: Math.round(jToC.ms) };
-        report(`${strategy} ${c.impl}↔${j.impl} (${firebase ? '1 database' : '2 relays'}): join ${joinText(join)}; rejoin ${joinText(rejoin)}; 1 MB ${Object.entries(mb1).map(([k, v]) => `${k} ${v} ms`).join(', ')}; ping ${rtt.map((x) => x.toFixed(1)).join(' / ')} ms${flaps ? `; duplicate-connection flaps ${flaps}` : ''}`,
+        report(`${strategy} ${c.impl}↔${j.impl} (${managed ? `1 ${firebase ? 'database' : 'project'}` : `${relays.length} relays`}): join ${joinText(join)}; rejoin ${joinText(rejoin)}; 1 MB ${Object.entries(mb1).map(([k, v]) => `${k} ${v} ms`).join(', ')}; ping ${rtt.map((x) => x.toFixed(1)).join(' / ')} ms${flaps ? `; duplicate-connection flaps ${flaps}` : ''}`,
           { strategy, pair: `${c.impl}↔${j.impl}`, join_ms: join, rejoin_ms: rejoin, mb1_ms: mb1, ping_ms: rtt, flaps });
       }, 140000 + 2 * settleTimeout(strategy));  // two settles at their worst, and the rest
     }
@@ -295,7 +306,7 @@ for (const strategy of STRATEGIES) {
             assert.deepEqual(e, {
               event: 'join-error',
               error: `incorrect password (${p.password}) when decrypting offer`,
-              appId,
+              appId: appIdOf(),
               peerId: other.selfId,
               roomId: e.roomId,
             }, `${p.label} join-error`);
@@ -311,6 +322,9 @@ for (const strategy of STRATEGIES) {
     }
 
     cell(`${strategy}: three peers (native, chromium, node) with a password, all connected; vanished peers leave`, ['chromium', 'node'], async (t) => {
+      // Two JS peers over supabase hang in about 1 join of 3 (both offer and neither may answer:
+      // managed-protocols.md 3.1), a trystero@0.22.0 rule this test cannot wait out.
+      if (strategy === 'supabase') { t.skip('two trystero@0.22.0 peers over supabase may never meet (their offers cross)'); return; }
       const scope = peerScope(t, { ...common(), roomId: `three-${uid()}`, password: 'shared pässword 🔑' });
       const peers = await scope.start(['native', 'chromium', 'node']);
       const [c, b, n] = peers;

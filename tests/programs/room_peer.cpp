@@ -3,9 +3,10 @@
 // strategy headers that exist in this tree (each guarded with __has_include, so the program
 // builds before a strategy lands; `--list-strategies` says which ones were compiled in).
 //
-//   room_peer --strategy nostr|mqtt|torrent|firebase --app-id A --room R [--password P] --relay
-//   URL...
-//             [--defer-join]
+//   room_peer --strategy nostr|mqtt|torrent|firebase|supabase --app-id A --room R
+//             [--password P] --relay URL... [--supabase-key K] [--defer-join]
+//   (firebase/supabase: --app-id is the database/project URL; the supabase key defaults to
+//   "local-anon-key", as node_peer's)
 //   room_peer --list-strategies
 //
 // stdout carries protocol lines only; diagnostics go to stderr. stdin is read on its own
@@ -31,6 +32,10 @@
 #if __has_include(<trystero/torrent.hpp>)
 #include <trystero/torrent.hpp>
 #define ROOM_PEER_HAS_TORRENT 1
+#endif
+#if __has_include(<trystero/supabase.hpp>)
+#include <trystero/supabase.hpp>
+#define ROOM_PEER_HAS_SUPABASE 1
 #endif
 
 #include <atomic>
@@ -186,6 +191,14 @@ std::map<std::string, StrategyEntry> strategies() {
                      trystero::JoinErrorHandler e) { return trystero::torrent::joinRoom(c, r, e); },
                   [] { return trystero::torrent::getRelaySockets(); },
                   {}};
+#endif
+#ifdef ROOM_PEER_HAS_SUPABASE
+  m["supabase"] = {
+      [](const trystero::Config& c, const std::string& r, trystero::JoinErrorHandler e) {
+        return trystero::supabase::joinRoom(c, r, e);
+      },
+      [] { return trystero::supabase::getRelaySockets(); },
+      {}};
 #endif
   return m;
 }
@@ -759,7 +772,7 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   // stdout carries protocol lines only: GLib writes debug messages to stdout by default.
   g_log_writer_default_set_use_stderr(TRUE);
-  std::string strategyName, appId, roomId, password;
+  std::string strategyName, appId, roomId, password, supabaseKey = "local-anon-key";
   std::vector<std::string> relays;
   bool deferJoin = false;
   bool greet = false;
@@ -787,6 +800,8 @@ int main(int argc, char** argv) {
       password = next();
     } else if (a == "--relay") {
       relays.push_back(next());
+    } else if (a == "--supabase-key") {
+      supabaseKey = next();
     } else if (a == "--defer-join") {
       deferJoin = true;
     } else if (a == "--greet") {
@@ -807,6 +822,7 @@ int main(int argc, char** argv) {
   config.appId = appId;
   config.password = password;
   config.relayUrls = relays;
+  config.supabaseKey = supabaseKey;
   config.rtcConfig = trystero::RtcConfig{};  // no STUN: loopback only
   config.allowLoopback = true;
 

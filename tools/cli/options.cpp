@@ -1,6 +1,7 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <string_view>
@@ -20,10 +21,13 @@ usage:
   trystero demo [--size MIB]                 a local relay, two peers, one file: the rate
 
 options:
-  --strategy NAME     nostr (default), mqtt, torrent or firebase
-  --app-id ID         application id (default: trystero-cli); peers must agree. firebase:
-                      the database URL (https://DB.firebaseio.com, http://HOST:PORT?ns=DB)
+  --strategy NAME     nostr (default), mqtt, torrent, firebase or supabase
+  --app-id ID         application id (default: trystero-cli); peers must agree.
+                      firebase: the database URL (https://DB.firebaseio.com,
+                      http://HOST:PORT?ns=DB); supabase: the project URL
+                      (https://<ref>.supabase.co)
   --root-path PATH    firebase: the database path rooms live under (default __trystero__)
+  --supabase-key KEY  supabase: the project's anon key
   --password PW       encrypts signalling; peers with another password cannot join
   --relay URL         a relay / broker / tracker to use (repeatable; default: public ones)
   --turn URL,USER,PASS  a TURN server (repeatable)
@@ -91,12 +95,29 @@ bool validRelayUrl(const std::string& url) {
   return url.starts_with("ws://") || url.starts_with("wss://");
 }
 
+// supabase: the app id is the project URL and the anon key is required (supabase-js throws
+// without either); caught here so that the user gets a usage error rather than a crash.
+void checkSupabaseOptions(const Options& options) {
+  if (options.strategy != "supabase") {
+    if (!options.supabaseKey.empty()) throw UsageError("--supabase-key needs --strategy supabase");
+    return;
+  }
+  auto lower = options.appId.substr(0, 8);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!lower.starts_with("http://") && !lower.starts_with("https://")) {
+    throw UsageError("--strategy supabase wants --app-id https://<project>.supabase.co, not '" +
+                     options.appId + "'");
+  }
+  if (options.supabaseKey.empty()) throw UsageError("--strategy supabase needs --supabase-key");
+}
+
 }  // namespace
 
 const char* usageText() { return kUsage; }
 
 const std::vector<std::string>& strategyNames() {
-  static const std::vector<std::string> names{"nostr", "mqtt", "torrent", "firebase"};
+  static const std::vector<std::string> names{"nostr", "mqtt", "torrent", "firebase", "supabase"};
   return names;
 }
 
@@ -122,6 +143,8 @@ Options parseOptions(int argc, char** argv) {
       options.strategy = value(arg);
     } else if (arg == "--app-id") {
       options.appId = value(arg);
+    } else if (arg == "--supabase-key") {
+      options.supabaseKey = value(arg);
     } else if (arg == "--password") {
       options.password = value(arg);
     } else if (arg == "--relay") {
@@ -174,8 +197,9 @@ Options parseOptions(int argc, char** argv) {
   const auto& names = strategyNames();
   if (std::find(names.begin(), names.end(), options.strategy) == names.end()) {
     throw UsageError("unknown strategy '" + options.strategy +
-                     "' (nostr, mqtt, torrent or firebase)");
+                     "' (nostr, mqtt, torrent, firebase or supabase)");
   }
+  checkSupabaseOptions(options);
   for (const auto& url : options.relays) {
     if (!validRelayUrl(url))
       throw UsageError("--relay wants a ws:// or wss:// URL, not '" + url + "'");
@@ -228,6 +252,7 @@ Config toConfig(const Options& options) {
   config.password = options.password;
   config.relayUrls = options.relays;
   config.rootPath = options.rootPath;
+  config.supabaseKey = options.supabaseKey;
   config.turnConfig = options.turn;
   if (options.local || !options.stun.empty()) {
     RtcConfig rtc;

@@ -24,6 +24,7 @@ struct Options {
   std::string strategy = "nostr";  // like the JS, whose `trystero` import is Nostr
   std::string appId = "trystero-cli";
   std::string password;
+  std::string supabaseKey;  // --strategy supabase: the project's anon key
   std::vector<std::string> relays;
   std::string rootPath;  // firebase: where rooms live in the database (default __trystero__)
   std::vector<IceServer> turn;

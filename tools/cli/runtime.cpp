@@ -3,6 +3,7 @@
 #include <trystero/firebase.hpp>
 #include <trystero/mqtt.hpp>
 #include <trystero/nostr.hpp>
+#include <trystero/supabase.hpp>
 #include <trystero/torrent.hpp>
 
 #include <unistd.h>
@@ -225,6 +226,7 @@ std::vector<RelaySocketInfo> relaySocketsOf(const std::string& strategy) {
   if (strategy == "mqtt") return mqtt::getRelaySockets();
   if (strategy == "torrent") return torrent::getRelaySockets();
   if (strategy == "firebase") return firebase::getRelaySockets();
+  if (strategy == "supabase") return supabase::getRelaySockets();
   return nostr::getRelaySockets();
 }
 
@@ -235,6 +237,7 @@ std::shared_ptr<Room> joinByName(const std::string& strategy, const Config& conf
   if (strategy == "mqtt") return mqtt::joinRoom(config, room, std::move(onError));
   if (strategy == "torrent") return torrent::joinRoom(config, room, std::move(onError));
   if (strategy == "firebase") return firebase::joinRoom(config, room, std::move(onError));
+  if (strategy == "supabase") return supabase::joinRoom(config, room, std::move(onError));
   return nostr::joinRoom(config, room, std::move(onError));
 }
 

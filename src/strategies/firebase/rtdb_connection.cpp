@@ -168,7 +168,8 @@ void Connection::redirect(const std::string& host) {
   if (socket_) socket_->close();
   socket_.reset();
   std::weak_ptr<Connection> weak = weak_from_this();
-  redirectTimer_ = loop_.after(options_.retry.base, [weak, host] {
+  auto delay = options_.retry.empty() ? std::chrono::milliseconds(1000) : options_.retry.front();
+  redirectTimer_ = loop_.after(delay, [weak, host] {
     auto self = weak.lock();
     if (self && !self->closed_) self->connectTo(host);
   });

@@ -36,7 +36,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   struct Options {
     std::chrono::milliseconds keepAliveIdle{45000};
-    net::RelaySocket::RetryPolicy retry;  // the SDK's 1 s x1.3
+    // The SDK's reconnect delays: 1 s, x1.3 after each failure, at most 5 min.
+    std::vector<std::chrono::milliseconds> retry = net::RelaySocket::growingRetrySchedule(
+        std::chrono::milliseconds(1000), 1.3, std::chrono::milliseconds(5 * 60 * 1000));
     std::size_t maxMessageChars = kDefaultMaxMessageChars;
   };
 

@@ -4,6 +4,8 @@
 //   torrent tests/interop/relays/tracker.mjs       (bittorrent-tracker; prints `listening <port>`)
 //   firebase tests/interop/relays/firebase_server.mjs (npm firebase-server 1.1.0, an in-memory
 //           Realtime Database; its URL http://127.0.0.1:PORT?ns=NAME is the peers' appId)
+//   supabase tests/interop/relays/supabase_server.mjs (Realtime broadcast; prints `listening <port>`;
+//           its url is the http:// project URL, which supabase peers take as their appId)
 //
 // Every relay is a child process started on a port chosen up front, so it can be killed and
 // restarted on the same port (relay-fault tests). Processes are only ever killed by their
@@ -22,6 +24,7 @@ export const relayScripts = {
   nostr: path.join(interopDir, 'relays', 'nostr_relay.mjs'),
   torrent: path.join(interopDir, 'relays', 'tracker.mjs'),
   firebase: path.join(interopDir, 'relays', 'firebase_server.mjs'),
+  supabase: path.join(interopDir, 'relays', 'supabase_server.mjs'),
 };
 
 const verbose = !!process.env.INTEROP_VERBOSE;
@@ -208,14 +211,14 @@ export async function startMosquitto({ port, wsPort, path: urlPath = '/mqtt' } =
 }
 
 /** A relay script from tests/interop/relays/ (prints `listening <port>`); portArgs(port) → argv. */
-async function startScriptRelay(name, script, portArgs, { port, extraArgs = [] } = {}) {
+async function startScriptRelay(name, script, portArgs, { port, extraArgs = [], scheme = 'ws' } = {}) {
   port ??= await freePort();
   const relay = new RelayProcess({
     name,
     command: () => [process.execPath, script, ...portArgs(port), ...extraArgs],
     readyPort: port,
     announcesPort: true,
-    urls: [`ws://127.0.0.1:${port}`],
+    urls: [`${scheme}://127.0.0.1:${port}`],
   });
   relay.ports = { websockets: port };
   return relay.start();
@@ -226,6 +229,15 @@ async function startScriptRelay(name, script, portArgs, { port, extraArgs = [] }
 // first: tracker.mjs ignores a port given as the very first argument when --interval is absent.
 export const startNostrRelay = (o) => startScriptRelay('nostr-relay', relayScripts.nostr, (p) => ['--port', String(p)], o);
 export const startTracker = (o) => startScriptRelay('tracker', relayScripts.torrent, (p) => ['--interval', '120', String(p)], o);
+// supabase_server.mjs --port N [--reject-joins N]: url is the project URL (http://127.0.0.1:N).
+export const startSupabaseServer = (o) => startScriptRelay('supabase-server', relayScripts.supabase, (p) => ['--port', String(p)], { ...o, scheme: 'http' });
+
+/**
+ * The appId peers of `strategy` use with `relay`: firebase takes the database URL, supabase the
+ * project URL (the local server's http:// URL); the other strategies take `name`.
+ */
+export const appIdFor = (strategy, relay, name) =>
+  (strategy === 'supabase' || strategy === 'firebase' ? relay.url : name);
 
 /**
  * firebase_server.mjs --port N --name NS. The database URL (the appId of every peer) names the
@@ -246,6 +258,7 @@ export function startRelay(strategy, opts) {
     case 'nostr': return startNostrRelay(opts);
     case 'torrent': return startTracker(opts);
     case 'firebase': return startFirebaseServer(opts);
+    case 'supabase': return startSupabaseServer(opts);
     default: throw new Error(`no local relay for strategy ${strategy}`);
   }
 }

@@ -6,9 +6,10 @@ import * as nostr from 'trystero/nostr';
 import * as mqtt from 'trystero/mqtt';
 import * as torrent from 'trystero/torrent';
 import * as firebase from 'trystero/firebase';
+import * as supabase from 'trystero/supabase';
 import { RoomProtocolPeer, trysteroConfig } from './node_peer.mjs';
 
-const strategies = { nostr, mqtt, torrent, firebase };
+const strategies = { nostr, mqtt, torrent, firebase, supabase };
 
 window.startRoomPeer = (args) => {
   const trystero = strategies[args.strategy];

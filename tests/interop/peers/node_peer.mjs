@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // A room peer on real trystero@0.22.0, speaking tests/interop/ROOM_PROTOCOL.md (JSON lines).
 //
-//   node tests/interop/peers/node_peer.mjs --strategy nostr|mqtt|torrent --app-id A --room R \
-//        [--password P] --relay URL [--relay URL...] [--defer-join]
+//   node tests/interop/peers/node_peer.mjs --strategy nostr|mqtt|torrent|supabase --app-id A --room R \
+//        [--password P] --relay URL [--relay URL...] [--supabase-key K] [--defer-join]
+//   (supabase: --app-id is the project URL, e.g. the local server's http://127.0.0.1:PORT)
 //
 // This file has two parts:
 //  - RoomProtocolPeer: the protocol on any trystero joinRoom (no Node API used), shared with the
@@ -350,6 +351,7 @@ export function parseArgs(argv) {
     else if (a === '--room') o.roomId = v();
     else if (a === '--password') o.password = v();
     else if (a === '--relay') o.relays.push(v());
+    else if (a === '--supabase-key') o.supabaseKey = v();
     else if (a === '--defer-join') o.deferJoin = true;
     else if (a === '--greet') o.greet = true;
     else throw new Error(`unknown argument ${a}`);
@@ -358,10 +360,14 @@ export function parseArgs(argv) {
   return o;
 }
 
-/** The trystero config every JS peer uses: local relays, no STUN. */
-export function trysteroConfig({ appId, password, relays }, extra = {}) {
+/**
+ * The trystero config every JS peer uses: local relays, no STUN. Supabase takes the project URL
+ * as appId (the local server's http:// URL) and needs some anon key (the local server takes any).
+ */
+export function trysteroConfig({ appId, password, relays, supabaseKey }, extra = {}) {
   return {
     appId,
+    supabaseKey: supabaseKey ?? 'local-anon-key',
     ...(password !== undefined ? { password } : {}),
     relayUrls: relays,
     rtcConfig: { iceServers: [] },

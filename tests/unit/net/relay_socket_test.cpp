@@ -219,6 +219,44 @@ TEST_F(RelaySocketTest, BackoffIsCapped) {
   finish(relay);
 }
 
+// Supabase's Phoenix socket reconnects after 1, 2, 5, then every 10 s, per socket: a socket
+// with a retry schedule follows it (the last delay repeats), leaves the shared per-URL delay
+// alone, and starts the schedule over once a connection opens.
+TEST_F(RelaySocketTest, ARetryScheduleReplacesTheSharedBackoff) {
+  ReservedPort reserved;
+  std::string url = "ws://127.0.0.1:" + std::to_string(reserved.port) + "/ws";
+  Recorder r;
+  auto relay = RelaySocket::create(client, url, record(r), {}, {1000ms, 3000ms, 1500ms});
+  auto attempts = [&] { return relay->stats().connectAttempts; };
+  // Each retry comes after its delay in the schedule, the last delay repeating. The loop clock
+  // also runs with real time: each step leaves 400 ms of slack either side.
+  auto nextRetryAfter = [&](std::chrono::milliseconds delay) {
+    const auto before = attempts();
+    client.advanceClock(delay - 400ms);
+    EXPECT_EQ(attempts(), before) << delay.count();
+    client.advanceClock(800ms);
+    EXPECT_TRUE(eventually([&] { return attempts() == before + 1; })) << delay.count();
+  };
+  ASSERT_TRUE(eventually([&] { return r.closeCount() == 1; }));
+  for (auto delay : {1000ms, 3000ms, 1500ms}) {
+    nextRetryAfter(delay);
+    ASSERT_TRUE(eventually([&] { return r.closeCount() == attempts(); }));
+  }
+  EXPECT_EQ(RelaySocket::nextRetryDelay(url), 100ms);  // the shared delay was not used
+
+  // Once a connection opened, the schedule starts over.
+  reserved.release();
+  TestServer server(serverLoop, onPort(reserved.port));
+  nextRetryAfter(1500ms);
+  ASSERT_TRUE(eventually([&] { return r.openCount() == 1; }));
+  const auto closesBefore = r.closeCount();
+  server.closeAll(1000);
+  ASSERT_TRUE(eventually([&] { return r.closeCount() == closesBefore + 1; }));
+  nextRetryAfter(1000ms);
+  ASSERT_TRUE(eventually([&] { return r.openCount() == 2; }));
+  finish(relay, &server);
+}
+
 TEST_F(RelaySocketTest, DelayIsSharedByAllSocketsToTheSameUrl) {
   RelaySocket::setRetryDelays(200ms, 10s);
   ReservedPort reserved;
@@ -405,25 +443,16 @@ TEST_F(RelaySocketTest, CallbacksMayCloseAndDropTheSocket) {
   EXPECT_EQ(server.accepted(), 1);
 }
 
-TEST_F(RelaySocketTest, OwnRetryPolicyGrowsByItsFactorAndLeavesTheSharedDelayAlone) {
-  ReservedPort reserved;
-  std::string url = "ws://127.0.0.1:" + std::to_string(reserved.port) + "/";
-  Recorder r;
-  // The Firebase SDK's backoff: 1 s, then x1.3.
-  auto relay = RelaySocket::create(client, url, record(r), {}, RelaySocket::RetryPolicy{});
-  auto attempts = [&] { return relay->stats().connectAttempts; };
-  ASSERT_TRUE(eventually([&] { return r.closeCount() == 1; }));
-  // The loop clock also runs with real time: each step leaves 300 ms of slack either side.
-  for (auto [early, delay] : {std::pair{700ms, 300ms}, std::pair{1000ms, 300ms}}) {
-    const auto before = attempts();
-    client.advanceClock(early);
-    EXPECT_EQ(attempts(), before);
-    client.advanceClock(delay);
-    ASSERT_TRUE(
-        eventually([&] { return attempts() == before + 1 && r.closeCount() == before + 1; }));
-  }
-  EXPECT_EQ(RelaySocket::nextRetryDelay(url), 100ms);  // the per-URL delay was not used
-  finish(relay);
+TEST(RelaySocketScheduleTest, AGrowingScheduleGrowsByItsFactorUpToItsMaximum) {
+  // The Firebase SDK's backoff: 1 s, x1.3, at most 5 min.
+  auto schedule = RelaySocket::growingRetrySchedule(1000ms, 1.3, 300000ms);
+  ASSERT_GE(schedule.size(), 3u);
+  EXPECT_EQ(schedule[0], 1000ms);
+  EXPECT_EQ(schedule[1], 1300ms);
+  EXPECT_EQ(schedule[2], 1690ms);
+  EXPECT_EQ(schedule.back(), 300000ms);
+  for (std::size_t i = 1; i < schedule.size(); ++i) EXPECT_GT(schedule[i], schedule[i - 1]);
+  EXPECT_EQ(RelaySocket::growingRetrySchedule(500ms, 1.0, 300000ms).size(), 1u);
 }
 
 TEST_F(RelaySocketTest, InvalidUrlKeepsRetryingLikeTheJs) {
