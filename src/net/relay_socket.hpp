@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "loop/loop.hpp"
@@ -52,6 +53,39 @@ class RelaySocket : public std::enable_shared_from_this<RelaySocket> {
     std::function<void(int code, const std::string& reason)> onClose;
     // Connection failures and protocol errors, with the URL in the text.
     std::function<void(const std::string& error)> onError;
+
+    // Callbacks that call the owner's member functions for as long as the owner lives (a socket
+    // must never keep its owner alive); a null member leaves that callback unset.
+    template <class Owner>
+    static Callbacks forwardingTo(
+        std::weak_ptr<Owner> owner,
+        std::type_identity_t<void (Owner::*)(std::string_view, bool)> message,
+        std::type_identity_t<void (Owner::*)()> open,
+        std::type_identity_t<void (Owner::*)(int, const std::string&)> close,
+        std::type_identity_t<void (Owner::*)(const std::string&)> error) {
+      Callbacks callbacks;
+      if (message) {
+        callbacks.onMessage = [owner, message](std::string_view data, bool binary) {
+          if (auto self = owner.lock()) ((*self).*message)(data, binary);
+        };
+      }
+      if (open) {
+        callbacks.onOpen = [owner, open] {
+          if (auto self = owner.lock()) ((*self).*open)();
+        };
+      }
+      if (close) {
+        callbacks.onClose = [owner, close](int code, const std::string& reason) {
+          if (auto self = owner.lock()) ((*self).*close)(code, reason);
+        };
+      }
+      if (error) {
+        callbacks.onError = [owner, error](const std::string& text) {
+          if (auto self = owner.lock()) ((*self).*error)(text);
+        };
+      }
+      return callbacks;
+    }
   };
 
   struct Stats {

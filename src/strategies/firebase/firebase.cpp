@@ -51,7 +51,7 @@ std::shared_ptr<Room> joinRoom(const Config& config, const std::string& roomId,
       kStrategyName, config, roomId, std::move(onJoinError),
       [](loop::Loop& loop, const Config& first, const std::string& selfId) {
         return std::make_unique<strategies::firebase::FirebaseStrategy>(
-            loop, connectionFor(loop, first.appId), rootPathOf(first), selfId);
+            connectionFor(loop, first.appId), rootPathOf(first), selfId);
       });
 }
 

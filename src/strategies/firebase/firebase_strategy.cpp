@@ -47,10 +47,9 @@ struct FirebaseStrategy::Room {
   bool left = false;
 };
 
-FirebaseStrategy::FirebaseStrategy(loop::Loop& loop, std::shared_ptr<Connection> connection,
-                                   std::string rootPath, std::string selfId)
-    : loop_(loop),
-      connection_(std::move(connection)),
+FirebaseStrategy::FirebaseStrategy(std::shared_ptr<Connection> connection, std::string rootPath,
+                                   std::string selfId)
+    : connection_(std::move(connection)),
       rootPath_(rootPath.empty() ? kDefaultRootPath : std::move(rootPath)),
       selfId_(std::move(selfId)) {}
 

@@ -36,7 +36,7 @@ std::vector<std::string> occupantsOf(const nlohmann::json& roomValue);
 
 class FirebaseStrategy : public room::Strategy {
  public:
-  FirebaseStrategy(loop::Loop& loop, std::shared_ptr<Connection> connection, std::string rootPath,
+  FirebaseStrategy(std::shared_ptr<Connection> connection, std::string rootPath,
                    std::string selfId);
   ~FirebaseStrategy() override;
   FirebaseStrategy(const FirebaseStrategy&) = delete;
@@ -61,7 +61,6 @@ class FirebaseStrategy : public room::Strategy {
   void roomChanged(Room& room, const nlohmann::json& value);
   std::string roomPathForPeer(const std::string& peerTopic) const;
 
-  loop::Loop& loop_;
   std::shared_ptr<Connection> connection_;
   const std::string rootPath_;
   const std::string selfId_;

@@ -32,27 +32,25 @@ void Connection::connectTo(const std::string& host) {
   if (socket_) socket_->close();
   host_ = host;
   url_ = websocketUrl(db_, host);
-  std::weak_ptr<Connection> weak = weak_from_this();
-  net::RelaySocket::Callbacks callbacks;
-  callbacks.onOpen = [weak] {
-    if (auto self = weak.lock()) self->opened();
-  };
-  callbacks.onMessage = [weak](std::string_view data, bool binary) {
-    auto self = weak.lock();
-    if (self && !binary) self->received(data);
-  };
-  callbacks.onClose = [weak](int, const std::string&) {
-    if (auto self = weak.lock()) self->ended();
-  };
-  callbacks.onError = [weak](const std::string& error) {
-    if (auto self = weak.lock()) self->stats_.lastError = error;
-    g_debug("trystero: firebase %s", error.c_str());
-  };
+  auto callbacks = net::RelaySocket::Callbacks::forwardingTo(
+      weak_from_this(), &Connection::socketMessage, &Connection::opened, &Connection::socketClosed,
+      &Connection::socketFailed);
   net::WebSocket::Options ws;
   // Frames are at most 16384 characters; what the assembler bounds is the whole message.
   ws.maxIncomingPayload = std::max<std::size_t>(options_.maxMessageChars, 64 * 1024);
   socket_ =
       net::RelaySocket::create(loop_, url_, std::move(callbacks), std::move(ws), options_.retry);
+}
+
+void Connection::socketMessage(std::string_view data, bool binary) {
+  if (!binary) received(data);  // the protocol is text only
+}
+
+void Connection::socketClosed(int, const std::string&) { ended(); }
+
+void Connection::socketFailed(const std::string& error) {
+  stats_.lastError = error;
+  g_debug("trystero: firebase %s", error.c_str());
 }
 
 void Connection::close() {

@@ -113,6 +113,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void opened();
   void ended();
   void received(std::string_view frame);
+  // The relay socket's callbacks.
+  void socketMessage(std::string_view data, bool binary);
+  void socketClosed(int code, const std::string& reason);
+  void socketFailed(const std::string& error);
   void handle(const ServerMessage& message);
   void handshake(const ServerMessage& message);
   void redirect(const std::string& host);

@@ -46,7 +46,7 @@ class LocalStrategy : public room::Strategy {
   void unsubscribe(std::size_t relay, const std::string& rootTopic,
                    const std::string& selfTopic) override;
   std::optional<std::chrono::milliseconds> announce(std::size_t relay, const std::string& rootTopic,
-                                                   const std::string& selfTopic) override;
+                                                    const std::string& selfTopic) override;
   void signal(std::size_t relay, const std::string& topic, const std::string& message) override;
 
  private:

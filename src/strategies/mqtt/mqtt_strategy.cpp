@@ -95,20 +95,8 @@ struct MqttStrategy::Relay : std::enable_shared_from_this<Relay> {
       : loop(l), options(o), url(std::move(u)), decoder(o.maxPacketSize) {}
 
   void start() {
-    std::weak_ptr<Relay> weak = weak_from_this();
-    net::RelaySocket::Callbacks callbacks;
-    callbacks.onOpen = [weak] {
-      if (auto self = weak.lock()) self->opened();
-    };
-    callbacks.onMessage = [weak](std::string_view data, bool binary) {
-      if (auto self = weak.lock()) self->received(data, binary);
-    };
-    callbacks.onClose = [weak](int code, const std::string& reason) {
-      if (auto self = weak.lock()) self->ended(code, reason);
-    };
-    callbacks.onError = [weak](const std::string& error) {
-      if (auto self = weak.lock()) g_debug("trystero: mqtt %s", error.c_str());
-    };
+    auto callbacks = net::RelaySocket::Callbacks::forwardingTo(
+        weak_from_this(), &Relay::received, &Relay::opened, &Relay::ended, &Relay::failed);
     net::WebSocket::Options ws;
     ws.protocols = {"mqtt"};
     // A frame may pack several packets; each packet is bounded by the decoder.
@@ -178,6 +166,8 @@ struct MqttStrategy::Relay : std::enable_shared_from_this<Relay> {
     endConnection();
     if (auto ws = socket ? socket->socket() : nullptr) ws->close(4000, "mqtt protocol error");
   }
+
+  void failed(const std::string& error) { g_debug("trystero: mqtt %s", error.c_str()); }
 
   void opened() {
     if (closed) return;

@@ -80,27 +80,22 @@ RelayConnection::~RelayConnection() {
 }
 
 void RelayConnection::start() {
-  std::weak_ptr<RelayConnection> weak = weak_from_this();
-  net::RelaySocket::Callbacks callbacks;
-  callbacks.onMessage = [weak](std::string_view data, bool binary) {
-    auto self = weak.lock();
-    if (!self) return;
-    if (binary) {
-      self->stats_.messagesDropped++;
-      g_debug("trystero: nostr relay %s sent a binary message; dropped", self->url_.c_str());
-      return;
-    }
-    self->handleText(data);
-  };
-  callbacks.onOpen = [weak] {
-    if (auto self = weak.lock()) self->opened();
-  };
-  callbacks.onError = [weak](const std::string& error) {
-    if (auto self = weak.lock()) g_debug("trystero: nostr relay: %s", error.c_str());
-  };
+  auto callbacks = net::RelaySocket::Callbacks::forwardingTo(
+      weak_from_this(), &RelayConnection::received, &RelayConnection::opened, nullptr,
+      &RelayConnection::failed);
   net::WebSocket::Options options;
   options.maxIncomingPayload = kMaxFrameBytes;
   socket_ = net::RelaySocket::create(loop_, url_, std::move(callbacks), std::move(options));
+}
+
+void RelayConnection::received(std::string_view data, bool binary) {
+  if (!binary) return handleText(data);
+  stats_.messagesDropped++;
+  g_debug("trystero: nostr relay %s sent a binary message; dropped", url_.c_str());
+}
+
+void RelayConnection::failed(const std::string& error) {
+  g_debug("trystero: nostr relay: %s", error.c_str());
 }
 
 void RelayConnection::opened() {

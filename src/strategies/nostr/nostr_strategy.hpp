@@ -81,6 +81,8 @@ class RelayConnection : public std::enable_shared_from_this<RelayConnection> {
 
   void start();
   void opened();
+  void received(std::string_view data, bool binary);
+  void failed(const std::string& error);
   void sendReq(const std::string& subId, Subscription& subscription);
   void handleEvent(const wire::RelayMessage& message);
   // Relay complaints go to g_message, at most a few per minute per relay.

@@ -139,19 +139,8 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
 
   void start() {
     std::weak_ptr<Client> weak = weak_from_this();
-    net::RelaySocket::Callbacks callbacks;
-    callbacks.onOpen = [weak] {
-      if (auto self = weak.lock()) self->opened();
-    };
-    callbacks.onMessage = [weak](std::string_view data, bool binary) {
-      if (auto self = weak.lock()) self->received(data, binary);
-    };
-    callbacks.onClose = [weak](int code, const std::string& reason) {
-      if (auto self = weak.lock()) self->ended(code, reason);
-    };
-    callbacks.onError = [weak](const std::string& error) {
-      if (auto self = weak.lock()) self->connectionFailed(error);
-    };
+    auto callbacks = net::RelaySocket::Callbacks::forwardingTo(
+        weak, &Client::received, &Client::opened, &Client::ended, &Client::connectionFailed);
     net::WebSocket::Options ws;
     ws.maxIncomingPayload = options.maxFrameBytes;
     socket = net::RelaySocket::create(loop, url, std::move(callbacks), std::move(ws),
@@ -188,7 +177,8 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
 
   // A wrong project URL or key shows here first: the first failure of an outage is a warning
   // (with the URL, not the key), the retries that follow are debug lines.
-  void connectionFailed(std::string error) {
+  void connectionFailed(const std::string& failure) {
+    std::string error = failure;
     if (auto at = error.find(url); at != std::string::npos)
       error.replace(at, url.size(), displayUrl);
     stats.lastError = error;

@@ -33,7 +33,7 @@ Identity makeIdentity(const Config& config) {
     auto connection =
         std::make_shared<Connection>(loop, *strategies::firebase::parseDatabaseUrl(config.appId));
     connection->start();
-    return std::make_unique<FirebaseStrategy>(loop, connection, config.rootPath, id);
+    return std::make_unique<FirebaseStrategy>(connection, config.rootPath, id);
   });
 }
 

@@ -33,7 +33,7 @@ class FirebaseStrategyTest : public ::testing::Test {
     loop.invoke([&] {
       connection = std::make_shared<Connection>(loop, *parseDatabaseUrl(server->databaseUrl()));
       connection->start();
-      strategy = std::make_unique<FirebaseStrategy>(loop, connection, "", "selfA");
+      strategy = std::make_unique<FirebaseStrategy>(connection, "", "selfA");
     });
   }
   void TearDown() override {

@@ -110,7 +110,8 @@ TEST(PhoenixCodec, KindFourWithMetadataAndRawPayload) {
   m = decodeBinary(frame);
   ASSERT_TRUE(m);
   ASSERT_TRUE(m->payload["payload"].is_binary());
-  EXPECT_EQ(m->payload["payload"].get_binary(), (std::vector<std::uint8_t>{1, 2}));
+  const std::vector<std::uint8_t>& raw = m->payload["payload"].get_binary();
+  EXPECT_EQ(raw, (std::vector<std::uint8_t>{1, 2}));
 }
 
 TEST(PhoenixCodec, DecodesBothTextForms) {
