@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Room benchmark (issue 4): per strategy (nostr, mqtt, torrent) and per pair of peers
+// Room benchmark (issue 4): per strategy (nostr, mqtt, torrent, firebase, supabase) and per pair of peers
 // (C++↔C++, JS↔JS in Node, C++↔Chromium), in one run and over the same local relay:
 //   join     both joinRoom → both onPeerJoin: the larger of the two sides' joinRoom→onPeerJoin
 //   bulk     one 64 MiB binary action, sender → receiver, generated inside the sender (byte i =
@@ -13,7 +13,7 @@
 //
 // Run it through bench/rooms/run.sh (loopback-only network namespace). Direct use:
 //   node bench/rooms/rooms_bench.mjs [--reps N] [--build DIR] [--out FILE]
-//        [--strategies nostr,mqtt,torrent] [--pairs cpp-cpp,node-node,cpp-chromium]
+//        [--strategies nostr,mqtt,torrent,firebase,supabase] [--pairs cpp-cpp,node-node,cpp-chromium]
 //        [--bulk-bytes N] [--messages N] [--verbose]
 // A pair is SENDER-RECEIVER with cpp | node | chromium on each side (also e.g. chromium-cpp,
 // node-chromium). Every process started here is killed by its recorded PID, never by name.
@@ -28,7 +28,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
 const interopDir = path.join(repoRoot, 'tests', 'interop');
 
-const { relayUnavailable, startRelay } = await import(path.join(interopDir, 'lib', 'relays.mjs'));
+const { appIdFor, relayUnavailable, startRelay } = await import(path.join(interopDir, 'lib', 'relays.mjs'));
 const { LineProcess, killLivePids } = await import(path.join(interopDir, 'lib', 'line_process.mjs'));
 const { CHROMIUM_PATH } = await import(path.join(interopDir, 'lib', 'browser.mjs'));
 const { buildBrowserBundle } = await import(path.join(interopDir, 'peers', 'browser_peer.mjs'));
@@ -42,7 +42,7 @@ function parseArgs(argv) {
     reps: Number(process.env.BENCH_REPS ?? 3),
     build: process.env.BENCH_BUILD ?? process.env.BUILD_DIR ?? 'build',
     out: process.env.BENCH_OUT ?? path.join(here, 'results.json'),
-    strategies: (process.env.BENCH_STRATEGIES ?? 'nostr,mqtt,torrent').split(','),
+    strategies: (process.env.BENCH_STRATEGIES ?? 'nostr,mqtt,torrent,firebase,supabase').split(','),
     pairs: (process.env.BENCH_PAIRS ?? 'cpp-cpp,node-node,cpp-chromium').split(','),
     bulkBytes: Number(process.env.BENCH_BULK_BYTES ?? 64 * 1024 * 1024),
     messages: Number(process.env.BENCH_MESSAGES ?? 10000),
@@ -165,7 +165,13 @@ const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 90000);
 let expectedSha = null;
 
 async function runOnce(strategy, pair, relay) {
-  const common = { strategy, appId: 'trystero-cpp-bench', roomId: `bench-${uid()}`, relays: relay.urls };
+  // firebase and supabase: the local server's URL is the appId (the database / project).
+  const common = {
+    strategy,
+    appId: appIdFor(strategy, relay, 'trystero-cpp-bench'),
+    roomId: `bench-${uid()}`,
+    relays: strategy === 'firebase' ? [] : relay.urls,
+  };
   const a = new Peer(pair.sender, common, `${pair.sender}-send`);
   const b = new Peer(pair.receiver, common, `${pair.receiver}-recv`);
   const result = {};

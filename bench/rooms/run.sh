@@ -1,6 +1,6 @@
 #!/bin/sh
 # Room benchmark (issue 4): join time, 64 MiB binary action throughput and 10,000 small JSON
-# messages/s, per strategy (nostr, mqtt, torrent) for C++↔C++, JS↔JS (Node) and C++→Chromium,
+# messages/s, per strategy (nostr, mqtt, torrent, firebase, supabase) for C++↔C++, JS↔JS (Node) and C++→Chromium,
 # side by side in one run over local relays (mosquitto, the strict NIP-01 relay, bittorrent-
 # tracker from tests/interop/lib/relays.mjs). Medians of N runs per cell, a table on stdout, and
 # JSON (default bench/rooms/results.json). Performance is only compared within one run.
