@@ -135,7 +135,8 @@ struct Signaller::Session : std::enable_shared_from_this<Session> {
   // Signals arriving on a relay, by kind.
   void handleSignal(std::size_t relay, Strategy::Delivery delivery);
   void handleAnnounce(Signaller& signaller, const std::string& peerId, std::size_t relay);
-  void prunePendingOffer(const std::string& peerId, std::size_t relay);
+  void prunePendingOffer(const std::string& peerId, std::size_t relay,
+                         const std::weak_ptr<Peer>& madeFor);
   void sendOffer(std::size_t relay, const std::string& topic,
                  const std::optional<rtc::SessionDescription>& offer);
   void handleOffer(Signaller& signaller, const std::string& peerId, std::size_t relay,
@@ -273,8 +274,8 @@ void Signaller::Session::handleAnnounce(Signaller& signaller, const std::string&
   watch(signaller, peer, peerId, relay);
   std::weak_ptr<Session> weakSession = weak_from_this();
   auto prune = std::chrono::milliseconds(intervals[relay].count() * 9 / 10);
-  timers.after(prune, [weakSession, peerId, relay] {
-    if (auto s = weakSession.lock()) s->prunePendingOffer(peerId, relay);
+  timers.after(prune, [weakSession, peerId, relay, weakOffer = std::weak_ptr(peer)] {
+    if (auto s = weakSession.lock()) s->prunePendingOffer(peerId, relay, weakOffer);
   });
   std::string topic = peerTopic(peerId);
   peer->whenOffer([weakSession, relay, topic](auto offer) {
@@ -282,11 +283,16 @@ void Signaller::Session::handleAnnounce(Signaller& signaller, const std::string&
   });
 }
 
-void Signaller::Session::prunePendingOffer(const std::string& peerId, std::size_t relay) {
+// Only the offer the timer was set for: the peer may have left and joined again since, and the
+// offer made for its new announce must get its own full time (a JS peer over Supabase answers it
+// with the one signal it can send us).
+void Signaller::Session::prunePendingOffer(const std::string& peerId, std::size_t relay,
+                                           const std::weak_ptr<Peer>& madeFor) {
   if (connectedPeers.count(peerId)) return;
   auto it = pendingOffers.find(peerId);
   if (it == pendingOffers.end()) return;
-  if (auto offer = it->second.find(relay); offer != it->second.end()) {
+  if (auto offer = it->second.find(relay);
+      offer != it->second.end() && offer->second == madeFor.lock()) {
     offer->second->destroy();
     it->second.erase(offer);
   }

@@ -2,7 +2,8 @@
 // peer over Supabase: managed-protocols.md 3.1). Both peers offer; the remote, with the smaller
 // id, answers ours but that answer never leaves it. A strategy that says answersCrossedOffers
 // makes the room engine answer the remote's offer even though our id is larger and our own offer
-// is pending, so the pair still connects. The offers are held back until both are out.
+// is pending, so the pair still connects. The offers are held back until both are out. Over
+// such a medium an offer of ours that a timer prunes too early parts the pair for good, too.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -148,4 +149,36 @@ TEST_F(CrossedOffersTest, OtherMediaKeepTheGlareRule) {
     EXPECT_EQ(native.knobs->answersSent, 0);  // the larger id's offer won
     EXPECT_EQ(js.knobs->answersSent, 1);
   });
+}
+
+// Our offer to a peer is pruned 0.9 announce intervals after the announce it answered, unless
+// answered by then. When that peer leaves and joins again before the timer of an earlier offer
+// is due, the timer must leave the new offer alone: a JS peer over Supabase answers it and can
+// never signal us again (its one signal is spent), so a pruned offer would part the pair for
+// good. Here the earlier offer is answered and connects, the peer leaves and joins again, and
+// its answer to our new offer is held until the earlier offer's timer has fired.
+TEST_F(CrossedOffersTest, AnOfferToAPeerThatJoinedAgainOutlivesThePruneTimerOfTheOneBefore) {
+  Side native, first, again;
+  native.knobs->answersCrossedOffers = true;
+  native.knobs->hold = false;
+  first.knobs->hold = false;
+  first.knobs->oneSignalPerTopic = true;
+  again.knobs->oneSignalPerTopic = true;
+  const std::string jsId(20, 'a');
+  join(native, std::string(20, 'z'));
+  ASSERT_TRUE(eventually([&] { return onLoop([&] { return !native.knobs->rootTopic.empty(); }); }));
+  join(first, jsId);  // its announce makes the native side offer; the answer connects
+  ASSERT_TRUE(eventually([&] { return native.room->getPeers().size() == 1; }));
+  const auto connectedAt = loop.nowMs();  // after our first offer was made
+  loop.advanceClock(2000ms);
+  first.room->leave().get();
+  ASSERT_TRUE(eventually([&] { return native.room->getPeers().empty(); }));
+  join(again, jsId);  // its announce makes the native side offer again; its answer is held
+  ASSERT_TRUE(eventually([&] { return onLoop([&] { return again.knobs->held.size(); }) == 1u; }));
+  // Past the first offer's prune time, before the new one's.
+  const auto target = connectedAt + room::Timing{}.announceInterval.count() * 9 / 10 + 500;
+  loop.advanceClock(std::chrono::milliseconds(target - loop.nowMs()));
+  onLoop([&] { again.strategy->release(); });
+  ASSERT_TRUE(eventually(
+      [&] { return native.room->getPeers().size() == 1 && again.room->getPeers().size() == 1; }));
 }
