@@ -1,7 +1,12 @@
 // libFuzzer target for the SDP parser: parse untrusted text; whatever parses must be writable
 // as our own description, and that must parse back to the same model (and write identically).
+// The RTP parameters of each audio/video section must survive writeRtp/parseRtp the same way,
+// and answering them must stay within what was offered.
 #include "rtc/sdp/sdp.hpp"
 
+#include "rtc/sdp/rtp_parameters.hpp"
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +23,35 @@ void check(bool condition, const char* what) {
   if (condition) return;
   std::fprintf(stderr, "sdp_fuzzer: invariant violated: %s\n", what);
   std::abort();
+}
+
+void checkRtp(const MediaSection& section) {
+  RtpParseResult first = parseRtp(section);
+  if (!first.section) {
+    check(!first.error.empty(), "failed RTP parse without an error string");
+    return;
+  }
+  const RtpSection& rtp = *first.section;
+  check(rtp.codecs.size() <= section.formats.size(), "more codecs than formats");
+  MediaSection rewritten = section;
+  writeRtp(rtp, rewritten);
+  RtpParseResult second = parseRtp(rewritten);
+  check(second.section.has_value(), "own RTP parameters do not parse");
+  const RtpSection& again = *second.section;
+  check(again.codecs.size() == rtp.codecs.size(), "codec count after writeRtp");
+  for (std::size_t i = 0; i < rtp.codecs.size(); ++i) {
+    check(again.codecs[i].payloadType == rtp.codecs[i].payloadType &&
+              again.codecs[i].name == rtp.codecs[i].name &&
+              again.codecs[i].clockRate == rtp.codecs[i].clockRate,
+          "codec after writeRtp");
+  }
+  check(again.ssrcs == rtp.ssrcs || rtp.cname.empty(), "SSRCs after writeRtp");
+  auto local = section.kind == "audio" ? defaultAudioCodecs() : defaultVideoCodecs();
+  for (const auto& accepted : answerCodecs(rtp.codecs, local)) {
+    check(std::any_of(rtp.codecs.begin(), rtp.codecs.end(),
+                      [&](const RtpCodec& c) { return c.payloadType == accepted.payloadType; }),
+          "answered a payload type that was not offered");
+  }
 }
 
 LocalParameters localFrom(const SessionDescription& d) {
@@ -102,6 +136,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < d.candidates.size(); ++i) {
       check(writeCandidate(e.candidates[i]) == writeCandidate(d.candidates[i]), "candidate");
     }
+  }
+
+  for (const auto& section : d.media) {
+    if (section.kind == "audio" || section.kind == "video") checkRtp(section);
   }
 
   // Writing is a fixed point once the model went through write/parse.
