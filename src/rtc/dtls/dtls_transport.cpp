@@ -84,6 +84,7 @@ struct DtlsCore : std::enable_shared_from_this<DtlsCore> {
   bool send(std::span<const std::uint8_t> data);
   void close();
   std::string exportKeyingMaterial(const std::string& label, std::size_t length) const;
+  std::optional<SrtpProfile> srtpProfile() const;
 
   // OpenSSL hooks.
   void emit(std::span<const std::uint8_t> datagram);
@@ -537,6 +538,13 @@ void DtlsCore::sendCloseNotify() {
   ERR_clear_error();
 }
 
+std::optional<SrtpProfile> DtlsCore::srtpProfile() const {
+  if (dead_ || state_ != State::Connected) return std::nullopt;
+  const SRTP_PROTECTION_PROFILE* selected = SSL_get_selected_srtp_profile(ssl_);
+  if (!selected || !selected->name) return std::nullopt;
+  return srtpProfileFromName(selected->name);
+}
+
 std::string DtlsCore::exportKeyingMaterial(const std::string& label, std::size_t length) const {
   if (dead_ || state_ != State::Connected || length == 0) return {};
   std::string out(length, '\0');
@@ -702,5 +710,7 @@ std::string DtlsTransport::exportKeyingMaterial(const std::string& label,
                                                 std::size_t length) const {
   return impl_->core->exportKeyingMaterial(label, length);
 }
+
+std::optional<SrtpProfile> DtlsTransport::srtpProfile() const { return impl_->core->srtpProfile(); }
 
 }  // namespace trystero::rtc

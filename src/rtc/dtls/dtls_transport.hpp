@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "loop/loop.hpp"
 #include "rtc/dtls/certificate.hpp"
+#include "rtc/srtp/srtp_session.hpp"
 #include "rtc/transport.hpp"
 
 namespace trystero::rtc {
@@ -62,8 +64,12 @@ class DtlsTransport final : public PacketTransport, public PacketReceiver {
   TransportState transportState() const override { return state(); }
   Role role() const;
 
-  // RFC 5705 keying material, for SRTP keys later. Empty when not connected.
+  // RFC 5705 keying material (with "EXTRACTOR-dtls_srtp": the SRTP keys, RFC 5764). Empty when
+  // not connected.
   std::string exportKeyingMaterial(const std::string& label, std::size_t length) const;
+  // The SRTP profile both sides agreed on in the handshake's use_srtp extension; nullopt when not
+  // connected or the peer offered none of ours.
+  std::optional<SrtpProfile> srtpProfile() const;
 
  private:
   struct Impl;

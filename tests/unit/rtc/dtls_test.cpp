@@ -16,6 +16,7 @@
 #include "loop/loop.hpp"
 #include "rtc/dtls/certificate.hpp"
 #include "rtc/dtls/dtls_transport.hpp"
+#include "rtc/srtp/srtp_session.hpp"
 
 namespace {
 
@@ -23,6 +24,9 @@ using namespace std::chrono_literals;
 using trystero::loop::Loop;
 using trystero::rtc::Certificate;
 using trystero::rtc::DtlsTransport;
+using trystero::rtc::srtpKeyingMaterialLength;
+using trystero::rtc::SrtpProfile;
+using trystero::rtc::SrtpSession;
 using Bytes = std::vector<std::uint8_t>;
 using Role = DtlsTransport::Role;
 using State = DtlsTransport::State;
@@ -337,6 +341,40 @@ TEST(DtlsTransport, ExportedKeyingMaterialMatches) {
     EXPECT_EQ(a, b);
     EXPECT_NE(a, std::string(60, '\0'));
     EXPECT_NE(net.t(0).exportKeyingMaterial("other label", 60), a);
+  });
+}
+
+// Both ends agree on the first SRTP profile we offer, and the SRTP sessions keyed from each
+// end's exported material understand each other: what one protects, the other unprotects.
+TEST(DtlsTransport, AgreesOnAnSrtpProfileWhoseKeysBothEndsShare) {
+  Network net;
+  net.pair();
+  net.startBoth(Role::Client);
+  ASSERT_TRUE(net.waitConnected());
+  net.loop.invoke([&] {
+    auto profile = net.t(0).srtpProfile();
+    ASSERT_TRUE(profile);
+    EXPECT_EQ(*profile, SrtpProfile::AeadAes128Gcm);
+    EXPECT_EQ(net.t(1).srtpProfile(), profile);
+    std::vector<std::unique_ptr<SrtpSession>> sessions;
+    for (int i = 0; i < 2; ++i) {
+      auto material =
+          net.t(i).exportKeyingMaterial("EXTRACTOR-dtls_srtp", srtpKeyingMaterialLength(*profile));
+      std::string error;
+      sessions.push_back(SrtpSession::fromDtls(
+          *profile,
+          std::span(reinterpret_cast<const std::uint8_t*>(material.data()), material.size()),
+          net.t(i).role() == Role::Client, &error));
+      ASSERT_TRUE(sessions.back()) << error;
+    }
+    const std::vector<std::uint8_t> plain = {0x80, 96, 0, 1, 0, 0, 0, 9, 0, 0, 0, 7, 'v', 'p', '8'};
+    for (int from = 0; from < 2; ++from) {
+      auto packet = plain;
+      ASSERT_EQ(sessions[from]->protectRtp(packet), SrtpSession::Error::None);
+      EXPECT_NE(packet, plain);
+      ASSERT_EQ(sessions[1 - from]->unprotectRtp(packet), SrtpSession::Error::None);
+      EXPECT_EQ(packet, plain);
+    }
   });
 }
 
