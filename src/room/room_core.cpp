@@ -542,12 +542,12 @@ void RoomCore::handleData(const std::string& peerId, const room::Peer* from,
     auto handler = action->second.onProgress;
     handler(result.progress->progress, peerId, meta);
   }
-  if (result.message) deliver(peerId, std::move(*result.message));
+  if (result.message) deliver(peerId, from, std::move(*result.message));
 }
 
-void RoomCore::deliver(const std::string& peerId, room::Message message) {
+void RoomCore::deliver(const std::string& peerId, const room::Peer* from, room::Message message) {
   if (message.type.size() > 2 && message.type[0] == '@' && message.type[1] == '_') {
-    return handleInternal(peerId, message.type);
+    return handleInternal(peerId, from, message);
   }
   auto action = actions_.find(message.type);
   if (action == actions_.end() || !action->second.onReceive) return;
@@ -583,7 +583,9 @@ void RoomCore::deliver(const std::string& peerId, room::Message message) {
   handler(*payload, peerId, meta);
 }
 
-void RoomCore::handleInternal(const std::string& peerId, const std::string& type) {
+void RoomCore::handleInternal(const std::string& peerId, const room::Peer* from,
+                              const room::Message& message) {
+  const std::string& type = message.type;
   if (type == kPing) {
     sendInternal(kPong, peerId);
   } else if (type == kPong) {
@@ -595,8 +597,47 @@ void RoomCore::handleInternal(const std::string& peerId, const std::string& type
     for (auto& [promise, start] : pongs) promise.resolve((now - start) / 1000.0);
   } else if (type == kLeave) {
     exitPeer(peerId, "peer left the room");
+  } else if (type == kSignal) {
+    renegotiate(peerId, from, message);
   }
-  // @_signal, @_stream and @_track carry media renegotiation: handled with media support.
+  // @_stream and @_track carry the metadata of media: handled with media support.
+}
+
+// A browser that adds or removes a track renegotiates on the live connection: its offer comes
+// as {type, sdp} JSON on @_signal, and our answer goes back the same way (media.md). Until media
+// lands the answer rejects the audio and video sections, so that the remote's connection returns
+// to a stable state and the data channel carries on.
+void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
+                           const room::Message& message) {
+  auto it = peers_.find(peerId);
+  // Only on the connection every send goes to: the answer must travel back on the one the offer
+  // came on.
+  if (it == peers_.end() || it->second.peer.get() != from) {
+    g_debug("trystero: %s: a renegotiation on a connection other than the one in use: dropped",
+            peerId.c_str());
+    return;
+  }
+  if (message.kind != room::PayloadKind::kJson) return;
+  auto signal = util::parseJsonBounded(crypto::textDecode(message.bytes));
+  if (!signal.is_object() || !signal.contains("type") || !signal["type"].is_string() ||
+      !signal.contains("sdp") || !signal["sdp"].is_string()) {
+    ++stats_.droppedTransmissions;
+    return;
+  }
+  // We make no offers of our own on a live connection yet, so an answer here is stale.
+  if (signal["type"].get_ref<const std::string&>() != "offer") return;
+  auto peer = it->second.peer;
+  std::weak_ptr<RoomCore> weak = weak_from_this();
+  rtc::SessionDescription offer{rtc::SdpType::Offer, signal["sdp"].get<std::string>()};
+  peer->signal(offer, [weak, peerId, weakPeer = std::weak_ptr(peer)](auto answer) {
+    auto self = weak.lock();
+    auto current = weakPeer.lock();
+    if (!self || !current || !answer) return;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end() || it->second.peer != current) return;
+    self->send(kSignal, Payload(nlohmann::json{{"type", "answer"}, {"sdp", answer->sdp}}),
+               Targets(peerId), std::nullopt, {});
+  });
 }
 
 Future<void> RoomCore::sendInternal(const std::string& type, const std::string& peerId) {

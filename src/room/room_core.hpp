@@ -154,8 +154,10 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
         roomId_(std::move(roomId)) {}
   void handleData(const std::string& peerId, const room::Peer* from,
                   std::span<const std::uint8_t> data);
-  void deliver(const std::string& peerId, room::Message message);
-  void handleInternal(const std::string& peerId, const std::string& type);
+  void deliver(const std::string& peerId, const room::Peer* from, room::Message message);
+  void handleInternal(const std::string& peerId, const room::Peer* from,
+                      const room::Message& message);
+  void renegotiate(const std::string& peerId, const room::Peer* from, const room::Message& message);
   void pump(const std::string& peerId);
   void exitPeer(const std::string& peerId, const std::string& reason);
   // Makes peer the primary of peerId (handlers, backpressure, its young period).

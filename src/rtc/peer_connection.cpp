@@ -2,10 +2,13 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include "rtc/dtls/dtls_transport.hpp"
 #include "rtc/ice/ice_transport.hpp"
 #include "rtc/packet_queue.hpp"
 #include "rtc/sctp/sctp_transport.hpp"
+#include "rtc/sdp/rtp_parameters.hpp"
 #include "rtc/sdp/sdp.hpp"
 #include "rtc/transport.hpp"
 
@@ -68,6 +71,7 @@ struct PeerConnection::Impl {
   std::uint64_t sessionVersion = 1;
   bool isOfferer = false;
   bool dtlsStarted = false;
+  bool renegotiating = false;  // a further offer of the peer's is applied and awaits our answer
   DescriptionCallback pendingDescription;
   SdpType pendingType = SdpType::Offer;
 
@@ -216,7 +220,11 @@ struct PeerConnection::Impl {
       local.media.push_back(std::move(data));
     } else {
       // RFC 8842: an answerer to "actpass" picks active, so it sends the ClientHello at once.
+      // Later answers keep the role the connection has (Chrome fails a role change).
       local.setup = remote->setup == "active" ? "passive" : "active";
+      if (dtlsStarted) {
+        local.setup = dtls->role() == DtlsTransport::Role::Client ? "active" : "passive";
+      }
       bool dataAccepted = false;
       for (const auto& offered : remote->media) {
         sdp::MediaSection section;
@@ -230,11 +238,53 @@ struct PeerConnection::Impl {
           section.maxMessageSize = kLocalMaxMessageSize;
         } else {
           section.port = 0;  // media lands with the media issue; reject for now
+          listOfferedCodecs(offered, section);
         }
         local.media.push_back(std::move(section));
       }
     }
     return sdp::write(local);
+  }
+
+  // A further offer on the live connection: the transport must stay as it is (same ICE
+  // credentials and certificate, the data section still there); only the media sections change.
+  template <typename Fail>
+  void applyFurtherOffer(const SessionDescription& description, Fail& fail) {
+    if (description.type != SdpType::Offer)
+      return fail("got an answer without having made an offer");
+    if (pendingDescription) return fail("a description is being gathered");
+    auto parsed = sdp::parse(description.sdp);
+    if (!parsed.description) return fail("invalid SDP: " + parsed.error);
+    auto& offer = *parsed.description;
+    if (offer.iceUfrag != remote->iceUfrag || offer.icePwd != remote->icePwd) {
+      return fail("an ICE restart is not supported");
+    }
+    if (offer.fingerprint != remote->fingerprint) return fail("the peer's certificate changed");
+    bool hasData = std::any_of(offer.media.begin(), offer.media.end(), [](const auto& section) {
+      return section.kind == "application" && section.port != 0;
+    });
+    if (!hasData) return fail("the description has no data channel section");
+    remote->media = std::move(offer.media);
+    remote->bundleMids = std::move(offer.bundleMids);
+    renegotiating = true;
+    fail("");
+  }
+
+  // A rejected audio/video section keeps the offered codecs' a=rtpmap lines: trystero drops a
+  // renegotiation SDP without any. Nothing else (no fmtp, feedback or SSRCs) is claimed.
+  static void listOfferedCodecs(const sdp::MediaSection& offered, sdp::MediaSection& section) {
+    if (offered.kind != "audio" && offered.kind != "video") return;
+    auto rtp = sdp::parseRtp(offered);
+    if (!rtp.section) return;
+    sdp::RtpSection listed;
+    for (auto codec : rtp.section->codecs) {
+      codec.fmtp.clear();
+      codec.feedback.clear();
+      listed.codecs.push_back(std::move(codec));
+    }
+    sdp::writeRtp(listed, section);
+    section.formats = offered.formats;
+    section.direction = "inactive";
   }
 
   void startDtlsIfReady() {
@@ -299,7 +349,7 @@ void PeerConnection::setRemoteDescription(const SessionDescription& description,
     if (callback) callback(error);
   };
   if (impl.closed) return fail("peer connection is closed");
-  if (impl.remote) return fail("renegotiation is not supported yet");
+  if (impl.remote) return impl.applyFurtherOffer(description, fail);
   if (description.type == SdpType::Answer && !impl.isOfferer) {
     return fail("got an answer without having made an offer");
   }
@@ -337,7 +387,10 @@ void PeerConnection::setRemoteDescription(const SessionDescription& description,
 void PeerConnection::createAnswer(DescriptionCallback callback) {
   auto& impl = *impl_;
   if (impl.closed) return callback(std::nullopt, "peer connection is closed");
-  if (!impl.remote || impl.isOfferer) return callback(std::nullopt, "no remote offer to answer");
+  if (!impl.remote || (impl.isOfferer && !impl.renegotiating)) {
+    return callback(std::nullopt, "no remote offer to answer");
+  }
+  impl.renegotiating = false;
   if (impl.pendingDescription) return callback(std::nullopt, "a description is being gathered");
   impl.pendingType = SdpType::Answer;
   impl.pendingDescription = std::move(callback);

@@ -69,9 +69,15 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   void createOffer(DescriptionCallback callback);
   // Applies the peer's offer (answerer) or answer (offerer). The callback gets an error string
   // (empty on success): unparsable SDP, missing fingerprint/ICE credentials, wrong state.
+  // Once a remote description is set, either side may take a further offer from the peer on the
+  // live connection (a renegotiation: a browser adding or removing tracks). It must keep the ICE
+  // credentials and the certificate (no ICE restart) and the data section.
   void setRemoteDescription(const SessionDescription& description,
                             std::function<void(const std::string& error)> callback);
-  // After an offer was applied: gathers and hands out the complete answer.
+  // After an offer was applied: gathers and hands out the complete answer. Audio and video
+  // sections are rejected (port 0) until media lands, listing the offered codecs' a=rtpmap lines
+  // (trystero drops a renegotiation SDP that has none). An answer to a renegotiation keeps the
+  // DTLS role the connection has.
   void createAnswer(DescriptionCallback callback);
 
   void onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> f);

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 
+#include "rtc/sdp/sdp.hpp"
 #include "support/child_process.hpp"
 #include "support/rtc_helpers.hpp"
 
@@ -252,4 +255,100 @@ TEST(PeerConnection, TwoProcessesOpenEchoAndTransfer) {
   EXPECT_FALSE(next(answerer, "event", "close").is_null());
   offerer.writeLine(json{{"cmd", "quit"}}.dump());
   answerer.writeLine(json{{"cmd", "quit"}}.dump());
+}
+
+namespace {
+
+// The audio and video sections of Chromium's offer (tests/unit/rtc/vectors), without the
+// transport lines, for appending to a live connection's own description: what a browser's
+// renegotiation offer looks like when its page adds a stream.
+std::string chromiumMediaSections() {
+  std::ifstream in(std::filesystem::path(__FILE__).parent_path() / "vectors" /
+                   "chromium-offer-audio-video-data.sdp");
+  std::string line, out;
+  bool inMedia = false;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind("m=", 0) == 0)
+      inMedia = line.rfind("m=audio", 0) == 0 || line.rfind("m=video", 0) == 0;
+    if (!inMedia) continue;
+    for (const char* transport : {"a=ice-", "a=fingerprint", "a=setup", "a=candidate"}) {
+      if (line.rfind(transport, 0) == 0) line.clear();
+    }
+    if (!line.empty()) out += line + "\r\n";
+  }
+  return out;
+}
+
+// Our answer to a renegotiation offer, or the error.
+std::pair<std::string, std::string> answerFurtherOffer(loop::Loop& loop, rtc::PeerConnection& pc,
+                                                       const std::string& offer) {
+  std::promise<std::pair<std::string, std::string>> result;
+  loop.invoke([&] {
+    pc.setRemoteDescription({rtc::SdpType::Offer, offer}, [&](const std::string& error) {
+      if (!error.empty()) return result.set_value({"", error});
+      pc.createAnswer([&](auto answer, const std::string& error) {
+        result.set_value({answer ? answer->sdp : "", error});
+      });
+    });
+  });
+  auto future = result.get_future();
+  EXPECT_EQ(future.wait_for(10s), std::future_status::ready);
+  return future.get();
+}
+
+}  // namespace
+
+// A browser whose page adds a stream renegotiates on the live connection. Either side answers
+// (the first offerer too), rejects the media sections while listing their codecs (trystero drops
+// an SDP without a=rtpmap), keeps its DTLS role, and the data channel carries on. An ICE restart
+// or a changed certificate is refused.
+TEST(PeerConnection, AnswersARenegotiationOnTheLiveConnection) {
+  loop::Loop loop;
+  Pair pair(loop);
+  ASSERT_TRUE(pair.answererChannel);
+  const std::string media = chromiumMediaSections();
+  ASSERT_NE(media.find("m=video"), std::string::npos);
+  for (bool toOfferer : {false, true}) {
+    auto& from = toOfferer ? *pair.answerer : *pair.offerer;
+    auto& to = toOfferer ? *pair.offerer : *pair.answerer;
+    auto own = loop.invoke([&] { return from.localDescription(); });
+    ASSERT_TRUE(own);
+    auto [answer, error] = answerFurtherOffer(loop, to, own->sdp + media);
+    ASSERT_EQ(error, "") << (toOfferer ? "offerer" : "answerer");
+    EXPECT_NE(answer.find("m=application 9 "), std::string::npos);
+    EXPECT_NE(answer.find("m=audio 0 "), std::string::npos);
+    EXPECT_NE(answer.find("m=video 0 "), std::string::npos);
+    EXPECT_NE(answer.find("a=rtpmap:111 opus/48000/2"), std::string::npos);
+    EXPECT_NE(answer.find("a=rtpmap:96 VP8/90000"), std::string::npos);
+    // The first answerer took "active" (the DTLS client) and keeps it; the offerer is passive.
+    EXPECT_NE(answer.find(toOfferer ? "a=setup:passive" : "a=setup:active"), std::string::npos);
+    auto parsed = rtc::sdp::parse(answer);
+    ASSERT_TRUE(parsed.description) << parsed.error;
+    EXPECT_EQ(parsed.description->bundleMids.size(), 1u);  // the data section only
+  }
+  auto own = loop.invoke([&] { return pair.offerer->localDescription(); });
+  auto restart = own->sdp;
+  auto at = restart.find("a=ice-ufrag:");
+  restart.replace(at + 12, 4, "ZZZZ");
+  EXPECT_NE(answerFurtherOffer(loop, *pair.answerer, restart + media).second.find("ICE restart"),
+            std::string::npos);
+  std::string stray;
+  loop.invoke([&] {
+    pair.answerer->setRemoteDescription({rtc::SdpType::Answer, own->sdp},
+                                        [&](const std::string& error) { stray = error; });
+  });
+  EXPECT_FALSE(stray.empty());
+
+  std::promise<std::string> echoed;
+  loop.invoke([&] {
+    pair.answererChannel->onMessage(
+        [&](std::span<const std::uint8_t> data, bool) { pair.answererChannel->send(text(data)); });
+    pair.offererChannel->onMessage(
+        [&](std::span<const std::uint8_t> data, bool) { echoed.set_value(text(data)); });
+    EXPECT_TRUE(pair.offererChannel->send(std::string_view("still here")));
+  });
+  auto future = echoed.get_future();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(future.get(), "still here");
 }
