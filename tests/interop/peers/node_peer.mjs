@@ -127,6 +127,7 @@ export class RoomProtocolPeer {
         case 'send-bulk': return this.sendBulk(msg, id);
         case 'send-many': return this.sendMany(msg, id);
         case 'raw-send': return this.rawSend(msg, id);
+        case 'add-stream': return void this.addStream(msg, id);
         default: return this.error(`unknown command: ${msg.cmd}`, id);
       }
     } catch (e) {
@@ -150,6 +151,57 @@ export class RoomProtocolPeer {
       }
     }
     this.out({ event: 'raw-sent', id, count: sent });
+  }
+
+  /**
+   * add-stream {peerId, meta?} (browsers only): a stream of a drawn canvas video track and an
+   * oscillator audio track, added with room.addStream toward peerId. Answers stream-added once
+   * the renegotiation it starts has settled (the connection stable and every media transceiver
+   * given a direction by the answer): {signalingState, media: [{mid, kind, currentDirection}]}.
+   */
+  async addStream(msg, id) {
+    if (typeof document === 'undefined') return this.error('add-stream needs a browser', id);
+    const pc = this.room.getPeers()[msg.peerId];
+    if (!pc) return this.error(`add-stream: no peer ${msg.peerId}`, id);
+    const canvas = document.createElement('canvas');
+    canvas.width = 160;
+    canvas.height = 120;
+    const g = canvas.getContext('2d');
+    let frame = 0;
+    this.drawTimers ??= [];
+    this.drawTimers.push(setInterval(() => {
+      g.fillStyle = `hsl(${(frame++ * 10) % 360} 80% 50%)`;
+      g.fillRect(0, 0, canvas.width, canvas.height);
+    }, 100));
+    const audio = new AudioContext();
+    const oscillator = audio.createOscillator();
+    const sink = audio.createMediaStreamDestination();
+    oscillator.connect(sink);
+    oscillator.start();
+    const stream = new MediaStream([...canvas.captureStream(10).getVideoTracks(), ...sink.stream.getAudioTracks()]);
+    const states = [];
+    const onState = () => states.push(pc.signalingState);
+    pc.addEventListener('signalingstatechange', onState);
+    const sendersAdded = [];
+    try {
+      await Promise.all(this.room.addStream(stream, msg.peerId, msg.meta ?? null));
+      sendersAdded.push(...pc.getSenders().filter((s) => stream.getTracks().includes(s.track)).map((s) => s.track.kind));
+    } catch (e) {
+      return this.error(`add-stream: ${e?.message ?? e}`, id);
+    }
+    const deadline = performance.now() + (msg.timeoutMs ?? 15000);
+    while (performance.now() < deadline) {
+      if (states.includes('have-local-offer') && pc.signalingState === 'stable') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    pc.removeEventListener('signalingstatechange', onState);
+    // A transceiver whose section the answer rejected is stopped, and gone from the list once
+    // that answer is applied.
+    this.out({
+      event: 'stream-added', id, peerId: msg.peerId, sendersAdded, states,
+      signalingState: pc.signalingState, connectionState: pc.connectionState,
+      media: pc.getTransceivers().map((t) => ({ mid: t.mid, kind: t.receiver.track?.kind, currentDirection: t.currentDirection })),
+    });
   }
 
   // What the WebRTC stack says about the data channels of the connection to a peer (the
