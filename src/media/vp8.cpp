@@ -1,5 +1,7 @@
 #include "media/vp8.hpp"
 
+#include "media/payload_split.hpp"
+
 namespace trystero::media {
 
 std::optional<Vp8Descriptor> parseVp8Descriptor(ByteView payload) {
@@ -69,14 +71,6 @@ Bytes writeVp8Descriptor(const Vp8Descriptor& d) {
 }
 
 bool isVp8Keyframe(ByteView frame) { return !frame.empty() && (frame[0] & 0x01) == 0; }
-
-std::vector<std::size_t> splitEvenly(std::size_t size, std::size_t maxPart) {
-  std::vector<std::size_t> parts;
-  if (size == 0 || maxPart == 0) return parts;
-  const std::size_t count = (size + maxPart - 1) / maxPart;
-  for (std::size_t i = 0; i < count; ++i) parts.push_back(size / count + (i < size % count));
-  return parts;
-}
 
 Vp8Packetizer::Vp8Packetizer(std::optional<std::uint16_t> firstPictureId)
     : pictureId_(firstPictureId) {

@@ -57,7 +57,4 @@ class Vp8Format final : public PayloadFormat {
 
 FrameAssembler makeVp8Depacketizer(FrameAssembler::Limits limits = {});
 
-// Splits size bytes into count near-equal parts; what the packetizers share.
-std::vector<std::size_t> splitEvenly(std::size_t size, std::size_t maxPart);
-
 }  // namespace trystero::media
