@@ -42,6 +42,10 @@ AssemblyResult FrameAssembler::push(std::uint16_t sequenceNumber, std::uint32_t 
     lastSettled_.reset();
   }
   while (packets_.size() >= limits_.maxPackets) evictOldestFrame(result);
+  if (lastSettled_ && sequence <= *lastSettled_) {  // older than all it made room by evicting
+    ++stats_.latePackets;
+    return result;
+  }
   packets_.emplace(sequence, Waiting{timestamp, !filler && format_->endsFrame(marker, payload),
                                      filler, Bytes(payload.begin(), payload.end())});
   newest_ = std::max(newest_, sequence);
