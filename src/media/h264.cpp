@@ -105,7 +105,8 @@ std::vector<Bytes> packetizeH264(ByteView frame, std::size_t maxPayloadSize) {
     // Aggregate as many following units as fit; one alone goes as a single NAL unit packet.
     std::size_t end = n + 1;
     std::size_t aggregateSize = 1 + 2 + unit.size();
-    while (end < units.size() && units[end].size() <= 0xFFFF &&
+    // STAP-A sizes are 16 bits: a larger unit (under a budget above 64 KiB) goes alone.
+    while (unit.size() <= 0xFFFF && end < units.size() && units[end].size() <= 0xFFFF &&
            aggregateSize + 2 + units[end].size() <= maxPayloadSize) {
       aggregateSize += 2 + units[end].size();
       ++end;

@@ -86,6 +86,17 @@ TEST(H264Packetizer, BoundarySizes) {
   EXPECT_EQ(smallest.size(), 3u) << "one byte per FU-A";
 }
 
+TEST(H264Packetizer, UnitsOverSixtyFourKibibytesAreNeverAggregated) {
+  const Bytes big = nal(0x41, 70000, 1);
+  const Bytes small = nal(0x41, 10, 2);
+  for (const auto& units : {std::vector<Bytes>{big, small}, std::vector<Bytes>{small, big}}) {
+    auto payloads = packetizeH264(annexB(units), 100000);
+    ASSERT_EQ(payloads.size(), 2u);
+    EXPECT_EQ(payloads[0], units[0]);
+    EXPECT_EQ(payloads[1], units[1]);
+  }
+}
+
 TEST(H264Depacketizer, StapAFromHandWrittenBytes) {
   // STAP-A (NRI 3) with SPS 67 42 and PPS 68 CE, then an IDR single unit ending the frame.
   auto assembler = makeH264Depacketizer();
