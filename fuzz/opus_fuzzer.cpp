@@ -1,0 +1,17 @@
+// libFuzzer target for the opus depacketizer: any packet sequence keeps the assembler
+// within its bounds (see media_fuzz_check.hpp for the input layout).
+#include <cstddef>
+#include <cstdint>
+
+#include "media/opus.hpp"
+#include "media_fuzz_check.hpp"
+
+using namespace trystero::media;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const FrameAssembler::Limits limits{
+      .maxPackets = 32, .maxReorderPackets = 8, .maxFrameBytes = 4096};
+  FrameAssembler assembler = makeOpusDepacketizer(limits);
+  fuzzing::feedDepacketizer(assembler, limits, ByteView(data, size), "opus_fuzzer");
+  return 0;
+}
