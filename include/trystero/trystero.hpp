@@ -308,6 +308,49 @@ struct Action {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Media a peer sends (audio and video tracks of trystero's addStream/addTrack)
+
+// One encoded frame of a remote track: a VP8 picture, an H.264 access unit (Annex B), or one
+// Opus packet.
+struct MediaFrame {
+  Bytes data;
+  std::uint32_t rtpTimestamp = 0;  // in the track's clock rate
+  bool keyframe = false;           // video: decodable without earlier frames; audio: always
+};
+
+// A track a peer sends us, from onPeerTrack. Any thread may set the handler; frames arrive on
+// the network thread, complete and in order (frames lost on the way are skipped; decoding picks
+// up again at the next keyframe).
+class RemoteTrack {
+ public:
+  struct State;
+  explicit RemoteTrack(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  const std::string& id() const;     // the sender's track id (a=msid), may be empty
+  const std::string& kind() const;   // "audio" or "video"
+  const std::string& codec() const;  // "opus", "VP8" or "H264"
+  std::uint32_t clockRate() const;   // of rtpTimestamp: 48000 (Opus), 90000 (video)
+  void onFrame(std::function<void(const MediaFrame&)> f);
+  // Frames completed so far, and frames known lost.
+  std::uint64_t framesReceived() const;
+  std::uint64_t framesLost() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// onPeerTrack(track, streamId, peerId, meta) and then onPeerStream(streamId, peerId, meta) fire
+// for every track a peer adds, as trystero@0.22.0 fires them: meta is what the sender passed to
+// addTrack / addStream (sent before the track), used once and then cleared, so for a stream of
+// audio and video onPeerStream fires twice, with the metadata on the first call only. The stream
+// is named by its id (the JS hands over a MediaStream). Network thread.
+using PeerTrackHandler =
+    std::function<void(std::shared_ptr<RemoteTrack> track, const std::string& streamId,
+                       const std::string& peerId, const Metadata& meta)>;
+using PeerStreamHandler = std::function<void(const std::string& streamId, const std::string& peerId,
+                                             const Metadata& meta)>;
+
+// ---------------------------------------------------------------------------------------------
 // Rooms
 
 class Room {
@@ -322,6 +365,11 @@ class Room {
 
   void onPeerJoin(std::function<void(const std::string& peerId)> f);
   void onPeerLeave(std::function<void(const std::string& peerId)> f);
+  // Media from peers (see PeerTrackHandler). Until one of these is set, the audio and video a
+  // peer offers are declined (the peer's connection and data carry on), so that a program that
+  // does not read media does not receive it.
+  void onPeerTrack(PeerTrackHandler f);
+  void onPeerStream(PeerStreamHandler f);
 
   // Round-trip time in milliseconds. Fails if the peer leaves first.
   Future<double> ping(const std::string& peerId);

@@ -46,6 +46,10 @@ class Peer : public std::enable_shared_from_this<Peer> {
   }
 
   rtc::DataChannel* channel() const { return channel_.get(); }
+  // Accept the audio/video the remote offers from now on (see rtc::PeerConnection).
+  void receiveMedia(rtc::PeerConnection::MediaHandlers handlers) {
+    if (!dead_) pc_->receiveMedia(std::move(handlers));
+  }
   bool send(std::span<const std::uint8_t> chunk);
 
   void destroy();

@@ -63,6 +63,16 @@ void Room::onPeerLeave(std::function<void(const std::string&)> f) {
   core->loop().invoke([&] { core->setOnPeerLeave(std::move(f)); });
 }
 
+void Room::onPeerTrack(PeerTrackHandler f) {
+  auto core = core_;
+  core->loop().invoke([&] { core->setOnPeerTrack(std::move(f)); });
+}
+
+void Room::onPeerStream(PeerStreamHandler f) {
+  auto core = core_;
+  core->loop().invoke([&] { core->setOnPeerStream(std::move(f)); });
+}
+
 Future<double> Room::ping(const std::string& peerId) {
   if (peerId.empty())
     throw std::invalid_argument("trystero: ping() must be called with target peer ID");

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crypto/crypto.hpp"
+#include "room/remote_track.hpp"
 #include "util/json_limits.hpp"
 
 namespace trystero {
@@ -599,8 +600,19 @@ void RoomCore::handleInternal(const std::string& peerId, const room::Peer* from,
     exitPeer(peerId, "peer left the room");
   } else if (type == kSignal) {
     renegotiate(peerId, from, message);
+  } else if (type == kStream || type == kTrack) {
+    // The metadata of the stream or track the peer adds next (sent before it, as JSON or text).
+    Metadata meta;
+    auto text = crypto::textDecode(message.bytes);
+    if (message.kind == room::PayloadKind::kJson) {
+      auto parsed = util::parseJsonBounded(text);
+      if (parsed.is_discarded()) return;
+      meta = std::move(parsed);
+    } else {
+      meta = nlohmann::json(text);
+    }
+    (type == kStream ? pendingStreamMeta_ : pendingTrackMeta_)[peerId] = std::move(meta);
   }
-  // @_stream and @_track carry the metadata of media: handled with media support.
 }
 
 // A browser that adds or removes a track renegotiates on the live connection: its offer comes
@@ -627,6 +639,7 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
   // We make no offers of our own on a live connection yet, so an answer here is stale.
   if (signal["type"].get_ref<const std::string&>() != "offer") return;
   auto peer = it->second.peer;
+  if (onPeerTrack_ || onPeerStream_) receiveMediaFrom(peerId, it->second);
   std::weak_ptr<RoomCore> weak = weak_from_this();
   rtc::SessionDescription offer{rtc::SdpType::Offer, signal["sdp"].get<std::string>()};
   peer->signal(offer, [weak, peerId, weakPeer = std::weak_ptr(peer)](auto answer) {
@@ -638,6 +651,53 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
     self->send(kSignal, Payload(nlohmann::json{{"type", "answer"}, {"sdp", answer->sdp}}),
                Targets(peerId), std::nullopt, {});
   });
+}
+
+// The primary connection to a peer accepts the peer's audio and video from now on; its packets
+// reach the track of their section.
+void RoomCore::receiveMediaFrom(const std::string& peerId, PeerState& state) {
+  if (state.receivingMedia) return;
+  state.receivingMedia = true;
+  std::weak_ptr<RoomCore> weak = weak_from_this();
+  rtc::PeerConnection::MediaHandlers handlers;
+  handlers.section = [weak, peerId](const rtc::PeerConnection::RemoteMedia& media) {
+    if (auto self = weak.lock()) self->remoteTrack(peerId, media);
+  };
+  handlers.rtp = [weak, peerId](const std::string& mid, std::span<const std::uint8_t> packet) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end()) return;
+    auto track = it->second.tracks.find(mid);
+    if (track == it->second.tracks.end()) return;
+    auto state = track->second;  // the frame handler may leave the room
+    state->push(packet);
+  };
+  state.peer->receiveMedia(std::move(handlers));
+}
+
+// A track the peer sends: onPeerTrack, then onPeerStream, with the pending metadata (JS order).
+void RoomCore::remoteTrack(const std::string& peerId,
+                           const rtc::PeerConnection::RemoteMedia& media) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end()) return;
+  auto state = RemoteTrack::State::create(media.trackId, media.kind, media.codec, media.clockRate);
+  if (!state) return;
+  it->second.tracks[media.mid] = state;
+  auto takeMeta = [&](std::map<std::string, Metadata>& slots) {
+    Metadata meta;
+    if (auto slot = slots.find(peerId); slot != slots.end()) {
+      meta = std::move(slot->second);
+      slots.erase(slot);
+    }
+    return meta;
+  };
+  auto trackMeta = takeMeta(pendingTrackMeta_);
+  auto streamMeta = takeMeta(pendingStreamMeta_);
+  if (auto handler = onPeerTrack_) {
+    handler(std::make_shared<RemoteTrack>(state), media.streamId, peerId, trackMeta);
+  }
+  if (auto handler = onPeerStream_) handler(media.streamId, peerId, streamMeta);
 }
 
 Future<void> RoomCore::sendInternal(const std::string& type, const std::string& peerId) {

@@ -97,6 +97,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   void setProgress(const std::string& type, ProgressHandler handler);
   void setOnPeerJoin(std::function<void(const std::string&)> f) { onPeerJoin_ = std::move(f); }
   void setOnPeerLeave(std::function<void(const std::string&)> f) { onPeerLeave_ = std::move(f); }
+  void setOnPeerTrack(PeerTrackHandler f) { onPeerTrack_ = std::move(f); }
+  void setOnPeerStream(PeerStreamHandler f) { onPeerStream_ = std::move(f); }
   Future<double> ping(const std::string& peerId);
   std::vector<std::string> peers() const;
   Future<void> leave();
@@ -145,6 +147,9 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     loop::Timer probeTimer;
     std::vector<std::pair<Promise<double>, std::int64_t>> pongs;  // (promise, start in us)
     bool pumping = false;
+    // Media the peer sends on the primary: its tracks by mid, once accepted.
+    bool receivingMedia = false;
+    std::map<std::string, std::shared_ptr<RemoteTrack::State>> tracks;
   };
 
   RoomCore(loop::Loop& loop, std::string selfId, std::string appId, std::string roomId)
@@ -158,6 +163,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   void handleInternal(const std::string& peerId, const room::Peer* from,
                       const room::Message& message);
   void renegotiate(const std::string& peerId, const room::Peer* from, const room::Message& message);
+  void receiveMediaFrom(const std::string& peerId, PeerState& state);
+  void remoteTrack(const std::string& peerId, const rtc::PeerConnection::RemoteMedia& media);
   void pump(const std::string& peerId);
   void exitPeer(const std::string& peerId, const std::string& reason);
   // Makes peer the primary of peerId (handlers, backpressure, its young period).
@@ -184,6 +191,10 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   std::map<std::string, ActionState> actions_;
   std::map<std::string, PeerState> peers_;
   std::function<void(const std::string&)> onPeerJoin_, onPeerLeave_;
+  PeerTrackHandler onPeerTrack_;
+  PeerStreamHandler onPeerStream_;
+  // Metadata of a peer's next stream / track (@_stream, @_track): one slot each, as the JS.
+  std::map<std::string, Metadata> pendingStreamMeta_, pendingTrackMeta_;
   std::function<void(const std::string&)> onPeerLeft_;
   std::function<void()> onSelfLeave_;
   std::function<bool(const std::string&)> hasPendingConnection_;

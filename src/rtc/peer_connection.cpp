@@ -3,13 +3,16 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <map>
 
+#include "media/rtp.hpp"
 #include "rtc/dtls/dtls_transport.hpp"
 #include "rtc/ice/ice_transport.hpp"
 #include "rtc/packet_queue.hpp"
 #include "rtc/sctp/sctp_transport.hpp"
 #include "rtc/sdp/rtp_parameters.hpp"
 #include "rtc/sdp/sdp.hpp"
+#include "rtc/srtp/srtp_session.hpp"
 #include "rtc/transport.hpp"
 
 namespace trystero::rtc {
@@ -72,6 +75,17 @@ struct PeerConnection::Impl {
   bool isOfferer = false;
   bool dtlsStarted = false;
   bool renegotiating = false;  // a further offer of the peer's is applied and awaits our answer
+
+  // Media we receive: the sections our answers accepted, how packets find them, and SRTP.
+  MediaHandlers media;
+  bool receivesMedia = false;
+  std::map<std::string, RemoteMedia> acceptedMedia;   // by mid, as in the last answer
+  std::map<std::string, RemoteMedia> announcedMedia;  // what media.section was told
+  std::map<std::uint32_t, std::string> midBySsrc;
+  std::map<std::uint8_t, std::string> midByPayloadType;  // payload types of one section only
+  std::uint8_t midExtensionId = 0;                       // 0: not negotiated
+  std::unique_ptr<SrtpSession> srtp;
+  std::vector<std::uint8_t> packetBuffer;
   DescriptionCallback pendingDescription;
   SdpType pendingType = SdpType::Offer;
 
@@ -124,7 +138,9 @@ struct PeerConnection::Impl {
       case PacketKind::Dtls:
         if (dtls) dtls->receive(datagram);
         break;
-      case PacketKind::Rtp:   // RTP/RTCP: to SRTP once media lands
+      case PacketKind::Rtp:
+        receiveSrtp(datagram);
+        break;
       case PacketKind::Stun:  // libnice answers STUN itself and never hands it over
       case PacketKind::Other:
         break;
@@ -184,8 +200,139 @@ struct PeerConnection::Impl {
     stats.connectMs = loop::nowMs() - remoteAppliedMs;
     stats.selectedLocalCandidate = ice->selectedLocal();
     stats.selectedRemoteCandidate = ice->selectedRemote();
+    startSrtp();
     setState(State::Connected);
     sctp->start(dtls->role() == DtlsTransport::Role::Client);
+  }
+
+  // ---- media we receive ----------------------------------------------------------------------
+
+  void startSrtp() {
+    auto profile = dtls->srtpProfile();
+    if (!profile) return;  // the peer offered no profile of ours: no media on this connection
+    auto material =
+        dtls->exportKeyingMaterial("EXTRACTOR-dtls_srtp", srtpKeyingMaterialLength(*profile));
+    std::string error;
+    srtp = SrtpSession::fromDtls(
+        *profile,
+        std::span(reinterpret_cast<const std::uint8_t*>(material.data()), material.size()),
+        dtls->role() == DtlsTransport::Role::Client, &error);
+    if (!srtp) g_warning("trystero: SRTP not available on a connection: %s", error.c_str());
+  }
+
+  void receiveSrtp(std::span<const std::uint8_t> datagram) {
+    if (!srtp || !media.rtp) return;
+    packetBuffer.assign(datagram.begin(), datagram.end());
+    if (media::classifyRtpOrRtcp(packetBuffer) == media::RtpKind::kRtcp) {
+      // Sender reports and the like: verified (so that forgeries are counted), not used yet.
+      if (srtp->unprotectRtcp(packetBuffer) != SrtpSession::Error::None) {
+        stats.srtpRefused++;
+      } else {
+        stats.rtcpIn++;
+      }
+      return;
+    }
+    if (srtp->unprotectRtp(packetBuffer) != SrtpSession::Error::None) {
+      stats.srtpRefused++;
+      return;
+    }
+    auto packet = media::parseRtp(packetBuffer);
+    if (!packet) {
+      stats.srtpRefused++;
+      return;
+    }
+    auto mid = route(*packet);
+    if (!mid) {
+      stats.rtpUnrouted++;
+      return;
+    }
+    stats.rtpIn++;
+    media.rtp(*mid, packetBuffer);
+  }
+
+  std::optional<std::string> route(const media::RtpPacket& packet) {
+    if (auto it = midBySsrc.find(packet.ssrc); it != midBySsrc.end()) return it->second;
+    if (midExtensionId != 0) {
+      for (const auto& extension : packet.extensions) {
+        if (extension.id != midExtensionId) continue;
+        std::string mid(extension.data.begin(), extension.data.end());
+        if (!acceptedMedia.count(mid)) return std::nullopt;
+        // Later packets of this SSRC carry no MID (browsers stop sending it once answered).
+        if (midBySsrc.size() < 64) midBySsrc[packet.ssrc] = mid;
+        return mid;
+      }
+    }
+    if (auto it = midByPayloadType.find(packet.payloadType); it != midByPayloadType.end()) {
+      return it->second;
+    }
+    return std::nullopt;
+  }
+
+  // An offered audio/video section we can receive: written into our answer as recvonly, and
+  // remembered for routing. False when we share no codec with it.
+  bool acceptMedia(const sdp::MediaSection& offered, sdp::MediaSection& section) {
+    auto rtp = sdp::parseRtp(offered);
+    if (!rtp.section) return false;
+    auto codecs =
+        sdp::answerCodecs(rtp.section->codecs, offered.kind == "audio" ? sdp::defaultAudioCodecs()
+                                                                       : sdp::defaultVideoCodecs());
+    if (codecs.empty()) return false;
+    static const std::string kMidUri = "urn:ietf:params:rtp-hdrext:sdes:mid";
+    sdp::RtpSection answer;
+    answer.codecs = codecs;
+    answer.extensions = sdp::answerExtensions(rtp.section->extensions, {kMidUri});
+    answer.rtcpMux = true;
+    sdp::writeRtp(answer, section);
+    section.port = 9;
+    section.direction = sdp::answerDirection(offered.direction, false, true);
+    for (const auto& extension : answer.extensions) {
+      if (extension.uri == kMidUri) midExtensionId = extension.id;
+    }
+    RemoteMedia remote;
+    remote.mid = offered.mid;
+    remote.kind = offered.kind;
+    remote.codec = codecs.front().name;
+    remote.clockRate = codecs.front().clockRate;
+    remote.channels = codecs.front().channels;
+    for (const auto& codec : codecs) {
+      if (codec.is(remote.codec)) remote.payloadTypes.push_back(codec.payloadType);
+    }
+    if (rtp.section->msid) {
+      remote.streamId = rtp.section->msid->stream;
+      remote.trackId = rtp.section->msid->track;
+    }
+    for (auto ssrc : rtp.section->ssrcs) midBySsrc[ssrc] = offered.mid;
+    acceptedMedia[offered.mid] = std::move(remote);
+    return true;
+  }
+
+  // Payload types that identify one section alone (browsers reuse numbers across sections).
+  void indexPayloadTypes() {
+    std::map<std::uint8_t, int> uses;
+    for (const auto& [mid, remote] : acceptedMedia) {
+      for (auto pt : remote.payloadTypes) uses[pt]++;
+    }
+    midByPayloadType.clear();
+    for (const auto& [mid, remote] : acceptedMedia) {
+      for (auto pt : remote.payloadTypes) {
+        if (uses[pt] == 1) midByPayloadType[pt] = mid;
+      }
+    }
+  }
+
+  // After an answer went out: tell the receiver of sections that are new or changed.
+  void announceMedia() {
+    if (!media.section) return;
+    for (const auto& [mid, remote] : acceptedMedia) {
+      auto known = announcedMedia.find(mid);
+      if (known != announcedMedia.end() && known->second.codec == remote.codec &&
+          known->second.trackId == remote.trackId) {
+        continue;
+      }
+      announcedMedia[mid] = remote;
+      auto handler = media.section;
+      handler(remote);
+    }
   }
 
   void onGatheringDone() {
@@ -195,8 +342,10 @@ struct PeerConnection::Impl {
     SessionDescription description{pendingType, writeLocal(pendingType)};
     localDescription = description;
     stats.gatheringMs = loop::nowMs() - describeStartMs;
-    if (pendingType == SdpType::Answer) startDtlsIfReady();
+    const bool answered = pendingType == SdpType::Answer;
+    if (answered) startDtlsIfReady();
     callback(description, "");
+    if (answered) announceMedia();
   }
 
   std::string writeLocal(SdpType type) {
@@ -236,13 +385,17 @@ struct PeerConnection::Impl {
           dataAccepted = true;
           section.sctpPort = 5000;
           section.maxMessageSize = kLocalMaxMessageSize;
-        } else {
-          section.port = 0;  // media lands with the media issue; reject for now
+        } else if (!(receivesMedia && offered.port != 0 &&
+                     (offered.kind == "audio" || offered.kind == "video") &&
+                     acceptMedia(offered, section))) {
+          section.port = 0;
+          acceptedMedia.erase(offered.mid);
           listOfferedCodecs(offered, section);
         }
         local.media.push_back(std::move(section));
       }
     }
+    if (type == SdpType::Answer) indexPayloadTypes();
     return sdp::write(local);
   }
 
@@ -400,6 +553,11 @@ void PeerConnection::createAnswer(DescriptionCallback callback) {
   } else {
     impl.ice->gather();
   }
+}
+
+void PeerConnection::receiveMedia(MediaHandlers handlers) {
+  impl_->media = std::move(handlers);
+  impl_->receivesMedia = true;
 }
 
 void PeerConnection::onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> f) {

@@ -10,8 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,28 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   // DTLS role the connection has.
   void createAnswer(DescriptionCallback callback);
 
+  // An audio or video section of the peer's we receive (answered recvonly).
+  struct RemoteMedia {
+    std::string mid;
+    std::string kind;   // "audio" / "video"
+    std::string codec;  // the first codec both sides have: "opus", "VP8", "H264"
+    std::uint32_t clockRate = 0;
+    std::uint8_t channels = 1;
+    std::vector<std::uint8_t> payloadTypes;  // of that codec (the offerer's numbers)
+    std::string streamId, trackId;           // a=msid; empty without one
+  };
+  struct MediaHandlers {
+    // A section we accepted, once the answer accepting it is handed out; again after a later
+    // answer if its codec changed.
+    std::function<void(const RemoteMedia&)> section;
+    // One decrypted RTP packet of an accepted section, routed by SSRC, then by the MID header
+    // extension, then by a payload type no other section uses. The span lives for the call.
+    std::function<void(const std::string& mid, std::span<const std::uint8_t> packet)> rtp;
+  };
+  // From now on audio/video sections of offers are accepted (recvonly, Opus/VP8/H.264) and their
+  // packets handed up, instead of rejected. Loop thread.
+  void receiveMedia(MediaHandlers handlers);
+
   void onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> f);
   void onStateChange(std::function<void(State)> f);
 
@@ -96,6 +120,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
     std::string selectedLocalCandidate, selectedRemoteCandidate;
     // Remote candidates over kMaxRemoteCandidates (ice_transport.hpp), not used.
     std::size_t droppedRemoteCandidates = 0;
+    // SRTP/SRTCP packets: handed up, refused by SRTP (forged, replayed, malformed), or not
+    // matched to a section we receive.
+    std::uint64_t rtpIn = 0, rtcpIn = 0, srtpRefused = 0, rtpUnrouted = 0;
   };
   Stats stats() const;
 

@@ -297,6 +297,37 @@ class RoomPeer {
     room_->onPeerLeave([](const std::string& id) {
       emit({{"event", "peer-leave"}, {"peerId", id}});
     });
+    // Every track a peer sends is read and counted (media-stats).
+    room_->onPeerTrack([tracks = tracks_](std::shared_ptr<trystero::RemoteTrack> track,
+                                          const std::string& streamId, const std::string& peerId,
+                                          const trystero::Metadata& meta) {
+      auto counted = std::make_shared<CountedTrack>();
+      counted->peerId = peerId;
+      counted->track = track;
+      track->onFrame([counted](const trystero::MediaFrame& frame) {
+        counted->frames++;
+        if (frame.keyframe) counted->keyframes++;
+        counted->bytes += frame.data.size();
+      });
+      {
+        std::lock_guard lock(tracks->mutex);
+        tracks->list.push_back(counted);
+      }
+      emit({{"event", "peer-track"},
+            {"peerId", peerId},
+            {"kind", track->kind()},
+            {"codec", track->codec()},
+            {"trackId", track->id()},
+            {"streamId", streamId},
+            {"meta", meta.value_or(nullptr)}});
+    });
+    room_->onPeerStream(
+        [](const std::string& streamId, const std::string& peerId, const trystero::Metadata& meta) {
+          emit({{"event", "peer-stream"},
+                {"peerId", peerId},
+                {"streamId", streamId},
+                {"meta", meta.value_or(nullptr)}});
+        });
     emit({{"event", "ready"},
           {"selfId", trystero::selfId()},
           {"impl", "cpp"},
@@ -349,6 +380,19 @@ class RoomPeer {
                      {"droppedSignals", st.droppedSignals},
                      {"refusedConnections", st.refusedConnections}},
                     id));
+      } else if (cmd == "media-stats") {
+        json list = json::array();
+        std::lock_guard lock(tracks_->mutex);
+        for (const auto& t : tracks_->list) {
+          list.push_back({{"peerId", t->peerId},
+                          {"kind", t->track->kind()},
+                          {"codec", t->track->codec()},
+                          {"frames", t->frames.load()},
+                          {"keyframes", t->keyframes.load()},
+                          {"bytes", t->bytes.load()},
+                          {"lost", t->track->framesLost()}});
+        }
+        emit(withId({{"event", "media-stats"}, {"tracks", list}}, id));
       } else if (cmd == "join-times") {
         joinTimes(id);
       } else if (cmd == "expect-bulk" || cmd == "expect-many") {
@@ -746,6 +790,17 @@ class RoomPeer {
   trystero::Config config_;
   std::string roomId_;
   std::shared_ptr<trystero::Room> room_;
+  // Tracks peers sent, with what arrived on each (frames come on the network thread).
+  struct CountedTrack {
+    std::string peerId;
+    std::shared_ptr<trystero::RemoteTrack> track;
+    std::atomic<std::uint64_t> frames{0}, keyframes{0}, bytes{0};
+  };
+  struct Tracks {
+    std::mutex mutex;
+    std::vector<std::shared_ptr<CountedTrack>> list;
+  };
+  std::shared_ptr<Tracks> tracks_ = std::make_shared<Tracks>();
   // Network thread only (onPeerJoin): how many greetings went out.
   std::shared_ptr<int> greetings_ = std::make_shared<int>(0);
 

@@ -1,11 +1,13 @@
-// Renegotiation on a live connection: trystero@0.22.0 in Chromium adds a stream (canvas video and
-// oscillator audio) toward the native room peer, which renegotiates over @_signal. Until media
-// lands the native answer rejects the audio and video sections: the browser's connection must
-// go back from have-local-offer to stable with those transceivers stopped, the data channel must
-// carry on (1 MB binaries both ways after each renegotiation), and neither side may see the
-// other leave. Twice, so that a second renegotiation on the same connection works too.
+// Media from a browser, on a live connection: trystero@0.22.0 in Chromium adds a stream (canvas
+// video and oscillator audio) toward the native room peer, which renegotiates over @_signal and
+// answers the audio and video sections recvonly. The browser's connection must go back from
+// have-local-offer to stable sending both; the native peer must report onPeerTrack for each track
+// (with the stream's metadata on the first onPeerStream only, as the JS) and receive frames of
+// both (VP8 with keyframes, Opus); the data channel must carry on (1 MB binaries both ways after
+// each renegotiation), and neither side may see the other leave. Twice, so that a second
+// renegotiation on the same connection works too.
 //
-//   tests/interop/run.sh BUILD_DIR   (INTEROP_FILES=renegotiation)
+//   tests/interop/run.sh BUILD_DIR   (INTEROP_FILES=media)
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -19,7 +21,7 @@ const BIN_SIZE = 1_000_000;
 const uid = () => Math.random().toString(36).slice(2, 10);
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
-describe('renegotiation', () => {
+describe('media from a browser', () => {
   let relay;
   const unavailable = strategyUnavailable(STRATEGY) ?? hostUnavailable('chromium');
   before(async () => {
@@ -29,7 +31,7 @@ describe('renegotiation', () => {
   });
   after(async () => { await relay?.dispose(); });
 
-  test('a browser adding a stream toward the native peer renegotiates; the data channel carries on', { timeout: 5 * 60000 }, async (t) => {
+  test('a browser adds a stream toward the native peer: onPeerTrack/onPeerStream with metadata, VP8 and Opus frames arrive, the data channel carries on', { timeout: 5 * 60000 }, async (t) => {
     if (unavailable && process.env.INTEROP_REQUIRED) throw new Error(`required but unavailable: ${unavailable}`);
     if (unavailable) { t.skip(unavailable); return; }
     const scope = peerScope(t, { strategy: STRATEGY, appId: appIdFor(STRATEGY, relay, `reneg-${uid()}`), roomId: `r-${uid()}`, relays: relay.urls });
@@ -57,13 +59,37 @@ describe('renegotiation', () => {
       assert.equal(added.connectionState, 'connected', `round ${round}: ${JSON.stringify(added)}`);
       assert.deepEqual([...added.sendersAdded].sort(), ['audio', 'video'], `round ${round}: ${JSON.stringify(added)}`);
       assert.deepEqual(added.states, ['have-local-offer', 'stable'], `round ${round}: the offer went out and our answer came back`);
-      // The answer rejected both sections: their transceivers stopped (and are dropped).
+      assert.equal(added.media.length, 2 * round, `round ${round}: ${JSON.stringify(added.media)}`);
       for (const m of added.media) {
-        assert.ok(['stopped', 'inactive'].includes(m.currentDirection), `round ${round}: media section answered as ${m.currentDirection}: ${JSON.stringify(added.media)}`);
+        assert.equal(m.currentDirection, 'sendonly', `round ${round}: media section answered: ${JSON.stringify(added.media)}`);
+      }
+      const tracks = [];
+      for (let i = 0; i < 2; i++) {
+        tracks.push(await native.waitEvent('peer-track', 15000, (o) => o.peerId === browser.selfId, `round ${round}: onPeerTrack ${i + 1}`));
+      }
+      assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video']);
+      assert.deepEqual(tracks.map((x) => x.codec.toLowerCase()).sort(), ['opus', 'vp8']);
+      const streams = [];
+      for (let i = 0; i < 2; i++) {
+        streams.push(await native.waitEvent('peer-stream', 15000, (o) => o.peerId === browser.selfId, `round ${round}: onPeerStream ${i + 1}`));
+      }
+      assert.deepEqual(streams.map((x) => x.meta), [{ round }, null], 'the stream metadata comes with the first onPeerStream only');
+      assert.ok(streams.every((x) => x.streamId && x.streamId === tracks[0].streamId), 'both tracks in one stream');
+      // Frames: wait until this round's tracks have delivered some of both kinds.
+      let stats;
+      const deadline = Date.now() + 20000;
+      for (;;) {
+        stats = await native.request({ cmd: 'media-stats' });
+        const mine = stats.tracks.slice(-2);
+        const video = mine.find((x) => x.kind === 'video');
+        const audio = mine.find((x) => x.kind === 'audio');
+        if (video?.frames >= 10 && video?.keyframes >= 1 && audio?.frames >= 50) break;
+        if (Date.now() > deadline) assert.fail(`round ${round}: too few frames: ${JSON.stringify(stats.tracks)}`);
+        await new Promise((r) => setTimeout(r, 200));
       }
       await transfer(browser, native, round);
       await transfer(native, browser, round + 10);
-      console.log(`[renegotiation] round ${round}: ${JSON.stringify(added.media)}; 1 MB each way after it`);
+      console.log(`[media] round ${round}: tracks ${JSON.stringify(stats.tracks.slice(-2))}; 1 MB each way after it`);
     }
     assert.equal(native.consume((o) => o.event === 'peer-leave').length, 0, 'native saw the browser leave');
     assert.equal(browser.consume((o) => o.event === 'peer-leave').length, 0, 'the browser saw native leave');

@@ -1,0 +1,74 @@
+#include "room/remote_track.hpp"
+
+#include "media/h264.hpp"
+#include "media/opus.hpp"
+#include "media/rtp.hpp"
+#include "media/vp8.hpp"
+
+namespace trystero {
+
+namespace {
+
+bool sameName(const std::string& a, const char* b) {
+  return a.size() == std::char_traits<char>::length(b) &&
+         std::equal(a.begin(), a.end(), b, [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+std::shared_ptr<RemoteTrack::State> RemoteTrack::State::create(std::string id, std::string kind,
+                                                               std::string codec,
+                                                               std::uint32_t clockRate) {
+  std::unique_ptr<media::FrameAssembler> assembler;
+  if (sameName(codec, "VP8")) {
+    assembler = std::make_unique<media::FrameAssembler>(media::makeVp8Depacketizer());
+  } else if (sameName(codec, "H264")) {
+    assembler = std::make_unique<media::FrameAssembler>(media::makeH264Depacketizer());
+  } else if (sameName(codec, "opus")) {
+    assembler = std::make_unique<media::FrameAssembler>(media::makeOpusDepacketizer());
+  } else {
+    return nullptr;
+  }
+  auto state = std::make_shared<State>();
+  state->id = std::move(id);
+  state->kind = std::move(kind);
+  state->codec = std::move(codec);
+  state->clockRate = clockRate;
+  state->assembler_ = std::move(assembler);
+  return state;
+}
+
+void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
+  auto packet = media::parseRtp(bytes);
+  if (!packet) return;
+  auto result = assembler_->push(*packet);
+  framesLost += result.framesLost;
+  if (result.frames.empty()) return;
+  std::function<void(const MediaFrame&)> handler;
+  {
+    std::lock_guard lock(handlerMutex);
+    handler = onFrame;
+  }
+  for (auto& frame : result.frames) {
+    framesReceived++;
+    if (!handler) continue;
+    handler(MediaFrame{std::move(frame.data), frame.rtpTimestamp, frame.keyframe});
+  }
+}
+
+const std::string& RemoteTrack::id() const { return state_->id; }
+const std::string& RemoteTrack::kind() const { return state_->kind; }
+const std::string& RemoteTrack::codec() const { return state_->codec; }
+std::uint32_t RemoteTrack::clockRate() const { return state_->clockRate; }
+std::uint64_t RemoteTrack::framesReceived() const { return state_->framesReceived; }
+std::uint64_t RemoteTrack::framesLost() const { return state_->framesLost; }
+
+void RemoteTrack::onFrame(std::function<void(const MediaFrame&)> f) {
+  std::lock_guard lock(state_->handlerMutex);
+  state_->onFrame = std::move(f);
+}
+
+}  // namespace trystero

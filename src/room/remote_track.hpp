@@ -1,0 +1,34 @@
+// What stands behind a trystero::RemoteTrack: the track's description, the user's frame handler
+// and the reassembly of its RTP packets into frames (media::FrameAssembler for its codec).
+// push() runs on the loop thread only; the handler may be set from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "media/frame_assembler.hpp"
+#include "trystero/trystero.hpp"
+
+namespace trystero {
+
+struct RemoteTrack::State {
+  std::string id, kind, codec;
+  std::uint32_t clockRate = 0;
+  std::atomic<std::uint64_t> framesReceived{0}, framesLost{0};
+  std::mutex handlerMutex;
+  std::function<void(const MediaFrame&)> onFrame;  // guarded by handlerMutex
+
+  // nullptr when the codec has no depacketizer here.
+  static std::shared_ptr<State> create(std::string id, std::string kind, std::string codec,
+                                       std::uint32_t clockRate);
+  // One decrypted RTP packet of the track; frames it completes go to onFrame.
+  void push(std::span<const std::uint8_t> packet);
+
+ private:
+  std::unique_ptr<media::FrameAssembler> assembler_;
+};
+
+}  // namespace trystero
