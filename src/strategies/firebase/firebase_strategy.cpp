@@ -93,6 +93,15 @@ void FirebaseStrategy::subscribe(std::size_t, const std::string& rootTopic,
     if (r && !r->left) roomChanged(*r, value);
   });
   slot = std::move(room);
+  // The server may have refused our token before this room came (the connection is shared and
+  // starts with the first room): the room hears of it too, once the engine has it set up.
+  if (connection_->authRefusal()) {
+    connection_->whenConnected([this, weakRoom] {
+      auto r = weakRoom.lock();
+      if (r && !r->left && connection_->authRefusal())
+        refused(*connection_->authRefusal(), r.get());
+    });
+  }
 }
 
 void FirebaseStrategy::unsubscribe(std::size_t, const std::string& rootTopic,
@@ -190,10 +199,11 @@ void FirebaseStrategy::roomChanged(Room& room, const json& value) {
   for (const auto& [topic, text] : messages) (*handler)(topic, text);
 }
 
-void FirebaseStrategy::refused(const Connection::Refusal& refusal) {
+void FirebaseStrategy::refused(const Connection::Refusal& refusal, const Room* only) {
   if (!errorHandler_) return;
   std::vector<std::string> rootTopics;
   for (auto& [key, room] : rooms_) {
+    if (only && room.get() != only) continue;
     const bool concerned = refusal.path.empty() || refusal.path == room->path ||
                            refusal.path.starts_with(room->path + "/");
     // Announces repeat every few seconds and each signal has a path of its own: one report of

@@ -65,7 +65,8 @@ class FirebaseStrategy : public room::Strategy {
   struct Room;
   void roomChanged(Room& room, const nlohmann::json& value);
   std::string roomPathForPeer(const std::string& peerTopic) const;
-  void refused(const Connection::Refusal& refusal);
+  // To the rooms the refusal concerns, or to `only`.
+  void refused(const Connection::Refusal& refusal, const Room* only = nullptr);
 
   std::shared_ptr<Connection> connection_;
   const std::string rootPath_;

@@ -198,7 +198,8 @@ void Connection::handle(const ServerMessage& message) {
       return pushed(message);
     case ServerMessage::Kind::AuthRevoked:
       authenticated_ = false;
-      return refused({"ac", "", message.status, message.text});
+      authRefusal_ = Refusal{"ac", "", message.status, message.text};
+      return refused(*authRefusal_);
     case ServerMessage::Kind::ListenRevoked: {
       const std::string path = "/" + message.path;
       if (auto it = listens_.find(path); it != listens_.end()) it->second.synced = false;
@@ -268,9 +269,11 @@ void Connection::sendAuth() {
     if (!self) return;
     if (reply.status == "ok") {
       self->authenticated_ = true;
+      self->authRefusal_.reset();
       return;
     }
-    self->refused({action, "", reply.status, explanation(reply.data)});
+    self->authRefusal_ = Refusal{action, "", reply.status, explanation(reply.data)};
+    self->refused(*self->authRefusal_);
   });
 }
 

@@ -134,6 +134,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void removeRefusalHandler(std::uint64_t id);
   // Whether the server accepted our credential on this connection.
   bool authenticated() const { return authenticated_; }
+  // The server's last word on our credential when it was a refusal (until it accepts one):
+  // for those who start listening after it came.
+  const std::optional<Refusal>& authRefusal() const { return authRefusal_; }
 
   const std::string& url() const { return url_; }
   const std::shared_ptr<net::RelaySocket>& socket() const { return socket_; }
@@ -185,6 +188,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string handshakeHost_;  // where the last handshake wants the next connection
   int redirectsInARow_ = 0;
   bool authenticated_ = false;
+  std::optional<Refusal> authRefusal_;
   std::map<std::uint64_t, std::shared_ptr<RefusalHandler>> refusalHandlers_;
   std::uint64_t nextRefusalHandlerId_ = 1;
   std::set<std::string> warned_;  // action + status refused so far: warned once each

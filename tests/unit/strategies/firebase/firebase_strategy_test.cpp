@@ -390,6 +390,33 @@ TEST(FirebaseAuth, AWrongTokenAndTheDeniedListenAreReportedInTheServersWords) {
   loop.invoke([&] { strategy.reset(); });
 }
 
+// The connection is shared: a room that subscribes after the token was refused hears of it too.
+TEST(FirebaseAuth, ARoomThatComesAfterTheRefusalHearsOfIt) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer server(serverLoop);
+  server.requireAuth("sesame");
+  Client client(loop, server.databaseUrl(), withToken("open up"));
+  ASSERT_TRUE(eventually([&] { return client.refused().size() == 1; }));
+  std::vector<std::pair<std::string, std::string>> errors;  // loop thread
+  std::unique_ptr<FirebaseStrategy> strategy;
+  loop.invoke([&] {
+    strategy = std::make_unique<FirebaseStrategy>(client.connection, "", "selfA");
+    strategy->setErrorHandler([&](const std::string& topic, const std::string& error) {
+      errors.emplace_back(topic, error);
+    });
+    strategy->subscribe(0, "roomT", "selfT", [](const std::string&, const std::string&) {});
+  });
+  ASSERT_TRUE(eventually([&] { return loop.invoke([&] { return errors.size(); }) == 2; }));
+  auto reported = loop.invoke([&] { return errors; });
+  EXPECT_NE(std::find(reported.begin(), reported.end(),
+                      std::make_pair(std::string("roomT"),
+                                     std::string("firebase: the auth token was refused: "
+                                                 "invalid_token (Could not parse auth token.)"))),
+            reported.end());
+  loop.invoke([&] { strategy.reset(); });
+}
+
 TEST(FirebaseAuth, ARevokedTokenIsReported) {
   loop::Loop serverLoop;
   loop::Loop loop;
