@@ -9,7 +9,9 @@
 // WebSocket, namespace from ?ns=). Peers write their presence and signals under
 // Config::rootPath (default "__trystero__") exactly as trystero's firebase.js does, so native
 // and JavaScript peers (the Firebase JS SDK) share rooms. The database rules must allow
-// anonymous reads and writes under the root path: there is no sign-in.
+// anonymous reads and writes under the root path (trystero's JS never signs in), or
+// Config::firebaseAuthToken must carry a token they accept; what the database refuses (the
+// token, reads, writes) reaches onJoinError in its own words.
 //
 // One WebSocket per database URL, shared by every room and by getOccupants(). The first join
 // of the process picks the database and the root path for all later rooms, as the JS does.
@@ -31,7 +33,8 @@ std::shared_ptr<Room> joinRoom(const Config& config, const std::string& roomId,
 // The ids of the peers present in a room, without joining it: one read of the room's node.
 // Unlike the JS (which lists the room's node keys, i.e. topic hashes) this lists the peer ids
 // of the nodes that carry a presence. Fails (std::runtime_error) when the database does not
-// answer within 30 s. Uses the database connection of config.appId (opening one if needed).
+// answer within 30 s, or at once, in the database's words, when it refuses the read. Uses the
+// database connection of config.appId and config.firebaseAuthToken (opening one if needed).
 // Any thread.
 Future<std::vector<std::string>> getOccupants(const Config& config, const std::string& roomId);
 

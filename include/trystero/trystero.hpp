@@ -51,6 +51,9 @@ struct Config {
   std::vector<IceServer> turnConfig;  // appended to the ICE servers
   std::string supabaseKey;
   std::string rootPath;
+  // Native extra, firebase: a credential for databases whose rules require sign-in (a Firebase
+  // ID token or a token minted with the database's secret), presented after every connect.
+  std::string firebaseAuthToken;
   bool manualRelayReconnection = false;
   // Native extra: gather loopback candidates (needed when loopback is the only network, e.g.
   // tests in a network namespace).

@@ -684,6 +684,13 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
     if (auto room = it->second->core->room()) return room;
   }
   if (pool_.empty() && sessions_.empty()) startPool();
+  if (!errorHandlerSet_) {
+    errorHandlerSet_ = true;
+    std::weak_ptr<Signaller> weak = weak_from_this();
+    strategy_->setErrorHandler([weak](const std::string& rootTopic, const std::string& error) {
+      if (auto self = weak.lock()) self->mediumError(rootTopic, error);
+    });
+  }
 
   auto session = std::make_shared<Session>(*this, config, roomId, std::move(onJoinError));
   session->createCore(*this);
@@ -695,6 +702,20 @@ std::shared_ptr<Room> Signaller::join(const Config& config, const std::string& r
     });
   }
   return session->core->makeRoom();
+}
+
+void Signaller::mediumError(const std::string& rootTopic, const std::string& error) {
+  std::vector<std::shared_ptr<Session>> concerned;
+  for (auto& [key, session] : sessions_) {
+    if (!session->left && (rootTopic.empty() || session->rootTopic == rootTopic)) {
+      concerned.push_back(session);
+    }
+  }
+  for (auto& session : concerned) {  // a handler may leave rooms
+    if (!session->left && session->onJoinError) {
+      session->onJoinError({error, session->config.appId, "", session->roomId});
+    }
+  }
 }
 
 std::shared_ptr<RoomCore> Signaller::core(const std::string& appId,

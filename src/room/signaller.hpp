@@ -66,6 +66,7 @@ class Signaller : public std::enable_shared_from_this<Signaller> {
   void startPool();
   void sweepPool();
   void leaveSession(const std::string& appId, const std::string& roomId);
+  void mediumError(const std::string& rootTopic, const std::string& error);
 
   loop::Loop& loop_;
   std::unique_ptr<Strategy> strategy_;
@@ -75,6 +76,7 @@ class Signaller : public std::enable_shared_from_this<Signaller> {
   std::vector<std::shared_ptr<Peer>> pool_;
   std::uint64_t nextOfferHandle_ = 0;
   loop::Timer poolTimer_;
+  bool errorHandlerSet_ = false;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Session>> sessions_;
 };
 

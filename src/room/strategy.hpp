@@ -38,6 +38,12 @@ class Strategy {
   // Publishes one signalling message (offer/answer JSON text) to a topic.
   virtual void signal(std::size_t relay, const std::string& topic, const std::string& message) = 0;
 
+  // Errors the medium reports about a room, in the server's words (a refused credential, access
+  // the database rules deny): the engine hands them to the room's onJoinError. An empty
+  // rootTopic concerns every room.
+  using ErrorHandler = std::function<void(const std::string& rootTopic, const std::string& error)>;
+  virtual void setErrorHandler(ErrorHandler handler) { (void)handler; }
+
   // The medium's connections, for getRelaySockets(); empty for media without sockets.
   virtual std::vector<RelaySocketInfo> relaySockets() const { return {}; }
 

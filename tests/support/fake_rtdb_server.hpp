@@ -5,6 +5,11 @@
 // to every listener it touches (the whole listened value) then `ok`; `o`, `n`, `s` recorded and
 // never answered nor executed. Tests can also send raw frames and cut connections.
 //
+// Rules as a test wants them: requireAuth(token) refuses `q` and `p` with permission_denied on a
+// connection until an `auth`/`gauth` with that cred was acknowledged there, and answers any other
+// cred with invalid_token (firebase-server's words for both). redirectTo(host) greets new
+// connections with a redirect instead of the handshake; setHandshakeHost names a host in it.
+//
 // Runs on the loop it is given (not the client's); every public method is thread-safe.
 #pragma once
 
@@ -101,6 +106,17 @@ class FakeRtdbServer {
       }
     });
   }
+  void requireAuth(const std::string& token) {
+    loop_.invoke([&] { requiredToken_ = token; });
+  }
+  void redirectTo(const std::string& host) {
+    loop_.invoke([&] { redirectHost_ = host; });
+  }
+  void setHandshakeHost(const std::string& host) {
+    loop_.invoke([&] { handshakeHost_ = host; });
+  }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+
   // Cuts every connection (as a server restart would; the data stays).
   void dropAll() {
     loop_.invoke([&] {
@@ -118,6 +134,7 @@ class FakeRtdbServer {
     std::vector<std::string> listens;
     std::string pending;  // a split message being reassembled
     std::size_t framesLeft = 0;
+    bool authenticated = false;
   };
 
   void start() {
@@ -139,7 +156,7 @@ class FakeRtdbServer {
                           SoupWebsocketConnection* conn, gpointer data) {
     auto* self = static_cast<FakeRtdbServer*>(data);
     g_object_ref(conn);
-    self->conns_.push_back({conn, {}, {}, 0});
+    self->conns_.push_back({conn, {}, {}, 0, false});
     g_signal_connect(conn, "message", G_CALLBACK(&FakeRtdbServer::onMessage), self);
     g_signal_connect(conn, "closed", G_CALLBACK(&FakeRtdbServer::onClosed), self);
     {
@@ -149,11 +166,16 @@ class FakeRtdbServer {
       self->urls_.push_back(uri);
       g_free(uri);
     }
+    if (!self->redirectHost_.empty()) {
+      self->send(conn, {{"t", "c"}, {"d", {{"t", "r"}, {"d", self->redirectHost_}}}});
+      return;
+    }
     self->send(
         conn,
         {{"t", "c"},
          {"d",
-          {{"t", "h"}, {"d", {{"ts", 1795559242010}, {"v", "5"}, {"h", "fake"}, {"s", ""}}}}}});
+          {{"t", "h"},
+           {"d", {{"ts", 1795559242010}, {"v", "5"}, {"h", self->handshakeHost_}, {"s", ""}}}}}});
   }
 
   Conn* find(SoupWebsocketConnection* conn) {
@@ -205,6 +227,19 @@ class FakeRtdbServer {
       requests_.push_back({action, body});
     }
     const std::string path = body.value("p", "");
+    auto reply = [&](const std::string& status, const std::string& data) {
+      send(c.conn, {{"t", "d"}, {"d", {{"r", d["r"]}, {"b", {{"s", status}, {"d", data}}}}}});
+    };
+    if (action == "auth" || action == "gauth") {
+      if (!requiredToken_.empty() && body.value("cred", "") != requiredToken_) {
+        return reply("invalid_token", "Could not parse auth token.");
+      }
+      c.authenticated = true;
+      return reply("ok", "");
+    }
+    if ((action == "q" || action == "p") && !requiredToken_.empty() && !c.authenticated) {
+      return reply("permission_denied", "Permission denied");
+    }
     if (action == "q") {
       c.listens.push_back(path);
       pushTo(c.conn, path);
@@ -246,6 +281,9 @@ class FakeRtdbServer {
   unsigned port_ = 0;
   std::vector<Conn> conns_;
   strategies::firebase::Subtree tree_{{}};
+  std::string requiredToken_;
+  std::string redirectHost_;
+  std::string handshakeHost_ = "fake";
   mutable std::mutex mutex_;
   std::vector<Request> requests_;
   std::vector<std::string> urls_;

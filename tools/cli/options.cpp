@@ -27,6 +27,7 @@ options:
                       http://HOST:PORT?ns=DB); supabase: the project URL
                       (https://<ref>.supabase.co)
   --root-path PATH    firebase: the database path rooms live under (default __trystero__)
+  --firebase-auth TOKEN  firebase: an auth token for databases whose rules want sign-in
   --supabase-key KEY  supabase: the project's anon key
   --password PW       encrypts signalling; peers with another password cannot join
   --relay URL         a relay / broker / tracker to use (repeatable; default: public ones)
@@ -51,7 +52,8 @@ and 'file-part' per part written), pipe the actions 'pipe' (binary, metadata {of
 written so far}). A sender waits for the acknowledgements only from peers that send them.
 
 exit codes: 0 done; 1 transfer failed or not verified; 2 bad usage; 3 join error (wrong
-password); 4 timed out (no peer, or no relay reachable); 130 interrupted.
+password, or the firebase database refused the token or access); 4 timed out (no peer, or no
+relay reachable); 130 interrupted.
 )";
 
 double parseNumber(std::string_view flag, const std::string& text) {
@@ -149,6 +151,8 @@ Options parseOptions(int argc, char** argv) {
       options.password = value(arg);
     } else if (arg == "--relay") {
       options.relays.push_back(value(arg));
+    } else if (arg == "--firebase-auth") {
+      options.firebaseAuthToken = value(arg);
     } else if (arg == "--root-path") {
       options.rootPath = value(arg);
     } else if (arg == "--turn") {
@@ -223,6 +227,9 @@ Options parseOptions(int argc, char** argv) {
   if (!options.rootPath.empty() && options.strategy != "firebase") {
     throw UsageError("--root-path is for --strategy firebase only");
   }
+  if (!options.firebaseAuthToken.empty() && options.strategy != "firebase") {
+    throw UsageError("--firebase-auth is for --strategy firebase only");
+  }
 
   if (options.command == "chat") {
     if (options.room.empty() && !options.arguments.empty()) {
@@ -252,6 +259,7 @@ Config toConfig(const Options& options) {
   config.password = options.password;
   config.relayUrls = options.relays;
   config.rootPath = options.rootPath;
+  config.firebaseAuthToken = options.firebaseAuthToken;
   config.supabaseKey = options.supabaseKey;
   config.turnConfig = options.turn;
   if (options.local || !options.stun.empty()) {

@@ -27,6 +27,7 @@ struct Options {
   std::string supabaseKey;  // --strategy supabase: the project's anon key
   std::vector<std::string> relays;
   std::string rootPath;  // firebase: where rooms live in the database (default __trystero__)
+  std::string firebaseAuthToken;  // firebase: presented to databases whose rules want sign-in
   std::vector<IceServer> turn;
   std::vector<std::string> stun;
   bool local = false;  // no public STUN; loopback candidates (one machine, or a netns)

@@ -270,8 +270,11 @@ Session::Session(const Options& options, Output& out) : options_(options), out_(
         queue->push([this, error] {
           out_.event({{"event", "join-error"}, {"error", error.error}, {"peerId", error.peerId}},
                      "");
-          out_.error("cannot join room '" + error.roomId + "': " + error.error + " (peer " +
-                     shortId(error.peerId) + "); check --password");
+          // No peer: the medium refused us (a firebase token or rules), in its own words.
+          out_.error("cannot join room '" + error.roomId + "': " + error.error +
+                     (error.peerId.empty()
+                          ? std::string()
+                          : " (peer " + shortId(error.peerId) + "); check --password"));
           stop(kJoinError);
         });
       });

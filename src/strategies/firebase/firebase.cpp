@@ -27,12 +27,16 @@ strategies::firebase::DatabaseUrl parseOrThrow(const std::string& appId) {
   return *db;
 }
 
-// One connection per database URL, as firebase.js keeps one Database per appId. Loop thread.
-std::shared_ptr<Connection> connectionFor(loop::Loop& loop, const std::string& appId) {
-  static auto* connections = new std::map<std::string, std::shared_ptr<Connection>>();
-  auto& connection = (*connections)[appId];
+// One connection per database URL, as firebase.js keeps one Database per appId (and per token:
+// getOccupants with another token than the rooms' must not read with theirs). Loop thread.
+std::shared_ptr<Connection> connectionFor(loop::Loop& loop, const Config& config) {
+  static auto* connections =
+      new std::map<std::pair<std::string, std::string>, std::shared_ptr<Connection>>();
+  auto& connection = (*connections)[{config.appId, config.firebaseAuthToken}];
   if (!connection) {
-    connection = std::make_shared<Connection>(loop, parseOrThrow(appId));
+    Connection::Options options;
+    options.authToken = config.firebaseAuthToken;
+    connection = std::make_shared<Connection>(loop, parseOrThrow(config.appId), options);
     connection->start();
   }
   return connection;
@@ -50,8 +54,8 @@ std::shared_ptr<Room> joinRoom(const Config& config, const std::string& roomId,
   return room::joinWithStrategy(
       kStrategyName, config, roomId, std::move(onJoinError),
       [](loop::Loop& loop, const Config& first, const std::string& selfId) {
-        return std::make_unique<strategies::firebase::FirebaseStrategy>(
-            connectionFor(loop, first.appId), rootPathOf(first), selfId);
+        return std::make_unique<strategies::firebase::FirebaseStrategy>(connectionFor(loop, first),
+                                                                        rootPathOf(first), selfId);
       });
 }
 
@@ -66,20 +70,39 @@ Future<std::vector<std::string>> getOccupants(const Config& config, const std::s
   const std::string path = strategies::firebase::joinPath(strategies::firebase::splitPath(
       rootPathOf(config) + "/" + crypto::topicHash("Trystero@" + config.appId + "@" + roomId)));
   auto& loop = loop::Loop::shared();
-  loop.post([&loop, appId = config.appId, path, promise] {
-    auto connection = connectionFor(loop, appId);
-    auto state = std::make_shared<std::pair<std::uint64_t, loop::Timer>>();
+  loop.post([&loop, config, path, promise] {
+    auto connection = connectionFor(loop, config);
+    // The listen, the refusal handler and the deadline; whichever settles first ends all three.
+    struct State {
+      std::uint64_t listener = 0;
+      std::uint64_t refusals = 0;
+      loop::Timer deadline;
+    };
+    auto state = std::make_shared<State>();
     std::weak_ptr<Connection> weak = connection;
-    state->first = connection->listen(path, [weak, state, promise](const nlohmann::json& value) {
+    auto finish = [weak, state] {
+      state->deadline.cancel();
+      if (auto c = weak.lock()) {
+        c->unlisten(state->listener);
+        c->removeRefusalHandler(state->refusals);
+      }
+    };
+    state->refusals =
+        connection->addRefusalHandler([path, promise, finish](const Connection::Refusal& refusal) {
+          if (refusal.path != path || (refusal.action != "q" && refusal.action != "c")) return;
+          auto p = promise;
+          p.reject("trystero: firebase getOccupants: " + refusal.describe());
+          finish();
+        });
+    state->listener = connection->listen(path, [promise, finish](const nlohmann::json& value) {
       auto p = promise;
       p.resolve(strategies::firebase::occupantsOf(value));
-      state->second.cancel();
-      if (auto c = weak.lock()) c->unlisten(state->first);
+      finish();
     });
-    state->second = loop.after(kOccupantsTimeout, [weak, state, promise] {
+    state->deadline = loop.after(kOccupantsTimeout, [promise, finish] {
       auto p = promise;
       p.reject("trystero: firebase getOccupants: no answer from the database");
-      if (auto c = weak.lock()) c->unlisten(state->first);
+      finish();
     });
   });
   return future;

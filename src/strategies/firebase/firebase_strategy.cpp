@@ -45,15 +45,20 @@ struct FirebaseStrategy::Room {
   // server no longer has are forgotten (push ids are never reused).
   std::map<std::string, std::set<std::string>> delivered;
   bool left = false;
+  std::set<std::string> reported;  // refusals told to the engine, by action and status
 };
 
 FirebaseStrategy::FirebaseStrategy(std::shared_ptr<Connection> connection, std::string rootPath,
                                    std::string selfId)
     : connection_(std::move(connection)),
       rootPath_(rootPath.empty() ? kDefaultRootPath : std::move(rootPath)),
-      selfId_(std::move(selfId)) {}
+      selfId_(std::move(selfId)) {
+  refusalHandlerId_ = connection_->addRefusalHandler(
+      [this](const Connection::Refusal& refusal) { refused(refusal); });
+}
 
 FirebaseStrategy::~FirebaseStrategy() {
+  connection_->removeRefusalHandler(refusalHandlerId_);
   for (auto& [key, room] : rooms_) {
     room->left = true;
     connection_->unlisten(room->listenerId);
@@ -88,6 +93,15 @@ void FirebaseStrategy::subscribe(std::size_t, const std::string& rootTopic,
     if (r && !r->left) roomChanged(*r, value);
   });
   slot = std::move(room);
+  // The server may have refused our token before this room came (the connection is shared and
+  // starts with the first room): the room hears of it too, once the engine has it set up.
+  if (connection_->authRefusal()) {
+    connection_->whenConnected([this, weakRoom] {
+      auto r = weakRoom.lock();
+      if (r && !r->left && connection_->authRefusal())
+        refused(*connection_->authRefusal(), r.get());
+    });
+  }
 }
 
 void FirebaseStrategy::unsubscribe(std::size_t, const std::string& rootTopic,
@@ -183,6 +197,25 @@ void FirebaseStrategy::roomChanged(Room& room, const json& value) {
   room.delivered = std::move(present);
   auto handler = room.handler;  // may unsubscribe, and so release the room
   for (const auto& [topic, text] : messages) (*handler)(topic, text);
+}
+
+void FirebaseStrategy::refused(const Connection::Refusal& refusal, const Room* only) {
+  if (!errorHandler_) return;
+  std::vector<std::string> rootTopics;
+  for (auto& [key, room] : rooms_) {
+    if (only && room.get() != only) continue;
+    const bool concerned = refusal.path.empty() || refusal.path == room->path ||
+                           refusal.path.starts_with(room->path + "/");
+    // Announces repeat every few seconds and each signal has a path of its own: one report of
+    // each kind is enough.
+    if (concerned && !room->left &&
+        room->reported.insert(refusal.action + " " + refusal.status).second) {
+      rootTopics.push_back(room->rootTopic);
+    }
+  }
+  const std::string error = "firebase: " + refusal.describe();
+  auto handler = errorHandler_;  // may leave rooms
+  for (const auto& topic : rootTopics) handler(topic, error);
 }
 
 std::vector<RelaySocketInfo> FirebaseStrategy::relaySockets() const {

@@ -12,6 +12,10 @@
 // remove it when we disconnect; leaving removes it at once (firebase-server never runs
 // onDisconnect operations; the real service would remove it on its own too).
 //
+// What the database refuses (the auth token, reading the room, writing presence or signals)
+// reaches the rooms concerned as a join error in the server's words, once per kind and room: a
+// room whose rules deny it would otherwise just stay empty.
+//
 // Loop thread only (construction and destruction included).
 #pragma once
 
@@ -52,6 +56,7 @@ class FirebaseStrategy : public room::Strategy {
                                                     const std::string& selfTopic) override;
   void signal(std::size_t relay, const std::string& topic, const std::string& message) override;
   std::vector<RelaySocketInfo> relaySockets() const override;
+  void setErrorHandler(ErrorHandler handler) override { errorHandler_ = std::move(handler); }
 
   const std::shared_ptr<Connection>& connection() const { return connection_; }
   std::string roomPath(const std::string& rootTopic) const;
@@ -60,12 +65,16 @@ class FirebaseStrategy : public room::Strategy {
   struct Room;
   void roomChanged(Room& room, const nlohmann::json& value);
   std::string roomPathForPeer(const std::string& peerTopic) const;
+  // To the rooms the refusal concerns, or to `only`.
+  void refused(const Connection::Refusal& refusal, const Room* only = nullptr);
 
   std::shared_ptr<Connection> connection_;
   const std::string rootPath_;
   const std::string selfId_;
   std::map<std::string, std::shared_ptr<Room>> rooms_;  // by rootTopic + "/" + selfTopic
   std::uint64_t subscriptions_ = 0;
+  ErrorHandler errorHandler_;
+  std::uint64_t refusalHandlerId_ = 0;
 };
 
 }  // namespace trystero::strategies::firebase

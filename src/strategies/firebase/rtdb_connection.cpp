@@ -15,7 +15,30 @@ std::int64_t systemNowMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// The explanation a refusal carries: firebase-server and the service send a string.
+std::string explanation(const json& data) {
+  if (data.is_string()) return data.get<std::string>();
+  if (data.is_null() || (data.is_object() && data.empty())) return {};
+  return data.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace
+
+std::string Connection::Refusal::describe() const {
+  std::string what;
+  if (action == "auth" || action == "gauth") {
+    what = "the auth token was refused";
+  } else if (action == "ac") {
+    what = "the auth token was revoked";
+  } else if (action == "q") {
+    what = "reading " + path + " was refused";
+  } else if (action == "c") {
+    what = "reading " + path + " was revoked";
+  } else {
+    what = "writing " + path + " was refused";
+  }
+  return what + ": " + status + (message.empty() ? "" : " (" + message + ")");
+}
 
 Connection::Connection(loop::Loop& loop, DatabaseUrl db, Options options)
     : loop_(loop),
@@ -46,7 +69,38 @@ void Connection::socketMessage(std::string_view data, bool binary) {
   if (!binary) received(data);  // the protocol is text only
 }
 
-void Connection::socketClosed(int, const std::string&) { ended(); }
+void Connection::socketClosed(int, const std::string&) {
+  const bool hadHandshake = handshakeDone_;
+  ended();
+  switchHostIfNeeded(hadHandshake);
+}
+
+// The relay socket retries its own URL; a move to another host takes a new socket.
+void Connection::switchHostIfNeeded(bool hadHandshake) {
+  if (closed_) return;
+  std::string next = host_;
+  if (hadHandshake && !handshakeHost_.empty()) {
+    next = handshakeHost_;
+  } else if (!hadHandshake && host_ != db_.host) {
+    // Where we were sent is unreachable: back to the database's own host, as the SDK forgets
+    // a cached host that failed.
+    next = db_.host;
+    handshakeHost_.clear();
+  }
+  if (next == host_) return;
+  connectLater(next,
+               options_.retry.empty() ? std::chrono::milliseconds(1000) : options_.retry.front());
+}
+
+void Connection::connectLater(const std::string& host, std::chrono::milliseconds delay) {
+  if (socket_) socket_->close();
+  socket_.reset();
+  std::weak_ptr<Connection> weak = weak_from_this();
+  redirectTimer_ = loop_.after(delay, [weak, host] {
+    auto self = weak.lock();
+    if (self && !self->closed_) self->connectTo(host);
+  });
+}
 
 void Connection::socketFailed(const std::string& error) {
   stats_.lastError = error;
@@ -64,6 +118,7 @@ void Connection::close() {
   listens_.clear();
   listenerPaths_.clear();
   writes_.clear();
+  refusalHandlers_.clear();
   if (socket_) socket_->close();
 }
 
@@ -89,6 +144,7 @@ void Connection::opened() {
 
 void Connection::ended() {
   handshakeDone_ = false;
+  authenticated_ = false;
   keepAliveTimer_.cancel();
   pendingReplies_.clear();  // their requests are sent again by restoreState()
   frames_.reset();
@@ -140,6 +196,15 @@ void Connection::handle(const ServerMessage& message) {
       return replied(message);
     case ServerMessage::Kind::Push:
       return pushed(message);
+    case ServerMessage::Kind::AuthRevoked:
+      authenticated_ = false;
+      authRefusal_ = Refusal{"ac", "", message.status, message.text};
+      return refused(*authRefusal_);
+    case ServerMessage::Kind::ListenRevoked: {
+      const std::string path = "/" + message.path;
+      if (auto it = listens_.find(path); it != listens_.end()) it->second.synced = false;
+      return refused({"c", path, "permission_denied", ""});
+    }
     case ServerMessage::Kind::Ignored:
       return;
   }
@@ -150,28 +215,94 @@ void Connection::handshake(const ServerMessage& message) {
   handshakeDone_ = true;
   stats_.handshakes++;
   serverOffsetMs_ = message.timestamp - systemNowMs();
+  redirectsInARow_ = 0;
+  if (options_.followHandshakeHost.value_or(db_.secure) && message.host != host_) {
+    if (isHostName(message.host)) {
+      handshakeHost_ = message.host;
+    } else if (!message.host.empty()) {
+      g_debug("trystero: firebase %s: handshake host '%s' is not a host name; ignored",
+              url_.c_str(), message.host.c_str());
+    }
+  }
+  // The credential first: the server judges the listens and writes that follow with it.
+  sendAuth();
   restoreState();
   auto queue = std::move(whenConnected_);
   whenConnected_.clear();
   for (auto& f : queue) loop_.post(std::move(f));
 }
 
-// The real service moves a database between hosts; the SDK reconnects to the one named, after
-// its reconnect delay. (In emulator mode, a plain-http URL, it keeps its host: so do we.) The
-// delay also keeps a server that keeps redirecting from making us reconnect in a tight loop.
+// The real service moves a database between hosts (and sends a client that reached the wrong
+// one on); the SDK reconnects to the host named, at once before the handshake and through its
+// reconnect delay once connected. A run of redirects without a handshake is cut short: a
+// server that keeps redirecting must not keep us hopping.
 void Connection::redirect(const std::string& host) {
-  if (!db_.secure || host == host_) return;
+  if (!isHostName(host)) {
+    g_warning("trystero: firebase %s: ignored a redirect to '%s', which is not a host name",
+              url_.c_str(), host.c_str());
+    return;
+  }
+  if (host == host_) return;
+  if (redirectsInARow_ >= options_.maxRedirects) {
+    g_warning("trystero: firebase %s: ignored a redirect to %s after %d in a row", url_.c_str(),
+              host.c_str(), redirectsInARow_);
+    stats_.lastError = "too many redirects";
+    return;
+  }
+  redirectsInARow_++;
+  stats_.redirects++;
   g_debug("trystero: firebase %s: redirected to %s", url_.c_str(), host.c_str());
+  const bool wasConnected = handshakeDone_;
   ended();
-  if (socket_) socket_->close();
-  socket_.reset();
+  handshakeHost_.clear();
+  connectLater(host, !wasConnected            ? std::chrono::milliseconds(0)
+                     : options_.retry.empty() ? std::chrono::milliseconds(1000)
+                                              : options_.retry.front());
+}
+
+void Connection::sendAuth() {
+  if (options_.authToken.empty()) return;
+  const std::string action = authAction(options_.authToken);
   std::weak_ptr<Connection> weak = weak_from_this();
-  auto delay = options_.retry.empty() ? std::chrono::milliseconds(1000) : options_.retry.front();
-  redirectTimer_ = loop_.after(delay, [weak, host] {
+  request(action, {{"cred", options_.authToken}}, [weak, action](const ServerMessage& reply) {
     auto self = weak.lock();
-    if (self && !self->closed_) self->connectTo(host);
+    if (!self) return;
+    if (reply.status == "ok") {
+      self->authenticated_ = true;
+      self->authRefusal_.reset();
+      return;
+    }
+    self->authRefusal_ = Refusal{action, "", reply.status, explanation(reply.data)};
+    self->refused(*self->authRefusal_);
   });
 }
+
+// The first refusal of a kind is a warning (a wrong token or rules show here), repeats are
+// debug lines; the handlers hear every one.
+void Connection::refused(Refusal refusal) {
+  stats_.refusals++;
+  const std::string text = refusal.describe();
+  stats_.lastError = text;
+  if (warned_.insert(refusal.action + " " + refusal.status).second) {
+    g_warning("trystero: firebase %s: %s", url_.c_str(), text.c_str());
+  } else {
+    g_debug("trystero: firebase %s: %s", url_.c_str(), text.c_str());
+  }
+  std::vector<std::shared_ptr<RefusalHandler>> handlers;
+  for (auto& [id, handler] : refusalHandlers_) handlers.push_back(handler);
+  for (auto& handler : handlers) {
+    if (closed_) return;
+    (*handler)(refusal);
+  }
+}
+
+std::uint64_t Connection::addRefusalHandler(RefusalHandler handler) {
+  const auto id = nextRefusalHandlerId_++;
+  refusalHandlers_[id] = std::make_shared<RefusalHandler>(std::move(handler));
+  return id;
+}
+
+void Connection::removeRefusalHandler(std::uint64_t id) { refusalHandlers_.erase(id); }
 
 void Connection::replied(const ServerMessage& message) {
   stats_.repliesIn++;
@@ -261,7 +392,7 @@ void Connection::sendListen(const std::string& path) {
     auto found = self->listens_.find(path);
     if (found == self->listens_.end()) return;
     if (reply.status != "ok") {
-      g_warning("trystero: firebase listen on %s refused: %s", path.c_str(), reply.status.c_str());
+      self->refused({"q", path, reply.status, explanation(reply.data)});
       return;
     }
     found->second.synced = true;
@@ -291,12 +422,13 @@ void Connection::sendWrite(std::uint64_t writeId) {
             auto found = self->writes_.find(writeId);
             if (found == self->writes_.end()) return;
             auto done = std::move(found->second.done);
+            const std::string path = found->second.path;
+            self->writes_.erase(found);
             if (reply.status != "ok") {
               self->stats_.writesFailed++;
-              g_debug("trystero: firebase write to %s: %s", found->second.path.c_str(),
-                      reply.status.c_str());
+              self->refused({"p", path, reply.status, explanation(reply.data)});
+              if (self->closed_) return;
             }
-            self->writes_.erase(found);
             if (done) done(reply.status);
           });
 }

@@ -9,10 +9,23 @@
 // `o` (onDisconnect), `n` (unlisten) or `s` (stats), so nothing may wait for those. A listen is
 // synced when its `ok` arrives (the server pushes the value first).
 //
+// With a credential (Options::authToken) the first request after every handshake is `auth` or
+// `gauth`, before the listens and writes are restored, so the server judges those with it. A
+// refused or revoked credential, and a listen or write the rules deny, are reported to the
+// refusal handlers in the server's words; the connection stays up (unauthenticated after a
+// refusal, as the SDK after it dropped a revoked token; a static token would only be refused
+// again, so unlike the SDK we do not reconnect for a new one).
+//
+// Hosts: a redirect (control `r`) makes us reconnect to the host it names, at once before the
+// handshake and after the first retry delay once connected; at most Options::maxRedirects in a
+// row without a handshake, and only to a host name (anything else is dropped with a warning).
+// The handshake's `h` is where the real service wants the next connection; we go there when
+// Options::followHandshakeHost (the default for https databases; local servers name themselves
+// there rather than give an address) and fall back to the configured host when it cannot be
+// reached.
+//
 // Not done as the SDK does (none of it matters to firebase-server, and the real service copes):
-// no `s` stats request after connecting; reconnects go to the configured host rather than the
-// handshake's `h`, without the `ls` (last session) parameter; no auth (the database rules must
-// let anonymous clients in, as they must for trystero's JS, which never signs in).
+// no `s` stats request after connecting, no `ls` (last session) parameter on reconnects.
 //
 // Loop thread only (construction and destruction included). Callbacks run on the loop thread.
 #pragma once
@@ -23,6 +36,8 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,7 +55,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::vector<std::chrono::milliseconds> retry = net::RelaySocket::growingRetrySchedule(
         std::chrono::milliseconds(1000), 1.3, std::chrono::milliseconds(5 * 60 * 1000));
     std::size_t maxMessageChars = kDefaultMaxMessageChars;
+    // Presented after every handshake (see authAction for `auth` or `gauth`); empty: none.
+    std::string authToken;
+    // Reconnect to the host the handshake names; unset: only for https databases.
+    std::optional<bool> followHandshakeHost;
+    // Redirects followed in a row without reaching a handshake.
+    int maxRedirects = 3;
   };
+
+  // What the server refused, in its words: a credential (action "auth"/"gauth", or "ac" when
+  // the server revoked it later; path empty), a listen ("q", or "c" when revoked) or a write
+  // ("p") at path.
+  struct Refusal {
+    std::string action;
+    std::string path;
+    std::string status;   // "invalid_token", "expired_token", "permission_denied", ...
+    std::string message;  // the server's explanation, if it sent one
+    // "reading /a/b refused: permission_denied (Permission denied)"
+    std::string describe() const;
+  };
+  using RefusalHandler = std::function<void(const Refusal&)>;
 
   struct Stats {
     std::uint64_t handshakes = 0;
@@ -50,6 +84,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::uint64_t malformedIn = 0;  // dropped frames the server should not have sent
     std::uint64_t keepAlivesOut = 0;
     std::uint64_t writesFailed = 0;  // `p` answered with something else than ok
+    std::uint64_t refusals = 0;      // credentials, listens and writes refused
+    std::uint64_t redirects = 0;     // followed
     std::string lastError;
   };
 
@@ -93,6 +129,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // removed by us instead, so re-registering them on the next reconnect would be pointless).
   void forgetOnDisconnect(const std::string& path);
 
+  // Refusals from now on, until removeRefusalHandler(id). A handler may remove itself.
+  std::uint64_t addRefusalHandler(RefusalHandler handler);
+  void removeRefusalHandler(std::uint64_t id);
+  // Whether the server accepted our credential on this connection.
+  bool authenticated() const { return authenticated_; }
+  // The server's last word on our credential when it was a refusal (until it accepts one):
+  // for those who start listening after it came.
+  const std::optional<Refusal>& authRefusal() const { return authRefusal_; }
+
   const std::string& url() const { return url_; }
   const std::shared_ptr<net::RelaySocket>& socket() const { return socket_; }
   const Stats& stats() const { return stats_; }
@@ -120,6 +165,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle(const ServerMessage& message);
   void handshake(const ServerMessage& message);
   void redirect(const std::string& host);
+  void sendAuth();
+  void refused(Refusal refusal);
+  // After the socket closed: a connection to another host instead of the socket's own retry.
+  void switchHostIfNeeded(bool hadHandshake);
+  void connectLater(const std::string& host, std::chrono::milliseconds delay);
   void replied(const ServerMessage& message);
   void pushed(const ServerMessage& message);
   void restoreState();
@@ -134,7 +184,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   loop::Loop& loop_;
   const DatabaseUrl db_;
   const Options options_;
-  std::string host_;  // connected to (the database's, or where the server redirected us)
+  std::string host_;           // connected to (the database's, or where the server redirected us)
+  std::string handshakeHost_;  // where the last handshake wants the next connection
+  int redirectsInARow_ = 0;
+  bool authenticated_ = false;
+  std::optional<Refusal> authRefusal_;
+  std::map<std::uint64_t, std::shared_ptr<RefusalHandler>> refusalHandlers_;
+  std::uint64_t nextRefusalHandlerId_ = 1;
+  std::set<std::string> warned_;  // action + status refused so far: warned once each
   std::string url_;
   std::shared_ptr<net::RelaySocket> socket_;
   FrameAssembler frames_;

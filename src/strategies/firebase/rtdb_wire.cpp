@@ -68,9 +68,7 @@ std::optional<ServerMessage> parseControl(const json& body) {
     if (const json* h = field(*data, "h"); h && h->is_string()) message.host = *h;
     if (const json* s = field(*data, "s"); s && s->is_string()) message.sessionId = *s;
   } else if (t == "r") {
-    if (!data || !data->is_string() || !validHost(data->get_ref<const std::string&>())) {
-      return std::nullopt;
-    }
+    if (!data || !data->is_string()) return std::nullopt;
     message.kind = ServerMessage::Kind::Redirect;
     message.host = *data;
   } else if (t == "s" || t == "e") {
@@ -97,7 +95,24 @@ std::optional<ServerMessage> parseData(const json& body) {
   const json* b = field(body, "b");
   if (!action || !action->is_string() || !b || !b->is_object()) return std::nullopt;
   const auto& a = action->get_ref<const std::string&>();
-  if (a != "d" && a != "m") return message;  // listen revoked, auth revoked, security debug
+  if (a == "ac") {
+    const json* s = field(*b, "s");
+    if (!s || !s->is_string()) return std::nullopt;
+    message.kind = ServerMessage::Kind::AuthRevoked;
+    message.status = *s;
+    if (const json* d = field(*b, "d"); d && d->is_string()) message.text = *d;
+    return message;
+  }
+  if (a == "c") {
+    const json* p = field(*b, "p");
+    if (!p || !p->is_string()) return std::nullopt;
+    auto segments = splitPath(p->get_ref<const std::string&>());
+    if (segments.size() > kMaxPathDepth) return std::nullopt;
+    message.kind = ServerMessage::Kind::ListenRevoked;
+    message.path = joinPath(segments).substr(1);
+    return message;
+  }
+  if (a != "d" && a != "m") return message;  // security debug, app check revoked
   const json* p = field(*b, "p");
   if (!p || !p->is_string()) return std::nullopt;
   message.kind = ServerMessage::Kind::Push;
@@ -160,6 +175,69 @@ std::optional<DatabaseUrl> parseDatabaseUrl(std::string_view url) {
   if (db.ns.empty()) db.ns = subdomain;
   db.namespaceInQuery = db.ns != subdomain;
   return db;
+}
+
+bool isHostName(std::string_view host) {
+  if (host.empty() || host.size() > 261) return false;
+  std::string_view name = host;
+  if (host.front() == '[') {
+    auto close = host.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    auto inside = host.substr(1, close - 1);
+    if (!std::all_of(inside.begin(), inside.end(),
+                     [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; })) {
+      return false;
+    }
+    name = {};
+    host.remove_prefix(close + 1);
+    if (!host.empty() && host.front() != ':') return false;
+  } else {
+    auto colon = host.find(':');
+    name = host.substr(0, colon);
+    host.remove_prefix(colon == std::string_view::npos ? host.size() : colon);
+  }
+  if (!host.empty()) {  // ":port"
+    auto port = host.substr(1);
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 ||
+        value > 65535) {
+      return false;
+    }
+  }
+  if (name.empty()) return true;  // an IPv6 literal, checked above
+  if (name.size() > 253) return false;
+  while (true) {
+    auto dot = name.find('.');
+    auto label = name.substr(0, dot);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    if (!std::all_of(label.begin(), label.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; })) {
+      return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    name.remove_prefix(dot + 1);
+  }
+}
+
+std::string authAction(std::string_view token) {
+  // The SDK decodes the middle part of header.claims.signature; what does not decode to an
+  // object with "iat" is not a Firebase token.
+  auto first = token.find('.');
+  if (first == std::string_view::npos) return "gauth";
+  auto second = token.find('.', first + 1);
+  if (second == std::string_view::npos) return "gauth";
+  std::string claims(token.substr(first + 1, second - first - 1));
+  std::replace(claims.begin(), claims.end(), '-', '+');
+  std::replace(claims.begin(), claims.end(), '_', '/');
+  while (claims.size() % 4 != 0) claims.push_back('=');
+  auto bytes = crypto::base64Decode(claims);
+  if (!bytes) return "gauth";
+  json parsed = util::parseJsonBounded(
+      std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+  return parsed.is_object() && parsed.contains("iat") ? "auth" : "gauth";
 }
 
 std::string websocketUrl(const DatabaseUrl& db, const std::string& host,

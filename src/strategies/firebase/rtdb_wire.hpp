@@ -45,6 +45,15 @@ struct DatabaseUrl {
 // the host (mydb.firebaseio.com -> mydb). Returns nullopt for anything else.
 std::optional<DatabaseUrl> parseDatabaseUrl(std::string_view url);
 
+// host or host:port as it may go into a ws:// URL (DNS labels, IPv4, [IPv6]); what a redirect
+// or a handshake may send us to.
+bool isHostName(std::string_view host);
+
+// The request that presents a credential: `auth` for a JWT whose claims carry "iat" (a Firebase
+// ID token or a custom-minted one), `gauth` for anything else (a Google OAuth access token), as
+// the SDK's tryAuth decides.
+std::string authAction(std::string_view token);
+
 // ws[s]://host/.ws?v=5[&ns=NAME][&ls=LAST_SESSION]; host may differ from db.host after the
 // server redirected us.
 std::string websocketUrl(const DatabaseUrl& db, const std::string& host,
@@ -104,23 +113,25 @@ std::string encodeRequest(std::uint64_t requestId, std::string_view action,
 // One message from the server, as far as the client cares.
 struct ServerMessage {
   enum class Kind {
-    Handshake,  // control "h": server time, host, session id
-    Redirect,   // control "r": reconnect to host
-    Shutdown,   // control "s": the server will not talk to us again (reason in text)
-    Error,      // control "e" (text)
-    Reply,      // data reply to request requestId
-    Push,       // data "d" (set) or "m" (merge) at path
-    Ignored,    // well-formed, of no use to us (pong, listen revoked, security debug, ...)
+    Handshake,      // control "h": server time, host, session id
+    Redirect,       // control "r": reconnect to host (not checked: see isHostName)
+    Shutdown,       // control "s": the server will not talk to us again (reason in text)
+    Error,          // control "e" (text)
+    Reply,          // data reply to request requestId
+    Push,           // data "d" (set) or "m" (merge) at path
+    AuthRevoked,    // data "ac": the credential no longer holds (status, text)
+    ListenRevoked,  // data "c": the listen at path was cancelled (rules changed)
+    Ignored,        // well-formed, of no use to us (pong, security debug, ...)
   };
   Kind kind = Kind::Ignored;
   std::int64_t timestamp = 0;   // Handshake
   std::string host;             // Handshake, Redirect
   std::string sessionId;        // Handshake
-  std::string text;             // Shutdown, Error
+  std::string text;             // Shutdown, Error, AuthRevoked
   std::uint64_t requestId = 0;  // Reply
-  std::string status;           // Reply: "ok", "permission_denied", ...
+  std::string status;           // Reply: "ok", "permission_denied", ...; AuthRevoked
   bool merge = false;           // Push: "m"
-  std::string path;             // Push, without leading or trailing '/'
+  std::string path;             // Push, ListenRevoked: without leading or trailing '/'
   nlohmann::json data;          // Reply payload, Push value
 };
 

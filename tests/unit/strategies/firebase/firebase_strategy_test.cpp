@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "crypto/crypto.hpp"
@@ -250,6 +252,296 @@ TEST(FirebaseOccupants, ListsThePeersPresentWithoutJoining) {
   EXPECT_EQ(ids, (std::vector<std::string>{"peerA", "peerB"}));
   config.appId = "not-a-url";
   EXPECT_THROW(trystero::firebase::getOccupants(config, "lobby"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace trystero::strategies::firebase
+
+// --- Auth tokens and redirects --------------------------------------------------------------
+
+namespace trystero::strategies::firebase {
+namespace {
+
+// A connection with options of the test's choosing, its refusals collected.
+struct Client {
+  Client(loop::Loop& loop, const std::string& databaseUrl, Connection::Options options)
+      : loop(loop) {
+    loop.invoke([&] {
+      connection = std::make_shared<Connection>(loop, *parseDatabaseUrl(databaseUrl), options);
+      connection->addRefusalHandler([this](const Connection::Refusal& refusal) {
+        std::lock_guard lock(mutex);
+        refusals.push_back(refusal.describe());
+      });
+      connection->start();
+    });
+  }
+  ~Client() {
+    loop.invoke([&] {
+      connection->close();
+      connection.reset();
+    });
+  }
+  std::vector<std::string> refused() {
+    std::lock_guard lock(mutex);
+    return refusals;
+  }
+  bool connected() {
+    return loop.invoke([&] { return connection->connected(); });
+  }
+
+  loop::Loop& loop;
+  std::shared_ptr<Connection> connection;
+  std::mutex mutex;
+  std::vector<std::string> refusals;
+};
+
+Connection::Options withToken(const std::string& token) {
+  Connection::Options options;
+  options.authToken = token;
+  return options;
+}
+
+// The actions of the requests, in the order the server got them.
+std::vector<std::string> actions(const std::vector<FakeRtdbServer::Request>& requests) {
+  std::vector<std::string> out;
+  for (const auto& r : requests) out.push_back(r.action);
+  return out;
+}
+
+TEST(FirebaseAuth, TheTokenIsPresentedFirstAfterEveryHandshake) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer server(serverLoop);
+  server.requireAuth("sesame");
+  Client client(loop, server.databaseUrl(), withToken("sesame"));
+  std::atomic<int> values{0};
+  loop.invoke([&] { client.connection->listen("/room", [&](const json&) { values++; }); });
+  ASSERT_TRUE(eventually([&] { return values.load() == 1; }));
+  EXPECT_TRUE(loop.invoke([&] { return client.connection->authenticated(); }));
+  auto first = server.requests();
+  ASSERT_GE(first.size(), 2u);
+  // Not a JWT with an iat claim: the SDK's `gauth`.
+  EXPECT_EQ(first[0].action, "gauth");
+  EXPECT_EQ(first[0].body, json({{"cred", "sesame"}}));
+  EXPECT_EQ(first[1].action, "q");
+
+  server.dropAll();
+  ASSERT_TRUE(eventually([&] { return !client.connected(); }));
+  loop.advanceClock(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(eventually([&] { return values.load() == 2; }));
+  auto all = actions(server.requests());
+  const std::vector<std::string> again(all.begin() + static_cast<std::ptrdiff_t>(first.size()),
+                                       all.end());
+  ASSERT_GE(again.size(), 2u);
+  EXPECT_EQ(again[0], "gauth") << "auth again, before the listen";
+  EXPECT_EQ(again[1], "q");
+  EXPECT_TRUE(client.refused().empty());
+}
+
+TEST(FirebaseAuth, AJwtWithAnIatClaimGoesAsAuth) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer server(serverLoop);
+  // {"alg":"HS256","typ":"JWT"} . {"v":0,"iat":1700000000,"d":{"uid":"native"}} . signature
+  const std::string jwt =
+      "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+      "eyJ2IjowLCJpYXQiOjE3MDAwMDAwMDAsImQiOnsidWlkIjoibmF0aXZlIn19.c2lnbmF0dXJl";
+  Client client(loop, server.databaseUrl(), withToken(jwt));
+  ASSERT_TRUE(eventually([&] { return !server.requests().empty(); }));
+  EXPECT_EQ(server.requests()[0].action, "auth");
+  EXPECT_EQ(server.requests()[0].body, json({{"cred", jwt}}));
+}
+
+TEST(FirebaseAuth, AWrongTokenAndTheDeniedListenAreReportedInTheServersWords) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer server(serverLoop);
+  server.requireAuth("sesame");
+  Client client(loop, server.databaseUrl(), withToken("open up"));
+  std::vector<std::pair<std::string, std::string>> errors;  // loop thread
+  std::unique_ptr<FirebaseStrategy> strategy;
+  loop.invoke([&] {
+    strategy = std::make_unique<FirebaseStrategy>(client.connection, "", "selfA");
+    strategy->setErrorHandler([&](const std::string& topic, const std::string& error) {
+      errors.emplace_back(topic, error);
+    });
+    strategy->subscribe(0, "roomT", "selfT", [](const std::string&, const std::string&) {});
+    strategy->announce(0, "roomT", "selfT");
+  });
+  ASSERT_TRUE(eventually([&] { return client.refused().size() >= 3; }));
+  auto refused = client.refused();
+  EXPECT_EQ(refused[0], "the auth token was refused: invalid_token (Could not parse auth token.)");
+  EXPECT_EQ(refused[1], std::string("reading ") + kRoot +
+                            " was refused: permission_denied (Permission denied)");
+  EXPECT_EQ(refused[2], std::string("writing ") + kSelfPath +
+                            " was refused: permission_denied (Permission denied)");
+  // A second announce is refused again, but the room hears of each kind once.
+  loop.invoke([&] { strategy->announce(0, "roomT", "selfT"); });
+  ASSERT_TRUE(eventually([&] { return client.refused().size() == 4; }));
+  auto reported = loop.invoke([&] { return errors; });
+  ASSERT_EQ(reported.size(), 3u);
+  EXPECT_EQ(reported[0],
+            std::make_pair(std::string("roomT"),
+                           std::string("firebase: the auth token was refused: invalid_token "
+                                       "(Could not parse auth token.)")));
+  EXPECT_NE(reported[1].second.find("permission_denied (Permission denied)"), std::string::npos);
+  EXPECT_TRUE(client.connected()) << "a refusal does not end the connection";
+  EXPECT_FALSE(loop.invoke([&] { return client.connection->authenticated(); }));
+  loop.invoke([&] { strategy.reset(); });
+}
+
+// The connection is shared: a room that subscribes after the token was refused hears of it too.
+TEST(FirebaseAuth, ARoomThatComesAfterTheRefusalHearsOfIt) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer server(serverLoop);
+  server.requireAuth("sesame");
+  Client client(loop, server.databaseUrl(), withToken("open up"));
+  ASSERT_TRUE(eventually([&] { return client.refused().size() == 1; }));
+  std::vector<std::pair<std::string, std::string>> errors;  // loop thread
+  std::unique_ptr<FirebaseStrategy> strategy;
+  loop.invoke([&] {
+    strategy = std::make_unique<FirebaseStrategy>(client.connection, "", "selfA");
+    strategy->setErrorHandler([&](const std::string& topic, const std::string& error) {
+      errors.emplace_back(topic, error);
+    });
+    strategy->subscribe(0, "roomT", "selfT", [](const std::string&, const std::string&) {});
+  });
+  ASSERT_TRUE(eventually([&] { return loop.invoke([&] { return errors.size(); }) == 2; }));
+  auto reported = loop.invoke([&] { return errors; });
+  EXPECT_NE(std::find(reported.begin(), reported.end(),
+                      std::make_pair(std::string("roomT"),
+                                     std::string("firebase: the auth token was refused: "
+                                                 "invalid_token (Could not parse auth token.)"))),
+            reported.end());
+  loop.invoke([&] { strategy.reset(); });
+}
+
+TEST(FirebaseAuth, ARevokedTokenIsReported) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer server(serverLoop);
+  Client client(loop, server.databaseUrl(), withToken("sesame"));
+  ASSERT_TRUE(eventually([&] {
+    return client.connected() && loop.invoke([&] { return client.connection->authenticated(); });
+  }));
+  server.sendRaw(
+      {R"({"t":"d","d":{"a":"ac","b":{"s":"expired_token","d":"Auth token is expired."}}})",
+       R"({"t":"d","d":{"a":"c","b":{"p":"/room"}}})"});
+  ASSERT_TRUE(eventually([&] { return client.refused().size() == 2; }));
+  EXPECT_EQ(client.refused()[0],
+            "the auth token was revoked: expired_token (Auth token is expired.)");
+  EXPECT_EQ(client.refused()[1], "reading /room was revoked: permission_denied");
+  EXPECT_FALSE(loop.invoke([&] { return client.connection->authenticated(); }));
+}
+
+TEST(FirebaseRedirect, ARedirectBeforeTheHandshakeIsFollowedAtOnce) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer target(serverLoop);
+  FakeRtdbServer first(serverLoop);
+  first.redirectTo(target.host());
+  Client client(loop, first.databaseUrl("shard"), withToken("sesame"));
+  std::atomic<int> values{0};
+  loop.invoke([&] { client.connection->listen("/room", [&](const json&) { values++; }); });
+  ASSERT_TRUE(eventually([&] { return values.load() == 1; }));
+  EXPECT_EQ(first.connections(), 1);
+  EXPECT_EQ(target.connections(), 1);
+  ASSERT_FALSE(target.urlsSeen().empty());
+  EXPECT_NE(target.urlsSeen()[0].find("/.ws?v=5&ns=shard"), std::string::npos);
+  EXPECT_EQ(actions(target.requests()), (std::vector<std::string>{"gauth", "q"}));
+  EXPECT_TRUE(first.requests().empty());
+  EXPECT_EQ(loop.invoke([&] { return client.connection->stats().redirects; }), 1u);
+}
+
+TEST(FirebaseRedirect, ARedirectWhileConnectedMovesAfterTheRetryDelay) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer target(serverLoop);
+  FakeRtdbServer first(serverLoop);
+  Client client(loop, first.databaseUrl(), {});
+  std::atomic<int> values{0};
+  loop.invoke([&] { client.connection->listen("/room", [&](const json&) { values++; }); });
+  ASSERT_TRUE(eventually([&] { return values.load() == 1; }));
+  first.sendRaw({R"({"t":"c","d":{"t":"r","d":")" + target.host() + R"("}})"});
+  ASSERT_TRUE(eventually([&] { return !client.connected(); }));
+  loop.advanceClock(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(eventually([&] { return values.load() == 2; }));
+  EXPECT_EQ(target.requests("q").size(), 1u);
+}
+
+TEST(FirebaseRedirect, RedirectsAreBoundedAndOnlyToHostNames) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer a(serverLoop);
+  FakeRtdbServer b(serverLoop);
+  // A sends to B, B back to A: three hops, then the fourth redirect is ignored.
+  a.redirectTo(b.host());
+  b.redirectTo(a.host());
+  Connection::Options options;
+  options.maxRedirects = 3;
+  Client client(loop, a.databaseUrl(), options);
+  ASSERT_TRUE(eventually([&] { return a.connections() + b.connections() == 4; }));
+  EXPECT_EQ(loop.invoke([&] { return client.connection->stats().redirects; }), 3u);
+  loop.advanceClock(std::chrono::milliseconds(5000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(a.connections() + b.connections(), 4);
+
+  // Not a host name: dropped, the connection stays where it is.
+  FakeRtdbServer c(serverLoop);
+  Client other(loop, c.databaseUrl(), {});
+  ASSERT_TRUE(eventually([&] { return other.connected(); }));
+  c.sendRaw({R"({"t":"c","d":{"t":"r","d":"evil.example/../x?y"}})",
+             R"({"t":"c","d":{"t":"r","d":""}})"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  loop.advanceClock(std::chrono::milliseconds(5000));
+  EXPECT_TRUE(other.connected());
+  EXPECT_EQ(c.connections(), 1);
+  EXPECT_EQ(loop.invoke([&] { return other.connection->stats().redirects; }), 0u);
+}
+
+TEST(FirebaseRedirect, TheHandshakeHostIsUsedForTheNextConnectionWhenFollowed) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer shard(serverLoop);
+  FakeRtdbServer first(serverLoop);
+  first.setHandshakeHost(shard.host());
+  Connection::Options options;
+  options.followHandshakeHost = true;  // the default for https databases only
+  Client client(loop, first.databaseUrl(), options);
+  ASSERT_TRUE(eventually([&] { return client.connected(); }));
+  first.dropAll();
+  ASSERT_TRUE(eventually([&] { return !client.connected(); }));
+  loop.advanceClock(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(eventually([&] { return client.connected(); }));
+  EXPECT_EQ(shard.connections(), 1);
+  EXPECT_EQ(first.connections(), 1);
+
+  // A handshake host that cannot be reached: back to the database's own host.
+  shard.setHandshakeHost("127.0.0.1:1");
+  shard.dropAll();
+  ASSERT_TRUE(eventually([&] { return !client.connected(); }));
+  loop.advanceClock(std::chrono::milliseconds(1000));  // to 127.0.0.1:1, refused
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  loop.advanceClock(std::chrono::milliseconds(1000));  // back to the configured host
+  ASSERT_TRUE(eventually([&] {
+    loop.advanceClock(std::chrono::milliseconds(1000));
+    return client.connected() && first.connections() == 2;
+  }));
+}
+
+TEST(FirebaseRedirect, LocalServersNamingThemselvesInTheHandshakeAreNotFollowed) {
+  loop::Loop serverLoop;
+  loop::Loop loop;
+  FakeRtdbServer server(serverLoop);
+  server.setHandshakeHost("trystero-interop");  // what firebase-server sends: its name
+  Client client(loop, server.databaseUrl(), {});
+  ASSERT_TRUE(eventually([&] { return client.connected(); }));
+  server.dropAll();
+  ASSERT_TRUE(eventually([&] { return !client.connected(); }));
+  loop.advanceClock(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(eventually([&] { return client.connected(); }));
+  EXPECT_EQ(server.connections(), 2);
 }
 
 }  // namespace

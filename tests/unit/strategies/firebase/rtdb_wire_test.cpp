@@ -187,7 +187,9 @@ TEST(RtdbMessages, DropsMalformedMessages) {
        {std::string("not json"), std::string("[]"), std::string(R"({"t":"d"})"),
         std::string(R"({"t":"x","d":{}})"), std::string(R"({"t":"c","d":{"t":"h","d":{}}})"),
         std::string(R"({"t":"c","d":{"t":"h","d":{"ts":"soon"}}})"),
-        std::string(R"({"t":"c","d":{"t":"r","d":"evil host/with path"}})"),
+        std::string(R"({"t":"c","d":{"t":"r","d":5}})"),
+        std::string(R"({"t":"d","d":{"a":"ac","b":{"d":"no status"}}})"),
+        std::string(R"({"t":"d","d":{"a":"c","b":{"q":[]}}})"),
         std::string(R"({"t":"d","d":{"r":-1,"b":{"s":"ok"}}})"),
         std::string(R"({"t":"d","d":{"r":1,"b":{"s":7}}})"),
         std::string(R"({"t":"d","d":{"a":"d","b":{"p":5,"d":1}}})"),
@@ -233,6 +235,55 @@ TEST(RtdbSubtree, NullsAndEmptyObjectsDoNotExist) {
   root.apply(pushAt("a/b/c", 1));
   root.apply(pushAt("a/b/c", nullptr));
   EXPECT_TRUE(root.value().is_null());
+}
+
+}  // namespace
+}  // namespace trystero::strategies::firebase
+
+namespace trystero::strategies::firebase {
+namespace {
+
+TEST(RtdbMessages, ParsesRevocationsAndLeavesRedirectHostsToTheConnection) {
+  auto revoked = parseServerMessage(
+      R"({"t":"d","d":{"a":"ac","b":{"s":"expired_token","d":"Auth token is expired."}}})");
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(revoked->kind, ServerMessage::Kind::AuthRevoked);
+  EXPECT_EQ(revoked->status, "expired_token");
+  EXPECT_EQ(revoked->text, "Auth token is expired.");
+  auto listen = parseServerMessage(R"({"t":"d","d":{"a":"c","b":{"p":"/a/b/"}}})");
+  ASSERT_TRUE(listen);
+  EXPECT_EQ(listen->kind, ServerMessage::Kind::ListenRevoked);
+  EXPECT_EQ(listen->path, "a/b");
+  // The connection checks the host (and warns): parsing keeps whatever string came.
+  auto redirect = parseServerMessage(R"({"t":"c","d":{"t":"r","d":"evil host/with path"}})");
+  ASSERT_TRUE(redirect);
+  EXPECT_EQ(redirect->host, "evil host/with path");
+}
+
+TEST(RtdbHosts, OnlyHostNamesWithAnOptionalPort) {
+  for (const char* good : {"s-usc1a-nss-2118.firebaseio.com", "127.0.0.1:9000", "localhost",
+                           "my_db.europe-west1.firebasedatabase.app", "[::1]:9000", "[fe80::1]"}) {
+    EXPECT_TRUE(isHostName(good)) << good;
+  }
+  for (const char* bad : {"", "evil host", "a/b", "a.com/x", "user@a.com", "a.com?x=1",
+                          "a.com:", "a.com:0", "a.com:70000", "a.com:9x", "-a.com", "a-.com",
+                          "a..com", ".a.com", "[::1", "[zz]", "[::1]x", "a.com#f", "a\\b"}) {
+    EXPECT_FALSE(isHostName(bad)) << bad;
+  }
+  EXPECT_FALSE(isHostName(std::string(300, 'a')));
+}
+
+TEST(RtdbAuth, AJwtWithIatIsAuthAnythingElseGauth) {
+  // base64url of {"v":0,"iat":1700000000,"d":{"uid":"native"}}, without padding
+  EXPECT_EQ(authAction("eyJhbGciOiJIUzI1NiJ9."
+                       "eyJ2IjowLCJpYXQiOjE3MDAwMDAwMDAsImQiOnsidWlkIjoibmF0aXZlIn19.sig"),
+            "auth");
+  // {"sub":"x"}: a JWT, but without iat
+  EXPECT_EQ(authAction("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig"), "gauth");
+  EXPECT_EQ(authAction("ya29.a0AfH6SMB-an-oauth-access-token"), "gauth");
+  EXPECT_EQ(authAction("a-40-character-legacy-database-secret-xx"), "gauth");
+  EXPECT_EQ(authAction("x.!!!.y"), "gauth");
+  EXPECT_EQ(authAction(""), "gauth");
 }
 
 }  // namespace
