@@ -9,12 +9,6 @@ using namespace trystero::media::testing;
 
 namespace {
 
-Bytes bytes(std::initializer_list<int> values) {
-  Bytes out;
-  for (int v : values) out.push_back(static_cast<std::uint8_t>(v));
-  return out;
-}
-
 // NAL units whose first byte after the header starts with a 1 bit: first_mb_in_slice = 0.
 Bytes nal(std::uint8_t header, std::size_t size, std::uint8_t seed) {
   Bytes unit = patternBytes(size, header, seed);

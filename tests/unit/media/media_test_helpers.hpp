@@ -2,6 +2,8 @@
 // format tests.
 #pragma once
 
+#include <initializer_list>
+
 #include <algorithm>
 #include <cstdint>
 #include <random>
@@ -56,6 +58,13 @@ inline std::vector<SentPacket> jitter(std::vector<SentPacket> packets, std::size
     out.push_back(packet);
     if (random() % 5 == 0) out.push_back(packet);
   }
+  return out;
+}
+
+// Bytes written out as a list of small ints, as the RFC figures show them.
+inline Bytes bytes(std::initializer_list<int> values) {
+  Bytes out;
+  for (int v : values) out.push_back(static_cast<std::uint8_t>(v));
   return out;
 }
 

@@ -7,16 +7,6 @@
 using namespace trystero::media;
 using namespace trystero::media::testing;
 
-namespace {
-
-Bytes bytes(std::initializer_list<int> values) {
-  Bytes out;
-  for (int v : values) out.push_back(static_cast<std::uint8_t>(v));
-  return out;
-}
-
-}  // namespace
-
 TEST(OpusPacketizer, OneFramePerPacketWithinTheBudget) {
   const Bytes frame = patternBytes(1200, 0xFC, 1);
   auto exact = packetizeOpus(frame, 1200);

@@ -5,15 +5,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "media_test_helpers.hpp"
+
 using namespace trystero::media;
+using namespace trystero::media::testing;
 
 namespace {
-
-Bytes bytes(std::initializer_list<int> values) {
-  Bytes out;
-  for (int v : values) out.push_back(static_cast<std::uint8_t>(v));
-  return out;
-}
 
 std::vector<RtcpPacket> roundTrip(const std::vector<RtcpPacket>& packets) {
   auto wire = serializeRtcpCompound(packets);

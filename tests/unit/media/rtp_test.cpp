@@ -5,17 +5,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "media_test_helpers.hpp"
+
 using namespace trystero::media;
-
-namespace {
-
-Bytes bytes(std::initializer_list<int> values) {
-  Bytes out;
-  for (int v : values) out.push_back(static_cast<std::uint8_t>(v));
-  return out;
-}
-
-}  // namespace
+using namespace trystero::media::testing;
 
 TEST(Rtp, ParsesAHandWrittenPacketFieldByField) {
   // V=2 P=0 X=0 CC=1, M=1 PT=96, seq 0x1234, ts 0xDEADBEEF, SSRC 0x01020304, CSRC 0x0A0B0C0D.

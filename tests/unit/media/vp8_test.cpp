@@ -11,12 +11,6 @@ using namespace trystero::media::testing;
 
 namespace {
 
-Bytes bytes(std::initializer_list<int> values) {
-  Bytes out;
-  for (int v : values) out.push_back(static_cast<std::uint8_t>(v));
-  return out;
-}
-
 // Bit 0 of the first byte: 0 on a keyframe (RFC 6386 section 9.1).
 Bytes keyframe(std::size_t size, std::uint8_t seed) { return patternBytes(size, 0x10, seed); }
 Bytes interframe(std::size_t size, std::uint8_t seed) { return patternBytes(size, 0x11, seed); }
