@@ -285,10 +285,12 @@ struct PeerConnection::Impl {
     sdp::writeRtp(answer, section);
     section.port = 9;
     section.direction = sdp::answerDirection(offered.direction, false, true);
+    const bool sending = section.direction == "recvonly";
     for (const auto& extension : answer.extensions) {
       if (extension.uri == kMidUri) midExtensionId = extension.id;
     }
     RemoteMedia remote;
+    remote.sending = sending;
     remote.mid = offered.mid;
     remote.kind = offered.kind;
     remote.codec = codecs.front().name;
@@ -324,6 +326,10 @@ struct PeerConnection::Impl {
   void announceMedia() {
     if (!media.section) return;
     for (const auto& [mid, remote] : acceptedMedia) {
+      if (!remote.sending) {
+        announcedMedia.erase(mid);  // a track sent here again later is new
+        continue;
+      }
       auto known = announcedMedia.find(mid);
       if (known != announcedMedia.end() && known->second.codec == remote.codec &&
           known->second.trackId == remote.trackId) {
@@ -390,6 +396,7 @@ struct PeerConnection::Impl {
                      acceptMedia(offered, section))) {
           section.port = 0;
           acceptedMedia.erase(offered.mid);
+          announcedMedia.erase(offered.mid);
           listOfferedCodecs(offered, section);
         }
         local.media.push_back(std::move(section));

@@ -91,10 +91,11 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
     std::uint8_t channels = 1;
     std::vector<std::uint8_t> payloadTypes;  // of that codec (the offerer's numbers)
     std::string streamId, trackId;           // a=msid; empty without one
+    bool sending = false;                    // the peer sends on it (it offered send)
   };
   struct MediaHandlers {
-    // A section we accepted, once the answer accepting it is handed out; again after a later
-    // answer if its codec changed.
+    // A section the peer sends on, once the answer accepting it is handed out; again after a
+    // later answer if its codec or track changed, or it stopped sending and sends again.
     std::function<void(const RemoteMedia&)> section;
     // One decrypted RTP packet of an accepted section, routed by SSRC, then by the MID header
     // extension, then by a payload type no other section uses. The span lives for the call.
