@@ -1,4 +1,5 @@
-// A native peer for interop tests, driven with JSON lines on stdin/stdout (tests/interop/PROTOCOL.md).
+// A native peer for interop tests, driven with JSON lines on stdin/stdout
+// (tests/interop/PROTOCOL.md).
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -102,15 +103,17 @@ struct Peer {
     if (message.contains("type")) {
       auto type = rtc::sdpTypeFromString(message.value("type", ""));
       if (!type) return emit({{"event", "error"}, {"message", "bad type"}});
-      pc->setRemoteDescription({*type, message.value("sdp", "")}, [this, type](const std::string& e) {
-        if (!e.empty()) return emit({{"event", "error"}, {"message", e}});
-        if (*type == rtc::SdpType::Offer) {
-          pc->createAnswer([](auto description, const std::string& error) {
-            if (!description) return emit({{"event", "error"}, {"message", error}});
-            emit({{"type", "answer"}, {"sdp", description->sdp}});
-          });
-        }
-      });
+      pc->setRemoteDescription({*type, message.value("sdp", "")},
+                               [this, type](const std::string& e) {
+                                 if (!e.empty()) return emit({{"event", "error"}, {"message", e}});
+                                 if (*type == rtc::SdpType::Offer) {
+                                   pc->createAnswer([](auto description, const std::string& error) {
+                                     if (!description)
+                                       return emit({{"event", "error"}, {"message", error}});
+                                     emit({{"type", "answer"}, {"sdp", description->sdp}});
+                                   });
+                                 }
+                               });
       return;
     }
     auto cmd = message.value("cmd", "");
@@ -127,6 +130,9 @@ struct Peer {
       expectSeed = message.value("seed", 0ull);
       received = 0;
       expectOk = true;
+      // The acknowledgement: a driver starts the sender only after it, so that no byte arrives
+      // before sink mode (it would be echoed instead of counted).
+      if (expectSize > 0) emit({{"event", "expecting"}, {"size", expectSize}});
     } else if (cmd == "close") {
       if (channel) channel->close();
     } else if (cmd == "quit") {

@@ -110,7 +110,7 @@ async function echo(s, kind, payload) {
 async function browserToNative(s, size, seed) {
   const { native } = s;
   native.send({ cmd: 'expect-bytes', size, seed });
-  await sleep(100); // the protocol has no ack for expect-bytes: let pc_peer read it first
+  await native.waitEvent('expecting', STEP_MS); // sink mode is on: the browser may send
   const t0 = performance.now();
   const sent = await s.eval(([size, seed, ms]) => window.interop.peer.sendPattern(size, seed, ms), [size, seed, STEP_MS], 'browser sendPattern');
   const got = await native.waitEvent('received', STEP_MS);

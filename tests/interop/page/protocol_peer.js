@@ -188,6 +188,7 @@ export class ProtocolPeer {
         if (this.sink) throw new Error('expect-bytes already active');
         if (msg.size === 0) { this.out({ event: 'received', size: 0, ok: true, ms: 0 }); return; }
         this.sink = { size: msg.size, base: patternBase(msg.seed, CHUNK * 4), count: 0, ok: true, first: null };
+        this.out({ event: 'expecting', size: msg.size });
         return;
       case 'close':
         if (!this.dc) throw new Error('no data channel to close');

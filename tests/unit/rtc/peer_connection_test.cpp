@@ -246,6 +246,9 @@ TEST(PeerConnection, TwoProcessesOpenEchoAndTransfer) {
   const std::size_t size = 64u << 20;
 #endif
   answerer.writeLine(json{{"cmd", "expect-bytes"}, {"size", size}, {"seed", 3}}.dump());
+  // Only once the answerer counts bytes: one arriving before would be echoed, and the count
+  // would never complete.
+  ASSERT_FALSE(next(answerer, "event", "expecting").is_null());
   offerer.writeLine(json{{"cmd", "send-bytes"}, {"size", size}, {"seed", 3}}.dump());
   auto received = next(answerer, "event", "received");
   ASSERT_FALSE(received.is_null());
