@@ -4,18 +4,13 @@
 #include "media/opus.hpp"
 #include "media/rtp.hpp"
 #include "media/vp8.hpp"
+#include "rtc/sdp/sdp_text.hpp"
 
 namespace trystero {
 
 namespace {
 
-bool sameName(const std::string& a, const char* b) {
-  return a.size() == std::char_traits<char>::length(b) &&
-         std::equal(a.begin(), a.end(), b, [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using rtc::sdp::text::equalsIgnoreCase;
 
 }  // namespace
 
@@ -23,11 +18,11 @@ std::shared_ptr<RemoteTrack::State> RemoteTrack::State::create(std::string id, s
                                                                std::string codec,
                                                                std::uint32_t clockRate) {
   std::unique_ptr<media::FrameAssembler> assembler;
-  if (sameName(codec, "VP8")) {
+  if (equalsIgnoreCase(codec, "VP8")) {
     assembler = std::make_unique<media::FrameAssembler>(media::makeVp8Depacketizer());
-  } else if (sameName(codec, "H264")) {
+  } else if (equalsIgnoreCase(codec, "H264")) {
     assembler = std::make_unique<media::FrameAssembler>(media::makeH264Depacketizer());
-  } else if (sameName(codec, "opus")) {
+  } else if (equalsIgnoreCase(codec, "opus")) {
     assembler = std::make_unique<media::FrameAssembler>(media::makeOpusDepacketizer());
   } else {
     return nullptr;
