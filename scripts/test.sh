@@ -29,4 +29,19 @@ TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_
   in_loopback_namespace ctest --test-dir build-tsan -L unit --output-on-failure -j2 || status=1
 echo "== all tests (release)"
 in_loopback_namespace ctest --test-dir build --output-on-failure -j2 || status=1
+
+# A failing interop file prints minutes of output; its failures, one line each, end the log.
+if [ $status -ne 0 ]; then
+  echo "== failures"
+  for dir in build-asan build-tsan build; do
+    log=$dir/Testing/Temporary/LastTest.log
+    [ -f "$log" ] || continue
+    awk -v dir="$dir" '
+      /not ok [0-9]+ - |\*\*\*Failed|\*\*\*Timeout|ERROR: [A-Za-z]*Sanitizer|WARNING: ThreadSanitizer|runtime error: |\[  FAILED  \]/ { print dir ": " $0; n++ }
+      /^ *error: \|-$/ { grab = 2; next }
+      /^ *error: / { print dir ": " $0; n++ }
+      grab > 0 { print dir ":     " $0; grab--; n++ }
+      n >= 80 { exit }' "$log" || true
+  done
+fi
 exit $status
