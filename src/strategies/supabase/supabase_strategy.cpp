@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "net/relay_socket.hpp"
@@ -108,8 +109,10 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
     loop::Timer joinTimeout;
     loop::Timer rejoinTimer;
     std::deque<Push> buffered;
-    // Root and self topics: the broadcast event handed to the room (peer channels: none).
+    // Root and self topics: the broadcast event handed to the room (peer channels: none), and
+    // the room's root topic, to which a refusal is reported.
     std::string deliverEvent;
+    std::string rootTopic;
     std::shared_ptr<MessageHandler> handler;
     std::int64_t lastUsedMs = 0;
     // Root topics: the extra announces that follow the first one (see earlyAnnounces).
@@ -133,6 +136,10 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
   bool closed = false;
   bool warnedSinceOpen = false;
   Stats stats;
+  ErrorHandler errorHandler;
+  // Errors told to the engine, by root topic ("" for every room): each once until the room's
+  // channels (or, for "", the socket) work again, as refusals repeat with every retry.
+  std::map<std::string, std::set<std::string>> reported;
 
   Client(loop::Loop& l, Options o, std::string u, std::string token)
       : loop(l), options(std::move(o)), url(std::move(u)), accessToken(std::move(token)) {}
@@ -184,15 +191,25 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
     stats.lastError = error;
     if (warnedSinceOpen) {
       g_debug("trystero: supabase %s", error.c_str());
-      return;
+    } else {
+      warnedSinceOpen = true;
+      g_warning("trystero: supabase %s (retrying)", error.c_str());
     }
-    warnedSinceOpen = true;
-    g_warning("trystero: supabase %s (retrying)", error.c_str());
+    // The server turned the handshake down (a wrong key is HTTP 401 from Supabase's gateway):
+    // the user can act on that, unlike a network failure, which the retries ride out.
+    if (error.find("(HTTP 4") != std::string::npos) report("", "supabase: " + error);
+  }
+
+  void report(const std::string& rootTopic, const std::string& error) {
+    if (!errorHandler || !reported[rootTopic].insert(error).second) return;
+    auto handler = errorHandler;  // may leave rooms, and so channels
+    handler(rootTopic, error);
   }
 
   void opened() {
     if (closed) return;
     warnedSinceOpen = false;
+    reported.erase("");
     pendingHeartbeat.reset();
     std::weak_ptr<Client> weak = weak_from_this();
     heartbeatTimer = loop.every(options.heartbeatInterval, [weak] {
@@ -315,6 +332,7 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
     channel.rejoins = 0;
     channel.joinTimeout.cancel();
     stats.joinsOk++;
+    if (!channel.rootTopic.empty()) reported.erase(channel.rootTopic);
     auto buffered = std::move(channel.buffered);
     channel.buffered.clear();
     for (auto& push : buffered) sendBroadcast(channel, push);
@@ -330,6 +348,9 @@ struct SupabaseStrategy::Client : std::enable_shared_from_this<Client> {
                 channel.topic.c_str(), describe(payload).c_str());
     }
     rejoinLater(channel);
+    // A peer's channel belongs to no one room (its name is a hash): every room hears of it.
+    report(channel.rootTopic,
+           "supabase: the server refused to join a channel: " + describe(payload));
   }
 
   // --- Pushes ----------------------------------------------------------------------------------
@@ -503,11 +524,17 @@ void SupabaseStrategy::subscribe(std::size_t, const std::string& rootTopic,
     auto& channel = client_->openChannel(*topic);
     channel.handler = shared;
     channel.deliverEvent = event;
+    channel.rootTopic = rootTopic;
   }
+}
+
+void SupabaseStrategy::setErrorHandler(ErrorHandler handler) {
+  client_->errorHandler = std::move(handler);
 }
 
 void SupabaseStrategy::unsubscribe(std::size_t, const std::string& rootTopic,
                                    const std::string& selfTopic) {
+  client_->reported.erase(rootTopic);
   client_->leave(rootTopic);
   client_->leave(selfTopic);
 }

@@ -100,6 +100,10 @@ class SupabaseStrategy : public room::Strategy {
   std::optional<std::chrono::milliseconds> announce(std::size_t relay, const std::string& rootTopic,
                                                     const std::string& selfTopic) override;
   void signal(std::size_t relay, const std::string& topic, const std::string& message) override;
+  // Refusals reach the rooms they concern: a channel join the server refused (its reason), or a
+  // handshake it turned down (HTTP 4xx, e.g. 401 for a wrong key; every room). Each once until
+  // that channel or socket works again.
+  void setErrorHandler(ErrorHandler handler) override;
   std::vector<RelaySocketInfo> relaySockets() const override;
   bool answersCrossedOffers() const override { return true; }
 

@@ -4,7 +4,7 @@
 // Prints "listening <port>" once it accepts connections and runs until killed (or stdin closes).
 //
 //   node tests/interop/relays/supabase_server.mjs [--port N] [--reject-joins N] [--junk] [--hold-sdp MS]
-//        [--ignore-joins N] [--silent-heartbeats] [--verbose]
+//        [--ignore-joins N] [--silent-heartbeats] [--key KEY] [--verbose]
 //
 //  * WebSocket at /realtime/v1/websocket?apikey=..&vsn=1.0.0|2.0.0 (vsn 1.0.0 when absent, as
 //    the real server): vsn 2.0.0 speaks JSON arrays [join_ref, ref, topic, event, payload] plus
@@ -22,6 +22,8 @@
 //    (their offers cross, which is what managed-protocols.md 3.1 is about).
 //  * --ignore-joins N: the first N phx_join pushes get no reply at all (a client's join timeout);
 //    --silent-heartbeats: heartbeats get no reply (a client's heartbeat timeout).
+//  * --key KEY: a WebSocket upgrade whose apikey is not KEY is answered 401 with
+//    {"message":"Invalid API key"}, as Supabase's API gateway answers a wrong key.
 //  * --junk: every accepted join is followed by JUNK_FRAMES (malformed frames a client must drop;
 //    vsn 2.0.0 sockets only, as realtime-js itself would throw on some of them).
 import http from 'node:http'
@@ -38,6 +40,7 @@ const verbose = args.includes('--verbose')
 const junk = args.includes('--junk')
 const holdSdpMs = Number(argValue('--hold-sdp', 0))
 let joinsToIgnore = Number(argValue('--ignore-joins', 0))
+const requiredKey = argValue('--key', null)
 const silentHeartbeats = args.includes('--silent-heartbeats')
 const log = (...a) => verbose && console.error('[supabase-server]', ...a)
 
@@ -281,6 +284,11 @@ server.on('upgrade', (req, sock, head) => {
   const url = new URL(req.url, 'http://localhost')
   if (url.pathname !== WS_PATH) {
     sock.end('HTTP/1.1 404 Not Found\r\n\r\n')
+    return
+  }
+  if (requiredKey !== null && url.searchParams.get('apikey') !== requiredKey) {
+    const body = '{"message":"Invalid API key"}'
+    sock.end(`HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
     return
   }
   wss.handleUpgrade(req, sock, head, socket => {

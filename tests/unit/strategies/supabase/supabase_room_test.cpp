@@ -100,8 +100,8 @@ class SupabaseRoomTest : public ::testing::Test {
     return identities.back();
   }
 
-  std::shared_ptr<Room> join(Identity& identity) {
-    rooms.push_back(trystero::testing::join(identity, config(), "lobby"));
+  std::shared_ptr<Room> join(Identity& identity, JoinErrorHandler onJoinError = {}) {
+    rooms.push_back(trystero::testing::join(identity, config(), "lobby", std::move(onJoinError)));
     return rooms.back();
   }
 
@@ -170,8 +170,10 @@ TEST_F(SupabaseRoomTest, RefusedJoinsAreRetriedAndTheReasonKept) {
   server = std::make_unique<RealtimeServer>(std::vector<std::string>{"--reject-joins", "3"});
   auto& a = addIdentity();
   auto& b = addIdentity();
-  auto roomA = join(a);
-  auto roomB = join(b);
+  trystero::testing::Inbox errors;
+  auto onJoinError = [&](const JoinError& error) { errors.add(error.roomId, error.error); };
+  auto roomA = join(a, onJoinError);
+  auto roomB = join(b, onJoinError);
   ASSERT_TRUE(eventually([&] {
     return roomA->getPeers() == std::vector{b.id} && roomB->getPeers() == std::vector{a.id};
   }));
@@ -183,6 +185,39 @@ TEST_F(SupabaseRoomTest, RefusedJoinsAreRetriedAndTheReasonKept) {
     return s.joinsRefused ? s.lastError : b.strategy->stats().lastError;
   });
   EXPECT_NE(error.find("--reject-joins"), std::string::npos) << error;
+  // The rooms whose channels were refused heard it in the server's words, once per room (a
+  // room's root and self channels are refused for the same reason).
+  auto reported = errors.copy();
+  ASSERT_GE(reported.size(), 1u);
+  ASSERT_LE(reported.size(), 2u);
+  for (const auto& [roomId, text] : reported) {
+    EXPECT_EQ(roomId, "lobby");
+    EXPECT_EQ(text,
+              "supabase: the server refused to join a channel: join refused by the test server "
+              "(--reject-joins)");
+  }
+}
+
+// A wrong key: Supabase's gateway answers the WebSocket handshake 401. The room hears it once,
+// though the socket keeps retrying, and meets nobody.
+TEST_F(SupabaseRoomTest, AWrongKeyIsAJoinErrorOnce) {
+  server = std::make_unique<RealtimeServer>(std::vector<std::string>{"--key", "the-right-key"});
+  auto& a = addIdentity();
+  trystero::testing::Inbox errors;
+  auto room = join(a, [&](const JoinError& error) { errors.add(error.roomId, error.error); });
+  ASSERT_TRUE(eventually([&] { return errors.size() >= 1; }));
+  // Several more handshakes are refused (retries every 100-200 ms); none is reported again.
+  ASSERT_TRUE(eventually(
+      [&] { return onLoop([&] { return a.strategy->relaySockets()[0].reconnects; }) >= 3; }));
+  EXPECT_EQ(onLoop([&] { return a.strategy->relaySockets()[0].opens; }), 0u);
+  auto before = errors.copy();
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before[0].first, "lobby");
+  EXPECT_NE(before[0].second.find("supabase: "), std::string::npos) << before[0].second;
+  EXPECT_NE(before[0].second.find("(HTTP 401 Unauthorized)"), std::string::npos)
+      << before[0].second;
+  EXPECT_EQ(before[0].second.find("test-anon-key"), std::string::npos)
+      << "the key stays out of the error: " << before[0].second;
 }
 
 TEST_F(SupabaseRoomTest, AJoinWithoutReplyTimesOutAndIsRetried) {
