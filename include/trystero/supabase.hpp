@@ -21,8 +21,10 @@ namespace trystero::supabase {
 
 // Joins (or returns the already joined) room. Throws std::invalid_argument when appId or roomId
 // is empty, and on the first join of the process when appId is not an http(s) URL or
-// supabaseKey is empty (supabase-js's createClient throws for these too). A channel the project
-// refuses to join (e.g. a wrong key) is logged as a warning with the server's reason and retried.
+// supabaseKey is empty (supabase-js's createClient throws for these too). Refusals reach
+// onJoinError in the server's words and are retried: a channel the project refuses to join
+// ("supabase: the server refused to join a channel: <reason>") and a handshake it turns down
+// (a wrong key: "supabase: ... (HTTP 401 Unauthorized)"), each once until it works again.
 // Any thread.
 std::shared_ptr<Room> joinRoom(const Config& config, const std::string& roomId,
                                JoinErrorHandler onJoinError = {});
