@@ -279,6 +279,39 @@ std::shared_ptr<WebSocket> WebSocket::connect(loop::Loop& loop, const std::strin
   return socket;
 }
 
+// The upgrade request, as a browser sends it (no Origin: this is not a web page).
+std::string WebSocket::upgradeRequest(GUri* uri, int port, bool tls, const std::string& key) const {
+  const char* host = g_uri_get_host(uri);
+  const std::string hostText = std::strchr(host, ':') ? "[" + std::string(host) + "]" : host;
+  const char* path = g_uri_get_path(uri);
+  const char* query = g_uri_get_query(uri);
+  std::string request = "GET ";
+  request += path && *path ? path : "/";
+  if (query) request += std::string("?") + query;
+  request += " HTTP/1.1\r\nHost: " + hostText;
+  if (g_uri_get_port(uri) > 0 && port != (tls ? 443 : 80)) request += ":" + std::to_string(port);
+  request += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+             "\r\nSec-WebSocket-Version: 13\r\n";
+  if (!options_.protocols.empty()) {
+    request += "Sec-WebSocket-Protocol: ";
+    for (std::size_t i = 0; i < options_.protocols.size(); ++i) {
+      request += (i ? ", " : "") + options_.protocols[i];
+    }
+    request += "\r\n";
+  }
+  if (options_.permessageDeflate) {
+    auto* deflate = static_cast<SoupWebsocketExtension*>(
+        g_object_new(SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE, nullptr));
+    gchar* params = soup_websocket_extension_get_request_params(deflate);
+    request += std::string("Sec-WebSocket-Extensions: permessage-deflate") +
+               (params ? params : "") + "\r\n";
+    g_free(params);
+    g_object_unref(deflate);
+  }
+  request += "\r\n";
+  return request;
+}
+
 void WebSocket::start() {
   const std::string prefix = "WebSocket connection to '" + url_ + "' failed: ";
   GError* error = nullptr;
@@ -330,40 +363,12 @@ void WebSocket::start() {
   const bool tls = scheme == "wss" || scheme == "https";
   const int port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : tls ? 443 : 80;
 
-  // The upgrade request, as a browser sends it (no Origin: this is not a web page).
   std::array<guint32, 4> nonce{};
   for (auto& word : nonce) word = g_random_int();
   gchar* key = g_base64_encode(reinterpret_cast<const guchar*>(nonce.data()), sizeof(nonce));
   h->key = key;
   g_free(key);
-  const std::string hostText = std::strchr(host, ':') ? "[" + std::string(host) + "]" : host;
-  const char* path = g_uri_get_path(uri);
-  const char* query = g_uri_get_query(uri);
-  std::string& request = h->request;
-  request = "GET ";
-  request += path && *path ? path : "/";
-  if (query) request += std::string("?") + query;
-  request += " HTTP/1.1\r\nHost: " + hostText;
-  if (g_uri_get_port(uri) > 0 && port != (tls ? 443 : 80)) request += ":" + std::to_string(port);
-  request += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + h->key +
-             "\r\nSec-WebSocket-Version: 13\r\n";
-  if (!options_.protocols.empty()) {
-    request += "Sec-WebSocket-Protocol: ";
-    for (std::size_t i = 0; i < options_.protocols.size(); ++i) {
-      request += (i ? ", " : "") + options_.protocols[i];
-    }
-    request += "\r\n";
-  }
-  if (options_.permessageDeflate) {
-    auto* deflate = static_cast<SoupWebsocketExtension*>(
-        g_object_new(SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE, nullptr));
-    gchar* params = soup_websocket_extension_get_request_params(deflate);
-    request += std::string("Sec-WebSocket-Extensions: permessage-deflate") +
-               (params ? params : "") + "\r\n";
-    g_free(params);
-    g_object_unref(deflate);
-  }
-  request += "\r\n";
+  h->request = upgradeRequest(uri, port, tls, h->key);
 
   // GSocketClient resolves, connects (through the system's proxy settings, like libsoup) and
   // for wss:// does the TLS handshake, verifying the certificate against the host name. The

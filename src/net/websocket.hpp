@@ -25,6 +25,8 @@
 
 // libsoup types, declared here so that users of this header need not include libsoup.
 struct _SoupWebsocketConnection;
+struct _GUri;
+typedef struct _GUri GUri;
 
 namespace trystero::net {
 
@@ -119,6 +121,7 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
   struct Handshake;
 
   void start();
+  std::string upgradeRequest(GUri* uri, int port, bool tls, const std::string& key) const;
   void failSoon(std::string error);
   void handshakeFailed(const std::shared_ptr<Handshake>& handshake, const std::string& error);
   void handshakeResponse(const std::shared_ptr<Handshake>& handshake, std::size_t headerBytes);

@@ -174,6 +174,92 @@ std::optional<Packet> Decoder::fail(std::string error) {
   return std::nullopt;
 }
 
+namespace {
+
+// The fixed header's type and flags, checked before waiting for anything else: an error, or
+// empty when the broker may send this.
+std::string checkFixedHeader(PacketType type, std::uint8_t flags) {
+  switch (type) {
+    case PacketType::Connect:
+    case PacketType::Subscribe:
+    case PacketType::Unsubscribe:
+    case PacketType::Pingreq:
+    case PacketType::Disconnect:
+      return std::string("unexpected ") + toString(type) + " from a broker";
+    case PacketType::Publish:
+      if (((flags >> 1) & 3) == 3) return "PUBLISH with QoS 3";
+      if ((flags & 8) && ((flags >> 1) & 3) == 0) return "PUBLISH with DUP at QoS 0";
+      return "";
+    case PacketType::Pubrel:
+      return flags != 2 ? "PUBREL with header flags other than 0010" : "";
+    default:
+      return flags != 0 ? std::string(toString(type)) + " with nonzero header flags" : "";
+  }
+}
+
+std::string decodePublish(std::uint8_t flags, const std::uint8_t* body, std::size_t length,
+                          Packet& packet) {
+  packet.qos = (flags >> 1) & 3;
+  packet.retain = flags & 1;
+  packet.dup = flags & 8;
+  if (length < 2) return "PUBLISH without a topic";
+  const std::size_t topicLength = readU16(body);
+  std::size_t at = 2 + topicLength;
+  if (topicLength == 0) return "PUBLISH with an empty topic";
+  if (at > length) return "PUBLISH topic longer than the packet";
+  packet.topic.assign(reinterpret_cast<const char*>(body + 2), topicLength);
+  if (packet.qos > 0) {
+    if (at + 2 > length) return "PUBLISH without its packet id";
+    packet.packetId = readU16(body + at);
+    if (packet.packetId == 0) return "PUBLISH with packet id 0";
+    at += 2;
+  }
+  packet.payload.assign(reinterpret_cast<const char*>(body + at), length - at);
+  return "";
+}
+
+// A whole packet's variable header and payload into packet: an error, or empty.
+std::string decodeBody(PacketType type, std::uint8_t flags, const std::uint8_t* body,
+                       std::size_t length, Packet& packet) {
+  packet.type = type;
+  switch (type) {
+    case PacketType::Connack:
+      if (length != 2) return "CONNACK with remaining length " + std::to_string(length);
+      if (body[0] & 0xFE) return "CONNACK with reserved acknowledge flags set";
+      packet.sessionPresent = body[0] & 1;
+      packet.returnCode = body[1];
+      return "";
+    case PacketType::Puback:
+    case PacketType::Pubrec:
+    case PacketType::Pubrel:
+    case PacketType::Pubcomp:
+    case PacketType::Unsuback:
+      if (length != 2) {
+        return std::string(toString(type)) + " with remaining length " + std::to_string(length);
+      }
+      packet.packetId = readU16(body);
+      return packet.packetId == 0 ? std::string(toString(type)) + " with packet id 0" : "";
+    case PacketType::Pingresp:
+      return length != 0 ? "PINGRESP with a body" : "";
+    case PacketType::Suback:
+      if (length < 3) return "SUBACK without return codes";
+      packet.packetId = readU16(body);
+      if (packet.packetId == 0) return "SUBACK with packet id 0";
+      for (std::size_t i = 2; i < length; ++i) {
+        const std::uint8_t code = body[i];
+        if (code > 2 && code != 0x80) return "SUBACK with return code " + std::to_string(code);
+        packet.returnCodes.push_back(code);
+      }
+      return "";
+    case PacketType::Publish:
+      return decodePublish(flags, body, length, packet);
+    default:
+      return "unexpected packet type";  // unreachable: checkFixedHeader filtered it
+  }
+}
+
+}  // namespace
+
 std::optional<Packet> Decoder::next() {
   if (failed()) return std::nullopt;
   const std::size_t available = buffer_.size() - offset_;
@@ -184,31 +270,13 @@ std::optional<Packet> Decoder::next() {
   }
   const std::uint8_t* p = buffer_.data() + offset_;
 
-  // Fixed header: type and flags are checked before waiting for anything else.
   const unsigned typeBits = p[0] >> 4;
   const std::uint8_t flags = p[0] & 0x0F;
   if (typeBits == 0 || typeBits == 15) {
     return fail("reserved packet type " + std::to_string(typeBits));
   }
   const auto type = static_cast<PacketType>(typeBits);
-  switch (type) {
-    case PacketType::Connect:
-    case PacketType::Subscribe:
-    case PacketType::Unsubscribe:
-    case PacketType::Pingreq:
-    case PacketType::Disconnect:
-      return fail(std::string("unexpected ") + toString(type) + " from a broker");
-    case PacketType::Publish:
-      if (((flags >> 1) & 3) == 3) return fail("PUBLISH with QoS 3");
-      if ((flags & 8) && ((flags >> 1) & 3) == 0) return fail("PUBLISH with DUP at QoS 0");
-      break;
-    case PacketType::Pubrel:
-      if (flags != 2) return fail("PUBREL with header flags other than 0010");
-      break;
-    default:
-      if (flags != 0) return fail(std::string(toString(type)) + " with nonzero header flags");
-      break;
-  }
+  if (auto error = checkFixedHeader(type, flags); !error.empty()) return fail(std::move(error));
 
   // Remaining length: 1 to 4 bytes.
   std::size_t length = 0;
@@ -226,64 +294,9 @@ std::optional<Packet> Decoder::next() {
   }
   if (available - pos < length) return std::nullopt;  // need more
 
-  const std::uint8_t* body = p + pos;
   Packet packet;
-  packet.type = type;
-  switch (type) {
-    case PacketType::Connack:
-      if (length != 2) return fail("CONNACK with remaining length " + std::to_string(length));
-      if (body[0] & 0xFE) return fail("CONNACK with reserved acknowledge flags set");
-      packet.sessionPresent = body[0] & 1;
-      packet.returnCode = body[1];
-      break;
-    case PacketType::Puback:
-    case PacketType::Pubrec:
-    case PacketType::Pubrel:
-    case PacketType::Pubcomp:
-    case PacketType::Unsuback:
-      if (length != 2) {
-        return fail(std::string(toString(type)) + " with remaining length " +
-                    std::to_string(length));
-      }
-      packet.packetId = readU16(body);
-      if (packet.packetId == 0) return fail(std::string(toString(type)) + " with packet id 0");
-      break;
-    case PacketType::Pingresp:
-      if (length != 0) return fail("PINGRESP with a body");
-      break;
-    case PacketType::Suback:
-      if (length < 3) return fail("SUBACK without return codes");
-      packet.packetId = readU16(body);
-      if (packet.packetId == 0) return fail("SUBACK with packet id 0");
-      for (std::size_t i = 2; i < length; ++i) {
-        const std::uint8_t code = body[i];
-        if (code > 2 && code != 0x80) {
-          return fail("SUBACK with return code " + std::to_string(code));
-        }
-        packet.returnCodes.push_back(code);
-      }
-      break;
-    case PacketType::Publish: {
-      packet.qos = (flags >> 1) & 3;
-      packet.retain = flags & 1;
-      packet.dup = flags & 8;
-      if (length < 2) return fail("PUBLISH without a topic");
-      const std::size_t topicLength = readU16(body);
-      std::size_t at = 2 + topicLength;
-      if (topicLength == 0) return fail("PUBLISH with an empty topic");
-      if (at > length) return fail("PUBLISH topic longer than the packet");
-      packet.topic.assign(reinterpret_cast<const char*>(body + 2), topicLength);
-      if (packet.qos > 0) {
-        if (at + 2 > length) return fail("PUBLISH without its packet id");
-        packet.packetId = readU16(body + at);
-        if (packet.packetId == 0) return fail("PUBLISH with packet id 0");
-        at += 2;
-      }
-      packet.payload.assign(reinterpret_cast<const char*>(body + at), length - at);
-      break;
-    }
-    default:
-      return fail("unexpected packet type");  // unreachable: filtered above
+  if (auto error = decodeBody(type, flags, p + pos, length, packet); !error.empty()) {
+    return fail(std::move(error));
   }
   offset_ += pos + length;
   if (offset_ == buffer_.size()) {
