@@ -5,13 +5,18 @@
 #include <algorithm>
 #include <map>
 
+#include "media/h264.hpp"
+#include "media/opus.hpp"
+#include "media/rtcp.hpp"
 #include "media/rtp.hpp"
+#include "media/vp8.hpp"
 #include "rtc/dtls/dtls_transport.hpp"
 #include "rtc/ice/ice_transport.hpp"
 #include "rtc/packet_queue.hpp"
 #include "rtc/sctp/sctp_transport.hpp"
 #include "rtc/sdp/rtp_parameters.hpp"
 #include "rtc/sdp/sdp.hpp"
+#include "rtc/sdp/sdp_text.hpp"
 #include "rtc/srtp/srtp_session.hpp"
 #include "rtc/transport.hpp"
 
@@ -22,6 +27,27 @@ namespace {
 constexpr std::size_t kLocalMaxMessageSize = 262144;
 // DTLS datagrams produced before ICE has a pair (ClientHello, retransmissions): a handful.
 constexpr std::size_t kMaxQueuedDatagrams = 64;
+// RTP payload budget: an SRTP packet (12-byte header, GCM tag) stays well under a 1,280-byte path.
+constexpr std::size_t kMaxRtpPayload = 1100;
+constexpr std::chrono::milliseconds kSenderReportInterval{1000};
+// Our payload types in our own offers (Chromium's numbers; any dynamic ones would do).
+constexpr std::uint8_t kOpusPayloadType = 111;
+constexpr std::uint8_t kVp8PayloadType = 96;
+constexpr std::uint8_t kH264PayloadType = 102;
+
+std::uint32_t randomU32() {
+  std::uint32_t value = 0;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&value), sizeof(value));
+  return value;
+}
+
+// RFC 3550 section 4: NTP time, seconds since 1900 in the high word.
+std::uint64_t ntpNow() {
+  const std::int64_t micros = g_get_real_time();
+  const std::uint64_t seconds = static_cast<std::uint64_t>(micros / 1000000) + 2208988800ull;
+  const std::uint64_t fraction = (static_cast<std::uint64_t>(micros % 1000000) << 32) / 1000000;
+  return (seconds << 32) | fraction;
+}
 
 std::uint64_t randomSessionId() {
   std::uint64_t id = 0;
@@ -88,6 +114,34 @@ struct PeerConnection::Impl {
   std::vector<std::uint8_t> packetBuffer;
   DescriptionCallback pendingDescription;
   SdpType pendingType = SdpType::Offer;
+
+  // Media we send: one section per local track, by mid, with its RTP state.
+  struct LocalSection {
+    LocalMedia media;
+    std::string mid;
+    std::uint32_t ssrc = randomU32();
+    std::uint16_t sequence = static_cast<std::uint16_t>(randomU32());
+    std::uint32_t timestampOffset = randomU32();
+    std::uint8_t payloadType = 0;
+    std::uint32_t clockRate = 0;
+    bool removed = false;
+    bool sending = false;  // the peer's answer accepted it
+    std::uint32_t packets = 0, octets = 0;
+    std::uint32_t lastTimestamp = 0;  // RTP, offset included
+    std::int64_t lastFrameMs = 0;
+    media::Vp8Packetizer vp8;
+  };
+  std::map<std::string, LocalSection> localSections;
+  std::string cname = "trystero-" + std::to_string(randomU32());
+  // m-line order of the last description (offer or answer); later offers keep it.
+  std::vector<std::string> sessionMids;
+  std::map<std::string, sdp::MediaSection> lastLocalSections;  // as we last wrote them
+  bool haveLocalOffer = false;
+  bool negotiationQueued = false;
+  bool rolledBack = false;  // our offer gave way to the peer's: offer again once stable
+  std::function<void()> onNegotiationNeeded;
+  std::function<void(const std::string&)> onKeyframeRequest;
+  loop::Timer reportTimer;
 
   std::function<void(std::shared_ptr<DataChannel>)> onDataChannel;
   std::function<void(State)> onStateChange;
@@ -221,7 +275,7 @@ struct PeerConnection::Impl {
   }
 
   void receiveSrtp(std::span<const std::uint8_t> datagram) {
-    if (!srtp || !media.rtp) return;
+    if (!srtp || (!media.rtp && localSections.empty())) return;
     packetBuffer.assign(datagram.begin(), datagram.end());
     if (media::classifyRtpOrRtcp(packetBuffer) == media::RtpKind::kRtcp) {
       // Sender reports and the like: verified (so that forgeries are counted), not used yet.
@@ -229,9 +283,11 @@ struct PeerConnection::Impl {
         stats.srtpRefused++;
       } else {
         stats.rtcpIn++;
+        receiveRtcp();
       }
       return;
     }
+    if (!media.rtp) return;
     if (srtp->unprotectRtp(packetBuffer) != SrtpSession::Error::None) {
       stats.srtpRefused++;
       return;
@@ -308,6 +364,201 @@ struct PeerConnection::Impl {
     return true;
   }
 
+  // ---- media we send -------------------------------------------------------------------------
+
+  // Keyframe requests for the sections we send; sender and receiver reports are not used yet.
+  void receiveRtcp() {
+    auto packets = media::parseRtcpCompound(packetBuffer);
+    if (!packets) return;
+    std::vector<std::uint32_t> wanted;
+    for (const auto& packet : *packets) {
+      if (const auto* pli = std::get_if<media::PictureLossIndication>(&packet)) {
+        wanted.push_back(pli->mediaSsrc);
+      } else if (const auto* fir = std::get_if<media::FullIntraRequest>(&packet)) {
+        for (const auto& entry : fir->entries) wanted.push_back(entry.ssrc);
+      }
+    }
+    for (auto ssrc : wanted) {
+      for (const auto& [mid, section] : localSections) {
+        if (section.ssrc != ssrc || !section.sending) continue;
+        stats.keyframeRequests++;
+        requestKeyframe(mid);
+      }
+    }
+  }
+
+  void requestKeyframe(const std::string& mid) {
+    if (!onKeyframeRequest) return;
+    auto handler = onKeyframeRequest;
+    handler(mid);
+  }
+
+  void negotiationNeeded() {
+    if (negotiationQueued || closed) return;
+    negotiationQueued = true;
+    loop.post([weak = weakSelf] {
+      auto self = weak.lock();
+      if (!self) return;
+      auto& impl = *self->impl_;
+      impl.negotiationQueued = false;
+      if (impl.closed || !impl.onNegotiationNeeded) return;
+      auto handler = impl.onNegotiationNeeded;
+      handler();
+    });
+  }
+  std::weak_ptr<PeerConnection> weakSelf;
+
+  static const sdp::LocalCodec* localCodec(const std::string& kind, const std::string& name) {
+    static const auto audio = sdp::defaultAudioCodecs();
+    static const auto video = sdp::defaultVideoCodecs();
+    for (const auto& codec : kind == "audio" ? audio : video) {
+      if (sdp::text::equalsIgnoreCase(codec.name, name)) return &codec;
+    }
+    return nullptr;
+  }
+
+  // Our section for a local track, in an offer (offered == nullptr) or in the answer to an
+  // offer that has its mid. False when the offer leaves us no codec.
+  bool writeSendSection(LocalSection& local, const sdp::MediaSection* offered,
+                        sdp::MediaSection& section) {
+    section.kind = local.media.kind;
+    section.protocol = "UDP/TLS/RTP/SAVPF";
+    section.mid = local.mid;
+    section.port = 9;
+    const auto* ours = localCodec(local.media.kind, local.media.codec);
+    if (!ours) return false;
+    sdp::RtpSection rtp;
+    if (offered) {
+      auto parsed = sdp::parseRtp(*offered);
+      if (!parsed.section) return false;
+      rtp.codecs = sdp::answerCodecs(parsed.section->codecs, {*ours});
+      if (rtp.codecs.empty()) return false;
+      section.direction = sdp::answerDirection(offered->direction, !local.removed, false);
+    } else {
+      const std::uint8_t type = ours->name == "opus"  ? kOpusPayloadType
+                                : ours->name == "VP8" ? kVp8PayloadType
+                                                      : kH264PayloadType;
+      rtp.codecs.push_back(
+          {type, ours->name, ours->clockRate, ours->channels, ours->fmtp, ours->feedback});
+      section.direction = local.removed ? "inactive" : "sendonly";
+    }
+    local.payloadType = rtp.codecs.front().payloadType;
+    local.clockRate = rtp.codecs.front().clockRate;
+    rtp.rtcpMux = true;
+    if (!local.removed) {
+      rtp.ssrcs = {local.ssrc};
+      rtp.cname = cname;
+      rtp.msid = sdp::MediaStreamId{local.media.streamId.empty() ? "-" : local.media.streamId,
+                                    local.media.trackId};
+    }
+    sdp::writeRtp(rtp, section);
+    return true;
+  }
+
+  // The peer's answer to our offer on the live connection: which of our sections it receives.
+  template <typename Fail>
+  void applyAnswer(const SessionDescription& description, Fail& fail) {
+    auto parsed = sdp::parse(description.sdp);
+    if (!parsed.description) return fail("invalid SDP: " + parsed.error);
+    auto& answer = *parsed.description;
+    if (answer.iceUfrag != remote->iceUfrag || answer.icePwd != remote->icePwd) {
+      return fail("an ICE restart is not supported");
+    }
+    if (answer.fingerprint != remote->fingerprint) return fail("the peer's certificate changed");
+    haveLocalOffer = false;
+    for (const auto& section : answer.media) {
+      auto local = localSections.find(section.mid);
+      if (local == localSections.end()) continue;
+      const bool wasSending = local->second.sending;
+      auto rtp = sdp::parseRtp(section);
+      const bool accepted = section.port != 0 && rtp.section && !local->second.removed &&
+                            (section.direction == "recvonly" || section.direction == "sendrecv");
+      local->second.sending = accepted;
+      if (accepted && !wasSending && local->second.media.kind == "video") {
+        requestKeyframe(section.mid);
+      }
+    }
+    remote->media = std::move(answer.media);
+    startReports();
+    fail("");
+  }
+
+  void startReports() {
+    if (reportTimer) return;
+    reportTimer = loop.every(kSenderReportInterval, [weak = weakSelf] {
+      auto self = weak.lock();
+      return self && self->impl_->sendReports();
+    });
+  }
+
+  // RFC 3550 6.4.1: a sender report and our CNAME for each section that sent anything.
+  bool sendReports() {
+    if (closed) return false;
+    if (!srtp || ice->transportState() != TransportState::Connected) return true;
+    const auto now = loop::nowMs();
+    for (auto& [mid, local] : localSections) {
+      if (!local.sending || local.packets == 0) continue;
+      media::SenderReport report;
+      report.ssrc = local.ssrc;
+      report.ntpTimestamp = ntpNow();
+      // The RTP time of this instant, extrapolated from the last frame.
+      report.rtpTimestamp =
+          local.lastTimestamp +
+          static_cast<std::uint32_t>((now - local.lastFrameMs) * (local.clockRate / 1000));
+      report.packetCount = local.packets;
+      report.octetCount = local.octets;
+      media::SourceDescription sdes;
+      sdes.chunks.push_back({local.ssrc, {{media::kSdesCname, cname}}});
+      auto compound = media::serializeRtcpCompound({report, sdes});
+      if (!compound) continue;
+      if (srtp->protectRtcp(*compound) != SrtpSession::Error::None) continue;
+      ice->send(*compound);
+      stats.rtcpOut++;
+    }
+    return true;
+  }
+
+  bool sendFrame(const std::string& mid, std::span<const std::uint8_t> frame,
+                 std::uint32_t rtpTimestamp) {
+    auto it = localSections.find(mid);
+    if (closed || it == localSections.end() || !it->second.sending || !srtp ||
+        ice->transportState() != TransportState::Connected) {
+      return false;
+    }
+    auto& local = it->second;
+    const media::ByteView view(frame.data(), frame.size());
+    std::vector<media::Bytes> payloads;
+    if (local.media.codec == "opus") {
+      payloads = media::packetizeOpus(view, kMaxRtpPayload);
+    } else if (local.media.codec == "VP8") {
+      payloads = local.vp8.packetize(view, kMaxRtpPayload);
+    } else {
+      payloads = media::packetizeH264(view, kMaxRtpPayload);
+    }
+    if (payloads.empty()) return false;
+    const std::uint32_t timestamp = rtpTimestamp + local.timestampOffset;
+    for (std::size_t i = 0; i < payloads.size(); ++i) {
+      media::RtpPacket packet;
+      // Video: the last packet of a frame. Audio: a talkspurt's first, which we never mark.
+      packet.marker = local.media.kind == "video" && i + 1 == payloads.size();
+      packet.payloadType = local.payloadType;
+      packet.sequenceNumber = local.sequence++;
+      packet.timestamp = timestamp;
+      packet.ssrc = local.ssrc;
+      packet.payload = payloads[i];
+      auto bytes = media::serializeRtp(packet);
+      if (!bytes) return false;
+      if (srtp->protectRtp(*bytes) != SrtpSession::Error::None) return false;
+      ice->send(*bytes);
+      local.packets++;
+      local.octets += static_cast<std::uint32_t>(payloads[i].size());
+      stats.rtpOut++;
+    }
+    local.lastTimestamp = timestamp;
+    local.lastFrameMs = loop::nowMs();
+    return true;
+  }
+
   // Payload types that identify one section alone (browsers reuse numbers across sections).
   void indexPayloadTypes() {
     std::map<std::uint8_t, int> uses;
@@ -352,6 +603,10 @@ struct PeerConnection::Impl {
     if (answered) startDtlsIfReady();
     callback(description, "");
     if (answered) announceMedia();
+    if (answered && rolledBack) {
+      rolledBack = false;
+      negotiationNeeded();
+    }
   }
 
   std::string writeLocal(SdpType type) {
@@ -363,7 +618,25 @@ struct PeerConnection::Impl {
     local.fingerprint = certificate->fingerprint();
     local.candidates = ice->localCandidates();
     local.endOfCandidates = true;
-    if (type == SdpType::Offer) {
+    if (type == SdpType::Offer && remote) {
+      // A later offer: the m-lines in their order, ours appended; the DTLS role stays.
+      local.setup = dtls->role() == DtlsTransport::Role::Client ? "active" : "passive";
+      std::vector<std::string> mids = sessionMids;
+      for (const auto& [mid, section] : localSections) {
+        if (std::find(mids.begin(), mids.end(), mid) == mids.end()) mids.push_back(mid);
+      }
+      for (const auto& mid : mids) {
+        sdp::MediaSection section;
+        if (auto it = localSections.find(mid); it != localSections.end()) {
+          if (!writeSendSection(it->second, nullptr, section)) continue;
+        } else if (auto last = lastLocalSections.find(mid); last != lastLocalSections.end()) {
+          section = last->second;
+        } else {
+          continue;
+        }
+        local.media.push_back(std::move(section));
+      }
+    } else if (type == SdpType::Offer) {
       local.setup = "actpass";
       sdp::MediaSection data;
       data.kind = "application";
@@ -387,10 +660,22 @@ struct PeerConnection::Impl {
         section.protocol = offered.protocol;
         section.formats = offered.formats;
         section.mid = offered.mid;
+        auto ours = localSections.find(offered.mid);
         if (offered.kind == "application" && !dataAccepted && offered.port != 0) {
           dataAccepted = true;
           section.sctpPort = 5000;
           section.maxMessageSize = kLocalMaxMessageSize;
+        } else if (ours != localSections.end() && offered.kind == ours->second.media.kind) {
+          // A section of ours the peer offers back (its own renegotiation): still ours to send.
+          if (offered.port == 0 || !writeSendSection(ours->second, &offered, section)) {
+            section.port = 0;
+            listOfferedCodecs(offered, section);
+          }
+          const bool accepted = section.port != 0 && section.direction == "sendonly";
+          if (accepted && !ours->second.sending && offered.kind == "video") {
+            requestKeyframe(offered.mid);
+          }
+          ours->second.sending = accepted;
         } else if (!(receivesMedia && offered.port != 0 &&
                      (offered.kind == "audio" || offered.kind == "video") &&
                      acceptMedia(offered, section))) {
@@ -403,6 +688,11 @@ struct PeerConnection::Impl {
       }
     }
     if (type == SdpType::Answer) indexPayloadTypes();
+    sessionMids.clear();
+    for (const auto& section : local.media) {
+      sessionMids.push_back(section.mid);
+      lastLocalSections[section.mid] = section;
+    }
     return sdp::write(local);
   }
 
@@ -447,6 +737,8 @@ struct PeerConnection::Impl {
     section.direction = "inactive";
   }
 
+  bool polite() const { return !isOfferer; }
+
   void startDtlsIfReady() {
     if (dtlsStarted || !remote || !localDescription) return;
     dtlsStarted = true;
@@ -469,7 +761,9 @@ PeerConnection::PeerConnection(loop::Loop& loop, Configuration configuration)
 
 std::shared_ptr<PeerConnection> PeerConnection::create(loop::Loop& loop,
                                                        Configuration configuration) {
-  return std::shared_ptr<PeerConnection>(new PeerConnection(loop, std::move(configuration)));
+  auto pc = std::shared_ptr<PeerConnection>(new PeerConnection(loop, std::move(configuration)));
+  pc->impl_->weakSelf = pc;
+  return pc;
 }
 
 PeerConnection::~PeerConnection() {
@@ -490,8 +784,17 @@ void PeerConnection::createOffer(DescriptionCallback callback) {
   auto& impl = *impl_;
   if (impl.closed) return callback(std::nullopt, "peer connection is closed");
   if (impl.pendingDescription) return callback(std::nullopt, "a description is being gathered");
-  impl.isOfferer = true;
-  impl.ice->setControlling(true);
+  if (impl.remote) {
+    // On the live connection (media of ours to negotiate): the transport stays as it is.
+    if (impl.haveLocalOffer || impl.renegotiating) {
+      return callback(std::nullopt, "an offer/answer exchange is under way");
+    }
+    impl.haveLocalOffer = true;
+    impl.rolledBack = false;
+  } else {
+    impl.isOfferer = true;
+    impl.ice->setControlling(true);
+  }
   impl.pendingType = SdpType::Offer;
   impl.pendingDescription = std::move(callback);
   impl.describeStartMs = loop::nowMs();
@@ -509,7 +812,20 @@ void PeerConnection::setRemoteDescription(const SessionDescription& description,
     if (callback) callback(error);
   };
   if (impl.closed) return fail("peer connection is closed");
-  if (impl.remote) return impl.applyFurtherOffer(description, fail);
+  if (impl.remote) {
+    if (description.type == SdpType::Answer) {
+      if (!impl.haveLocalOffer) return fail("got an answer without having made an offer");
+      return impl.applyAnswer(description, fail);
+    }
+    if (impl.haveLocalOffer) {
+      if (!impl.polite())
+        return fail("glare: the peer's offer collided with ours and we keep ours");
+      // Polite: ours gives way (rollback), and is made again once this exchange is done.
+      impl.haveLocalOffer = false;
+      impl.rolledBack = true;
+    }
+    return impl.applyFurtherOffer(description, fail);
+  }
   if (description.type == SdpType::Answer && !impl.isOfferer) {
     return fail("got an answer without having made an offer");
   }
@@ -566,6 +882,49 @@ void PeerConnection::receiveMedia(MediaHandlers handlers) {
   impl_->media = std::move(handlers);
   impl_->receivesMedia = true;
 }
+
+std::string PeerConnection::addLocalMedia(const LocalMedia& media) {
+  auto& impl = *impl_;
+  // Random, so that mids the two sides pick while offering at the same moment never collide
+  // (browsers number theirs); at most 8 bytes, well within the MID header extension's 16.
+  std::string mid;
+  do {
+    mid = "n";
+    for (auto value = randomU32(); value != 0 && mid.size() < 8; value /= 36) {
+      mid += "0123456789abcdefghijklmnopqrstuvwxyz"[value % 36];
+    }
+  } while (impl.lastLocalSections.count(mid) || impl.localSections.count(mid));
+  auto& local = impl.localSections[mid];
+  local.media = media;
+  local.mid = mid;
+  impl.negotiationNeeded();
+  return mid;
+}
+
+void PeerConnection::removeLocalMedia(const std::string& mid) {
+  auto it = impl_->localSections.find(mid);
+  if (it == impl_->localSections.end() || it->second.removed) return;
+  it->second.removed = true;
+  it->second.sending = false;
+  impl_->negotiationNeeded();
+}
+
+bool PeerConnection::sendFrame(const std::string& mid, std::span<const std::uint8_t> frame,
+                               std::uint32_t rtpTimestamp) {
+  return impl_->sendFrame(mid, frame, rtpTimestamp);
+}
+
+void PeerConnection::onNegotiationNeeded(std::function<void()> f) {
+  impl_->onNegotiationNeeded = std::move(f);
+}
+
+void PeerConnection::onKeyframeRequest(std::function<void(const std::string&)> f) {
+  impl_->onKeyframeRequest = std::move(f);
+}
+
+bool PeerConnection::polite() const { return impl_->polite(); }
+
+bool PeerConnection::hasLocalOffer() const { return impl_->haveLocalOffer; }
 
 void PeerConnection::onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> f) {
   impl_->onDataChannel = std::move(f);

@@ -1,4 +1,4 @@
-// RTCPeerConnection for data channels: ICE (libnice) -> DTLS (OpenSSL) -> SCTP (usrsctp) -> DCEP.
+// RTCPeerConnection: ICE (libnice) -> DTLS (OpenSSL) -> {SCTP (usrsctp) -> DCEP, SRTP (libsrtp2)}.
 // Non-trickle like trystero: a local description is handed out only once ICE gathering
 // completed (or the gathering deadline passed), with every candidate inline.
 //
@@ -105,6 +105,33 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   // packets handed up, instead of rejected. Loop thread.
   void receiveMedia(MediaHandlers handlers);
 
+  // ---- media we send ----
+  // One track of ours: a sendonly section in our next offer (or in our answer, when the peer's
+  // offer already has its mid).
+  struct LocalMedia {
+    std::string kind;   // "audio" / "video"
+    std::string codec;  // "opus", "VP8" or "H264"
+    std::string streamId, trackId;
+  };
+  // Returns the section's mid. negotiationNeeded fires (posted, once per burst of changes): the
+  // owner then makes an offer with createOffer() on the live connection.
+  std::string addLocalMedia(const LocalMedia& media);
+  // Stops sending on the section; the next offer marks it inactive (m-lines are never removed).
+  void removeLocalMedia(const std::string& mid);
+  // Packetizes one encoded frame (VP8 picture, H.264 access unit in Annex B, Opus packet) and
+  // sends it SRTP-protected. False, and nothing sent, until the peer's answer accepted the
+  // section (or after it was removed). rtpTimestamp is in the codec's clock (48 kHz / 90 kHz).
+  bool sendFrame(const std::string& mid, std::span<const std::uint8_t> frame,
+                 std::uint32_t rtpTimestamp);
+  void onNegotiationNeeded(std::function<void()> f);
+  // The peer asked for a keyframe on a section we send (PLI or FIR), or just began receiving it.
+  void onKeyframeRequest(std::function<void(const std::string& mid)> f);
+  // Perfect negotiation (trystero's peer.js): the side that did not make the first offer is
+  // polite. An offer of the peer's that collides with ours is taken by the polite side (ours is
+  // rolled back and made again afterwards) and refused by the other ("glare" in the error).
+  bool polite() const;
+  bool hasLocalOffer() const;
+
   void onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> f);
   void onStateChange(std::function<void(State)> f);
 
@@ -124,6 +151,8 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
     // SRTP/SRTCP packets: handed up, refused by SRTP (forged, replayed, malformed), or not
     // matched to a section we receive.
     std::uint64_t rtpIn = 0, rtcpIn = 0, srtpRefused = 0, rtpUnrouted = 0;
+    // What we sent: RTP packets, RTCP sender reports, keyframe requests (PLI/FIR) received.
+    std::uint64_t rtpOut = 0, rtcpOut = 0, keyframeRequests = 0;
   };
   Stats stats() const;
 

@@ -6,13 +6,17 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
+#include <thread>
 
 #include "rtc/sdp/sdp.hpp"
 #include "support/child_process.hpp"
+#include "support/eventually.hpp"
 #include "support/rtc_helpers.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
+using trystero::testing::eventually;
 using trystero::testing::loopbackRtcConfig;
 
 namespace {
@@ -354,4 +358,189 @@ TEST(PeerConnection, AnswersARenegotiationOnTheLiveConnection) {
   auto future = echoed.get_future();
   ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
   EXPECT_EQ(future.get(), "still here");
+}
+
+namespace {
+
+// Offers and answers between two peer connections on one loop, as trystero's @_signal carries
+// them on a live connection: each delivery is a task of its own, so two offers made in the same
+// task cross (glare). Errors (a refused colliding offer) are recorded.
+struct Negotiator {
+  loop::Loop& loop;
+  std::vector<std::string> errors;  // loop thread
+
+  void wire(const std::shared_ptr<rtc::PeerConnection>& a,
+            const std::shared_ptr<rtc::PeerConnection>& b) {
+    a->onNegotiationNeeded([this, a = std::weak_ptr(a), b = std::weak_ptr(b)] { offer(a, b); });
+    b->onNegotiationNeeded([this, a = std::weak_ptr(a), b = std::weak_ptr(b)] { offer(b, a); });
+  }
+  void offer(std::weak_ptr<rtc::PeerConnection> from, std::weak_ptr<rtc::PeerConnection> to) {
+    auto pc = from.lock();
+    if (!pc) return;
+    pc->createOffer([this, from, to](auto offer, const std::string& error) {
+      if (!offer) return errors.push_back("createOffer: " + error);
+      loop.post([this, from, to, offer = *offer] { deliver(to, from, offer); });
+    });
+  }
+  void deliver(std::weak_ptr<rtc::PeerConnection> to, std::weak_ptr<rtc::PeerConnection> from,
+               rtc::SessionDescription description) {
+    auto pc = to.lock();
+    if (!pc) return;
+    pc->setRemoteDescription(
+        description, [this, to, from, type = description.type](const std::string& error) {
+          if (!error.empty()) return errors.push_back(error);
+          if (type != rtc::SdpType::Offer) return;
+          to.lock()->createAnswer([this, to, from](auto answer, const std::string& error) {
+            if (!answer) return errors.push_back("createAnswer: " + error);
+            loop.post([this, to, from, answer = *answer] { deliver(from, to, answer); });
+          });
+        });
+  }
+};
+
+// What one side receives: the sections announced and RTP packets per mid.
+struct MediaSink {
+  std::mutex mutex;
+  std::vector<rtc::PeerConnection::RemoteMedia> sections;
+  std::map<std::string, std::size_t> packets;
+  std::map<std::string, std::uint32_t> ssrcs;
+
+  rtc::PeerConnection::MediaHandlers handlers() {
+    rtc::PeerConnection::MediaHandlers h;
+    h.section = [this](const rtc::PeerConnection::RemoteMedia& media) {
+      std::lock_guard lock(mutex);
+      sections.push_back(media);
+    };
+    h.rtp = [this](const std::string& mid, std::span<const std::uint8_t> packet) {
+      std::lock_guard lock(mutex);
+      packets[mid]++;
+      ssrcs[mid] =
+          (std::uint32_t(packet[8]) << 24) | (packet[9] << 16) | (packet[10] << 8) | packet[11];
+    };
+    return h;
+  }
+  std::size_t count(const std::string& mid) {
+    std::lock_guard lock(mutex);
+    return packets.count(mid) ? packets[mid] : 0;
+  }
+};
+
+// A recognisable frame of size bytes starting with first (a VP8 keyframe tag: bit 0 clear).
+std::vector<std::uint8_t> fakeFrame(std::size_t size, std::uint8_t first) {
+  std::vector<std::uint8_t> frame(size);
+  for (std::size_t i = 0; i < size; ++i) frame[i] = static_cast<std::uint8_t>(i * 7 + first);
+  frame[0] = first;
+  return frame;
+}
+
+}  // namespace
+
+// The native side adds tracks on the live connection: its offer (over the data channel in
+// trystero) carries sendonly sections with msid and SSRC, the peer answers recvonly, and frames
+// sent afterwards arrive as SRTP-protected RTP on the right section, with sender reports. The
+// peer's acceptance asks us for a keyframe first. Removing a track stops it.
+TEST(PeerConnection, SendsAudioAndVideoAfterRenegotiatingOnTheLiveConnection) {
+  loop::Loop loop;
+  // Declared before the pair: its connections call into them until they are gone.
+  Negotiator negotiator{loop, {}};
+  MediaSink sink;
+  std::vector<std::string> keyframeRequests;
+  Pair pair(loop);
+  std::string audioMid, videoMid;
+  loop.invoke([&] {
+    negotiator.wire(pair.offerer, pair.answerer);
+    pair.answerer->receiveMedia(sink.handlers());
+    pair.offerer->onKeyframeRequest(
+        [&](const std::string& mid) { keyframeRequests.push_back(mid); });
+    audioMid = pair.offerer->addLocalMedia({"audio", "opus", "stream-1", "audio-1"});
+    videoMid = pair.offerer->addLocalMedia({"video", "VP8", "stream-1", "video-1"});
+  });
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(sink.mutex);
+    return sink.sections.size() == 2;
+  }));
+  {
+    std::lock_guard lock(sink.mutex);
+    for (const auto& section : sink.sections) {
+      EXPECT_EQ(section.streamId, "stream-1");
+      EXPECT_EQ(section.mid == audioMid ? "audio-1" : "video-1", section.trackId);
+      EXPECT_EQ(section.codec, section.kind == "audio" ? "opus" : "VP8");
+    }
+  }
+  ASSERT_TRUE(
+      eventually([&] { return loop.invoke([&] { return !pair.offerer->hasLocalOffer(); }); }));
+  EXPECT_EQ(loop.invoke([&] { return keyframeRequests; }), std::vector<std::string>{videoMid});
+
+  // 60 frames each: 20 ms of Opus (one packet) and a 3,000-byte picture (three packets), ten at
+  // a time, each batch waiting for the last to arrive (a socket buffer's worth at most).
+  for (int batch = 0; batch < 6; ++batch) {
+    loop.invoke([&] {
+      for (int i = batch * 10; i < batch * 10 + 10; ++i) {
+        EXPECT_TRUE(pair.offerer->sendFrame(audioMid, fakeFrame(120, 0x78), i * 960));
+        EXPECT_TRUE(
+            pair.offerer->sendFrame(videoMid, fakeFrame(3000, i == 0 ? 0x10 : 0x11), i * 3000));
+      }
+    });
+    const std::size_t frames = (batch + 1) * 10;
+    ASSERT_TRUE(eventually(
+        [&] { return sink.count(audioMid) == frames && sink.count(videoMid) == 3 * frames; }, 10s))
+        << sink.count(audioMid) << " audio, " << sink.count(videoMid) << " video packets";
+  }
+  ASSERT_TRUE(
+      eventually([&] { return loop.invoke([&] { return pair.answerer->stats().rtcpIn; }) >= 2; }));
+  auto sent = loop.invoke([&] { return pair.offerer->stats(); });
+  EXPECT_EQ(sent.rtpOut, 240u);
+  EXPECT_GE(sent.rtcpOut, 2u);
+  auto received = loop.invoke([&] { return pair.answerer->stats(); });
+  EXPECT_EQ(received.srtpRefused, 0u);
+  EXPECT_EQ(received.rtpUnrouted, 0u);
+
+  // Removed: the next exchange marks it inactive and frames are refused.
+  loop.invoke([&] { pair.offerer->removeLocalMedia(videoMid); });
+  ASSERT_TRUE(eventually([&] {
+    return loop.invoke([&] {
+      auto local = pair.offerer->localDescription();
+      return !pair.offerer->hasLocalOffer() && local &&
+             local->sdp.find("a=mid:" + videoMid + "\r\na=inactive") != std::string::npos;
+    });
+  })) << loop.invoke([&] { return pair.offerer->localDescription()->sdp; });
+  loop.invoke([&] {
+    EXPECT_FALSE(pair.offerer->sendFrame(videoMid, fakeFrame(3000, 0x11), 999999));
+    EXPECT_TRUE(pair.offerer->sendFrame(audioMid, fakeFrame(120, 0x78), 999999));
+  });
+  EXPECT_TRUE(loop.invoke([&] { return negotiator.errors; }).empty());
+}
+
+// Perfect negotiation: both sides add a track in the same moment, so their offers cross. The
+// impolite side (the first offerer) refuses the peer's offer; the polite side rolls its own back,
+// answers, and offers again afterwards. Both end up receiving the other's track, every time.
+TEST(PeerConnection, CrossingOffersSettleWithTheFirstOffererImpolite) {
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    loop::Loop loop;
+    Negotiator negotiator{loop, {}};
+    MediaSink offererSink, answererSink;
+    Pair pair(loop);
+    std::string offererMid, answererMid;
+    loop.invoke([&] {
+      EXPECT_FALSE(pair.offerer->polite());
+      EXPECT_TRUE(pair.answerer->polite());
+      negotiator.wire(pair.offerer, pair.answerer);
+      pair.offerer->receiveMedia(offererSink.handlers());
+      pair.answerer->receiveMedia(answererSink.handlers());
+      offererMid = pair.offerer->addLocalMedia({"video", "VP8", "a", "a-video"});
+      answererMid = pair.answerer->addLocalMedia({"video", "VP8", "b", "b-video"});
+    });
+    ASSERT_TRUE(eventually([&] {
+      return loop.invoke([&] {
+        pair.offerer->sendFrame(offererMid, fakeFrame(500, 0x10), 0);
+        pair.answerer->sendFrame(answererMid, fakeFrame(500, 0x10), 0);
+        return !pair.offerer->hasLocalOffer() && !pair.answerer->hasLocalOffer();
+      }) && answererSink.count(offererMid) > 0 &&
+             offererSink.count(answererMid) > 0;
+    }));
+    auto errors = loop.invoke([&] { return negotiator.errors; });
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].find("glare"), std::string::npos) << errors[0];
+  }
 }
