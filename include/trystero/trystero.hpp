@@ -342,6 +342,44 @@ class RemoteTrack {
   std::shared_ptr<State> state_;
 };
 
+// A track we send (the counterpart of a MediaStreamTrack handed to addStream/addTrack): encoded
+// frames pushed into it go to every peer it was added to, each peer with its own RTP state
+// (SSRC, sequence numbers, timestamp base). The codec is fixed per track: "opus" (audio), "VP8"
+// or "H264" (video, Annex B access units).
+class LocalTrack {
+ public:
+  struct State;
+  // Throws std::invalid_argument for another kind or codec. id defaults to a random one.
+  static std::shared_ptr<LocalTrack> create(const std::string& kind, const std::string& codec,
+                                            const std::string& id = {});
+  explicit LocalTrack(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  const std::string& id() const;
+  const std::string& kind() const;
+  const std::string& codec() const;
+  std::uint32_t clockRate() const;  // of MediaFrame::rtpTimestamp: 48000 (Opus), 90000 (video)
+  // Sends one encoded frame to every peer that accepted the track; until a peer's answer
+  // accepted it, that peer gets nothing (start with a keyframe once onKeyframeRequest fires).
+  // Any thread; frames go out in the order pushed. keyframe is informational.
+  void sendFrame(MediaFrame frame);
+  // A peer wants a keyframe: it began receiving the track, or asked (PLI/FIR) after a loss.
+  // Network thread; may be set from any thread.
+  void onKeyframeRequest(std::function<void(const std::string& peerId)> f);
+  // Frames sent to at least one peer so far.
+  std::uint64_t framesSent() const;
+  const std::shared_ptr<State>& state() const { return state_; }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// A group of tracks sent together (a MediaStream): the receiver sees them under one stream id
+// (a=msid), as one stream in onPeerStream.
+struct LocalStream {
+  std::string id;  // defaults (empty) to a random id when added
+  std::vector<std::shared_ptr<LocalTrack>> tracks;
+};
+
 // onPeerTrack(track, streamId, peerId, meta) and then onPeerStream(streamId, peerId, meta) fire
 // for every track a peer adds, as trystero@0.22.0 fires them: meta is what the sender passed to
 // addTrack / addStream (sent before the track), used once and then cleared, so for a stream of
@@ -373,6 +411,20 @@ class Room {
   // does not read media does not receive it.
   void onPeerTrack(PeerTrackHandler f);
   void onPeerStream(PeerStreamHandler f);
+
+  // Media we send, as trystero@0.22.0's addStream/addTrack: for each target peer the metadata
+  // (if any) goes first on @_stream / @_track, then the tracks are added to the connection,
+  // which renegotiates over the data channel (perfect negotiation, as peer.js). The future
+  // completes once the metadata went out to every target (at once without metadata). Targets
+  // default to every peer in the room now; peers joining later need their own call (in
+  // onPeerJoin, as in the JS README). An empty stream id is replaced by a random one.
+  Future<void> addStream(const LocalStream& stream, Targets targets = {},
+                         Metadata meta = std::nullopt);
+  Future<void> addTrack(const std::shared_ptr<LocalTrack>& track, const LocalStream& stream,
+                        Targets targets = {}, Metadata meta = std::nullopt);
+  // Stop sending (the section goes inactive in the next negotiation); no message of their own.
+  void removeStream(const LocalStream& stream, Targets targets = {});
+  void removeTrack(const std::shared_ptr<LocalTrack>& track, Targets targets = {});
 
   // Round-trip time in milliseconds. Fails if the peer leaves first.
   Future<double> ping(const std::string& peerId);

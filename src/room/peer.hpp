@@ -51,6 +51,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
     if (!dead_) pc_->receiveMedia(std::move(handlers));
   }
   bool send(std::span<const std::uint8_t> chunk);
+  // The connection, for media we send (nullptr once destroyed).
+  rtc::PeerConnection* connection() const { return dead_ ? nullptr : pc_.get(); }
 
   void destroy();
   // Ends the connection without losing what the remote already handed to it: the channel is

@@ -1,5 +1,7 @@
 // The public Room and action objects: thread-safe forwarding onto the network thread.
+#include "crypto/crypto.hpp"
 #include "room/id.hpp"
+#include "room/local_track.hpp"
 #include "room/room_core.hpp"
 
 namespace trystero {
@@ -35,6 +37,37 @@ struct Forwarded {
   Promise<T> promise;
   ~Forwarded() { promise.reject("trystero: the network thread stopped before the call ran"); }
 };
+
+// Runs start (returning the call's future) on the network thread and hands back a future of its
+// outcome, without ever waiting for that thread: a caller whose own callbacks are slow (a full
+// queue, a slow disk) would otherwise deadlock against it. Posting keeps the calling thread's
+// order, since every other call from that thread goes through the same queue.
+template <typename Start>
+Future<void> onNetworkThread(RoomCore& core, Start start) {
+  if (core.loop().isLoopThread()) return start();
+  auto forward = std::make_shared<Forwarded<void>>();
+  auto result = forward->promise.future();
+  core.loop().post([forward, start = std::move(start)]() mutable {
+    start().then([forward](const Future<void>& done) {
+      try {
+        done.get();
+        forward->promise.resolve();
+      } catch (...) {
+        forward->promise.reject(std::current_exception());
+      }
+    });
+  });
+  return result;
+}
+
+std::vector<std::shared_ptr<LocalTrack::State>> trackStates(const LocalStream& stream) {
+  std::vector<std::shared_ptr<LocalTrack::State>> states;
+  for (const auto& track : stream.tracks) {
+    if (!track) throw std::invalid_argument("trystero: a stream holds a null track");
+    states.push_back(track->state());
+  }
+  return states;
+}
 
 }  // namespace
 
@@ -73,6 +106,38 @@ void Room::onPeerStream(PeerStreamHandler f) {
   core->loop().invoke([&] { core->setOnPeerStream(std::move(f)); });
 }
 
+Future<void> Room::addStream(const LocalStream& stream, Targets targets, Metadata meta) {
+  auto states = trackStates(stream);
+  auto streamId = stream.id.empty() ? crypto::generateId(20) : stream.id;
+  auto core = core_;
+  return onNetworkThread(*core, [core, states, streamId, targets, meta] {
+    return core->addTracks(states, streamId, targets, meta, true);
+  });
+}
+
+Future<void> Room::addTrack(const std::shared_ptr<LocalTrack>& track, const LocalStream& stream,
+                            Targets targets, Metadata meta) {
+  if (!track) throw std::invalid_argument("trystero: addTrack needs a track");
+  auto streamId = stream.id.empty() ? crypto::generateId(20) : stream.id;
+  auto core = core_;
+  return onNetworkThread(*core, [core, state = track->state(), streamId, targets, meta] {
+    return core->addTracks({state}, streamId, targets, meta, false);
+  });
+}
+
+void Room::removeStream(const LocalStream& stream, Targets targets) {
+  auto states = trackStates(stream);
+  auto core = core_;
+  core->loop().post([core, states, targets] { core->removeTracks(states, targets); });
+}
+
+void Room::removeTrack(const std::shared_ptr<LocalTrack>& track, Targets targets) {
+  if (!track) return;
+  auto core = core_;
+  core->loop().post(
+      [core, state = track->state(), targets] { core->removeTracks({state}, targets); });
+}
+
 Future<double> Room::ping(const std::string& peerId) {
   if (peerId.empty())
     throw std::invalid_argument("trystero: ping() must be called with target peer ID");
@@ -109,27 +174,11 @@ Future<void> ActionSender::operator()(
   }
   auto core = core_.lock();
   if (!core) return failed<void>("trystero: the room is gone");
-  if (core->loop().isLoopThread()) {
-    return core->send(type_, std::move(data), targets, std::move(meta), std::move(onProgress));
-  }
-  // Never wait for the network thread here: a caller whose own callbacks are slow (a full
-  // queue, a slow disk) would otherwise deadlock against it. Posting keeps the calling
-  // thread's order, since every other call from that thread goes through the same queue.
-  auto forward = std::make_shared<Forwarded<void>>();
-  auto result = forward->promise.future();
-  core->loop().post([core, forward, type = type_, data = std::move(data), targets,
-                     meta = std::move(meta), onProgress = std::move(onProgress)]() mutable {
-    core->send(type, std::move(data), targets, std::move(meta), std::move(onProgress))
-        .then([forward](const Future<void>& sent) {
-          try {
-            sent.get();
-            forward->promise.resolve();
-          } catch (...) {
-            forward->promise.reject(std::current_exception());
-          }
-        });
-  });
-  return result;
+  return onNetworkThread(
+      *core, [core, type = type_, data = std::move(data), targets, meta = std::move(meta),
+              onProgress = std::move(onProgress)]() mutable {
+        return core->send(type, std::move(data), targets, std::move(meta), std::move(onProgress));
+      });
 }
 
 void ActionReceiver::operator()(ReceiveHandler handler) const {

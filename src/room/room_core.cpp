@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crypto/crypto.hpp"
+#include "room/local_track.hpp"
 #include "room/remote_track.hpp"
 #include "util/json_limits.hpp"
 
@@ -636,9 +637,14 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
     ++stats_.droppedTransmissions;
     return;
   }
-  // We make no offers of our own on a live connection yet, so an answer here is stale.
-  if (signal["type"].get_ref<const std::string&>() != "offer") return;
   auto peer = it->second.peer;
+  const auto& type = signal["type"].get_ref<const std::string&>();
+  if (type == "answer") {
+    // To an offer of ours (media we send); a stale one is refused by the connection.
+    peer->signal({rtc::SdpType::Answer, signal["sdp"].get<std::string>()}, [](auto) {});
+    return;
+  }
+  if (type != "offer") return;
   if (onPeerTrack_ || onPeerStream_) receiveMediaFrom(peerId, it->second);
   std::weak_ptr<RoomCore> weak = weak_from_this();
   rtc::SessionDescription offer{rtc::SdpType::Offer, signal["sdp"].get<std::string>()};
@@ -698,6 +704,119 @@ void RoomCore::remoteTrack(const std::string& peerId,
     handler(std::make_shared<RemoteTrack>(state), media.streamId, peerId, trackMeta);
   }
   if (auto handler = onPeerStream_) handler(media.streamId, peerId, streamMeta);
+}
+
+// ---- media we send ----------------------------------------------------------------------------
+
+// As room.js: per target, the metadata first (@_stream or @_track), then the tracks go onto the
+// connection, which offers them over @_signal (see offerMedia).
+Future<void> RoomCore::addTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
+                                 const std::string& streamId, const Targets& targets,
+                                 const Metadata& meta, bool asStream) {
+  std::vector<std::string> ids;
+  if (targets.all()) {
+    for (const auto& [id, state] : peers_) ids.push_back(id);
+  } else {
+    for (const auto& id : targets.ids()) {
+      if (peers_.count(id)) ids.push_back(id);
+    }
+  }
+  Future<void> metaSent;
+  if (meta && !ids.empty()) {
+    Payload payload = meta->is_string() ? Payload(meta->get<std::string>()) : Payload(*meta);
+    metaSent =
+        send(asStream ? kStream : kTrack, std::move(payload), Targets(ids), std::nullopt, {});
+  } else {
+    Promise<void> done;
+    done.resolve();
+    metaSent = done.future();
+  }
+  for (const auto& id : ids) {
+    auto& state = peers_[id];
+    auto* pc = state.peer ? state.peer->connection() : nullptr;
+    if (!pc) continue;
+    sendMediaTo(id, state);
+    for (const auto& track : tracks) {
+      const bool already = std::any_of(state.localTracks.begin(), state.localTracks.end(),
+                                       [&](const auto& entry) { return entry.second == track; });
+      if (already) continue;
+      auto mid = pc->addLocalMedia({track->kind, track->codec, streamId, track->id});
+      state.localTracks[mid] = track;
+      track->bindings.push_back({weak_from_this(), id, mid});
+    }
+  }
+  return metaSent;
+}
+
+void RoomCore::removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
+                            const Targets& targets) {
+  for (auto& [id, state] : peers_) {
+    if (!targets.all() &&
+        std::find(targets.ids().begin(), targets.ids().end(), id) == targets.ids().end()) {
+      continue;
+    }
+    auto* pc = state.peer ? state.peer->connection() : nullptr;
+    for (auto entry = state.localTracks.begin(); entry != state.localTracks.end();) {
+      if (std::find(tracks.begin(), tracks.end(), entry->second) == tracks.end()) {
+        ++entry;
+        continue;
+      }
+      if (pc) pc->removeLocalMedia(entry->first);
+      entry = state.localTracks.erase(entry);
+    }
+  }
+}
+
+RoomCore::TrackSend RoomCore::sendTrackFrame(const std::string& peerId, const std::string& mid,
+                                             const MediaFrame& frame) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end() || !it->second.localTracks.count(mid)) return TrackSend::kGone;
+  auto* pc = it->second.peer ? it->second.peer->connection() : nullptr;
+  if (!pc) return TrackSend::kGone;
+  return pc->sendFrame(mid, frame.data, frame.rtpTimestamp) ? TrackSend::kSent : TrackSend::kNotYet;
+}
+
+// The primary connection to a peer makes offers for our tracks, and hands keyframe requests to
+// the tracks.
+void RoomCore::sendMediaTo(const std::string& peerId, PeerState& state) {
+  if (state.sendingMedia) return;
+  state.sendingMedia = true;
+  std::weak_ptr<RoomCore> weak = weak_from_this();
+  std::weak_ptr<room::Peer> weakPeer = state.peer;
+  auto* pc = state.peer->connection();
+  pc->onNegotiationNeeded([weak, peerId, weakPeer] {
+    if (auto self = weak.lock()) self->offerMedia(peerId, weakPeer);
+  });
+  pc->onKeyframeRequest([weak, peerId](const std::string& mid) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end()) return;
+    auto track = it->second.localTracks.find(mid);
+    if (track == it->second.localTracks.end()) return;
+    auto state = track->second;  // the handler may remove the track
+    state->keyframeRequested(peerId);
+  });
+}
+
+void RoomCore::offerMedia(const std::string& peerId, const std::weak_ptr<room::Peer>& weakPeer) {
+  auto peer = weakPeer.lock();
+  auto it = peers_.find(peerId);
+  if (!peer || it == peers_.end() || it->second.peer != peer || !peer->connection()) return;
+  std::weak_ptr<RoomCore> weak = weak_from_this();
+  peer->connection()->createOffer([weak, peerId, weakPeer](auto offer, const std::string& error) {
+    auto self = weak.lock();
+    auto current = weakPeer.lock();
+    if (!offer) {
+      g_debug("trystero: %s: no offer for our media yet: %s", peerId.c_str(), error.c_str());
+      return;
+    }
+    if (!self || !current) return;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end() || it->second.peer != current) return;
+    self->send(kSignal, Payload(nlohmann::json{{"type", "offer"}, {"sdp", offer->sdp}}),
+               Targets(peerId), std::nullopt, {});
+  });
 }
 
 Future<void> RoomCore::sendInternal(const std::string& type, const std::string& peerId) {

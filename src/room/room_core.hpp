@@ -99,6 +99,18 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   void setOnPeerLeave(std::function<void(const std::string&)> f) { onPeerLeave_ = std::move(f); }
   void setOnPeerTrack(PeerTrackHandler f) { onPeerTrack_ = std::move(f); }
   void setOnPeerStream(PeerStreamHandler f) { onPeerStream_ = std::move(f); }
+
+  // Media we send (Room::addStream and friends). Loop thread.
+  Future<void> addTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
+                         const std::string& streamId, const Targets& targets, const Metadata& meta,
+                         bool asStream);
+  void removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
+                    const Targets& targets);
+  enum class TrackSend { kSent, kNotYet, kGone };
+  // One frame of a local track to one peer's section: sent, not accepted yet, or the section (or
+  // peer) is gone for good.
+  TrackSend sendTrackFrame(const std::string& peerId, const std::string& mid,
+                           const MediaFrame& frame);
   Future<double> ping(const std::string& peerId);
   std::vector<std::string> peers() const;
   Future<void> leave();
@@ -150,6 +162,9 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     // Media the peer sends on the primary: its tracks by mid, once accepted.
     bool receivingMedia = false;
     std::map<std::string, std::shared_ptr<RemoteTrack::State>> tracks;
+    // Media we send on the primary: our tracks by mid.
+    bool sendingMedia = false;
+    std::map<std::string, std::shared_ptr<LocalTrack::State>> localTracks;
   };
 
   RoomCore(loop::Loop& loop, std::string selfId, std::string appId, std::string roomId)
@@ -165,6 +180,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   void renegotiate(const std::string& peerId, const room::Peer* from, const room::Message& message);
   void receiveMediaFrom(const std::string& peerId, PeerState& state);
   void remoteTrack(const std::string& peerId, const rtc::PeerConnection::RemoteMedia& media);
+  void sendMediaTo(const std::string& peerId, PeerState& state);
+  void offerMedia(const std::string& peerId, const std::weak_ptr<room::Peer>& peer);
   void pump(const std::string& peerId);
   void exitPeer(const std::string& peerId, const std::string& reason);
   // Makes peer the primary of peerId (handlers, backpressure, its young period).

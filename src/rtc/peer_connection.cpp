@@ -138,7 +138,9 @@ struct PeerConnection::Impl {
   std::map<std::string, sdp::MediaSection> lastLocalSections;  // as we last wrote them
   bool haveLocalOffer = false;
   bool negotiationQueued = false;
-  bool rolledBack = false;  // our offer gave way to the peer's: offer again once stable
+  // An offer of ours is due once the exchange under way is done: ours gave way to the peer's
+  // (rollback), or was asked for while busy.
+  bool offerDue = false;
   std::function<void()> onNegotiationNeeded;
   std::function<void(const std::string&)> onKeyframeRequest;
   loop::Timer reportTimer;
@@ -481,6 +483,13 @@ struct PeerConnection::Impl {
     remote->media = std::move(answer.media);
     startReports();
     fail("");
+    offerIfDue();
+  }
+
+  void offerIfDue() {
+    if (!offerDue || haveLocalOffer || renegotiating) return;
+    offerDue = false;
+    negotiationNeeded();
   }
 
   void startReports() {
@@ -603,10 +612,7 @@ struct PeerConnection::Impl {
     if (answered) startDtlsIfReady();
     callback(description, "");
     if (answered) announceMedia();
-    if (answered && rolledBack) {
-      rolledBack = false;
-      negotiationNeeded();
-    }
+    if (answered) offerIfDue();
   }
 
   std::string writeLocal(SdpType type) {
@@ -787,10 +793,11 @@ void PeerConnection::createOffer(DescriptionCallback callback) {
   if (impl.remote) {
     // On the live connection (media of ours to negotiate): the transport stays as it is.
     if (impl.haveLocalOffer || impl.renegotiating) {
+      impl.offerDue = true;  // negotiationNeeded fires again once it is done
       return callback(std::nullopt, "an offer/answer exchange is under way");
     }
     impl.haveLocalOffer = true;
-    impl.rolledBack = false;
+    impl.offerDue = false;
   } else {
     impl.isOfferer = true;
     impl.ice->setControlling(true);
@@ -822,7 +829,7 @@ void PeerConnection::setRemoteDescription(const SessionDescription& description,
         return fail("glare: the peer's offer collided with ours and we keep ours");
       // Polite: ours gives way (rollback), and is made again once this exchange is done.
       impl.haveLocalOffer = false;
-      impl.rolledBack = true;
+      impl.offerDue = true;
     }
     return impl.applyFurtherOffer(description, fail);
   }
