@@ -7,12 +7,17 @@
 // each renegotiation), and neither side may see the other leave. Twice, so that a second
 // renegotiation on the same connection works too.
 //
+// The baseline for media into a browser: one Chromium adds the same stream toward another, which
+// must report onPeerStream (with the metadata) and onPeerTrack for both kinds, decode video frames
+// (keyframes among them) and audio samples with energy, and have understood the sender's RTCP
+// sender reports (remote-outbound-rtp of both kinds).
+//
 //   tests/interop/run.sh BUILD_DIR   (INTEROP_FILES=media)
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { hostUnavailable, peerScope, strategyUnavailable } from './lib/room_peers.mjs';
-import { appIdFor, startRelay } from './lib/relays.mjs';
+import { appIdFor, relayUnavailable, startRelay } from './lib/relays.mjs';
 import { patternBytes } from './peers/node_peer.mjs';
 import { buildBrowserBundle } from './peers/browser_peer.mjs';
 
@@ -93,5 +98,66 @@ describe('media from a browser', () => {
     }
     assert.equal(native.consume((o) => o.event === 'peer-leave').length, 0, 'native saw the browser leave');
     assert.equal(browser.consume((o) => o.event === 'peer-leave').length, 0, 'the browser saw native leave');
+  });
+});
+
+describe('media between browsers (baseline)', () => {
+  let relay;
+  const unavailable = relayUnavailable(STRATEGY) ?? hostUnavailable('chromium');
+  before(async () => {
+    if (unavailable) return;
+    await buildBrowserBundle();
+    relay = await startRelay(STRATEGY);
+  });
+  after(async () => { await relay?.dispose(); });
+
+  test('chromium adds a stream toward chromium: onPeerStream/onPeerTrack, video frames and audio samples decoded, sender reports understood', { timeout: 3 * 60000 }, async (t) => {
+    if (unavailable && process.env.INTEROP_REQUIRED) throw new Error(`required but unavailable: ${unavailable}`);
+    if (unavailable) { t.skip(unavailable); return; }
+    const scope = peerScope(t, { strategy: STRATEGY, appId: appIdFor(STRATEGY, relay, `b2b-${uid()}`), roomId: `r-${uid()}`, relays: relay.urls });
+    const [a, b] = await scope.start(['chromium', 'chromium']);
+    await Promise.all([
+      a.waitEvent('peer-join', 30000, (o) => o.peerId === b.selfId, 'A sees B'),
+      b.waitEvent('peer-join', 30000, (o) => o.peerId === a.selfId, 'B sees A'),
+    ]);
+    const sentAt = performance.now();
+    const added = await a.request({ cmd: 'add-stream', peerId: b.selfId, meta: { hello: 1 } }, 30000);
+    assert.equal(added.event, 'stream-added', JSON.stringify(added));
+    assert.equal(added.signalingState, 'stable', JSON.stringify(added));
+    assert.deepEqual([...added.sendersAdded].sort(), ['audio', 'video'], JSON.stringify(added));
+    const fromA = (o) => o.peerId === a.selfId;
+    const stream = await b.waitEvent('peer-stream', 15000, (o) => fromA(o) && o.meta?.hello === 1, 'onPeerStream with the metadata');
+    assert.deepEqual(stream.meta, { hello: 1 });
+    const tracks = [];
+    for (let i = 0; i < 2; i++) tracks.push(await b.waitEvent('peer-track', 15000, fromA, `onPeerTrack ${i + 1}`));
+    assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video']);
+    assert.ok(tracks.every((x) => x.streamId === stream.streamId), `both tracks in the stream: ${JSON.stringify(tracks)}`);
+
+    let stats;
+    let firstFrameMs = null;
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      stats = await b.request({ cmd: 'receive-stats', peerId: a.selfId });
+      assert.equal(stats.event, 'receive-stats', JSON.stringify(stats));
+      const video = stats.inbound.find((x) => x.kind === 'video');
+      const audio = stats.inbound.find((x) => x.kind === 'audio');
+      const reported = new Set(stats.remoteOutbound.map((x) => x.kind));
+      if (firstFrameMs === null && video?.framesDecoded > 0) firstFrameMs = b.timeOf(stats) - sentAt;
+      // Sender reports come later than the first decoded media (libwebrtc: audio's every ~5 s).
+      if (video?.framesDecoded > 0 && video?.keyFramesDecoded > 0 && audio?.totalSamplesReceived > 0 && audio?.totalAudioEnergy > 0
+        && reported.has('audio') && reported.has('video')) break;
+      if (Date.now() > deadline) assert.fail(`not decoded and reported in 20 s: ${JSON.stringify(stats)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const video = stats.inbound.find((x) => x.kind === 'video');
+    const audio = stats.inbound.find((x) => x.kind === 'audio');
+    assert.ok(video.framesDecoded > 0 && video.keyFramesDecoded > 0, JSON.stringify(video));
+    assert.ok(audio.totalSamplesReceived > 0 && audio.totalAudioEnergy > 0, JSON.stringify(audio));
+    assert.deepEqual([...new Set(stats.remoteOutbound.map((x) => x.kind))].sort(), ['audio', 'video'],
+      `sender reports of both kinds: ${JSON.stringify(stats.remoteOutbound)}`);
+    assert.equal(b.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
+    console.log(`[media] chromium→chromium: time from add-stream to first decoded frame ${firstFrameMs.toFixed(0)} ms, `
+      + `frames ${video.framesDecoded} (${video.keyFramesDecoded} key, ${video.frameWidth}x${video.frameHeight}, ${video.codec}), `
+      + `audio samples ${audio.totalSamplesReceived}, energy ${audio.totalAudioEnergy.toFixed(4)} (${audio.codec})`);
   });
 });

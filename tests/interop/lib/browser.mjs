@@ -22,6 +22,8 @@ export const CHROMIUM_FLAGS = [
   '--allow-loopback-in-peer-connection',
   '--use-fake-ui-for-media-stream',
   '--use-fake-device-for-media-stream',
+  // Received media plays in elements nobody clicked on (room peers' receive side).
+  '--autoplay-policy=no-user-gesture-required',
 ];
 
 export const FIREFOX_PATH = process.env.FIREFOX || '/usr/bin/firefox-esr';

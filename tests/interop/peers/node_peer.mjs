@@ -91,6 +91,7 @@ export class RoomProtocolPeer {
       }
     });
     this.room.onPeerLeave((peerId) => this.out({ event: 'peer-leave', peerId }));
+    this.watchIncomingMedia();
     this.out({
       event: 'ready', selfId: this.trystero.selfId, impl: this.impl, strategy: this.strategy,
       roomId: this.roomId, appId: this.config.appId,
@@ -128,6 +129,7 @@ export class RoomProtocolPeer {
         case 'send-many': return this.sendMany(msg, id);
         case 'raw-send': return this.rawSend(msg, id);
         case 'add-stream': return void this.addStream(msg, id);
+        case 'receive-stats': return void this.receiveStats(msg.peerId, id);
         default: return this.error(`unknown command: ${msg.cmd}`, id);
       }
     } catch (e) {
@@ -201,6 +203,77 @@ export class RoomProtocolPeer {
       event: 'stream-added', id, peerId: msg.peerId, sendersAdded, states,
       signalingState: pc.signalingState, connectionState: pc.connectionState,
       media: pc.getTransceivers().map((t) => ({ mid: t.mid, kind: t.receiver.track?.kind, currentDirection: t.currentDirection })),
+    });
+  }
+
+  /**
+   * Browsers only: reports received streams and tracks, and plays each track in an element of its
+   * own (Chromium decodes video and pulls audio only into a sink; one element per track, so that
+   * a stream's audio is not played twice and a track added to it later gets a sink too).
+   */
+  watchIncomingMedia() {
+    if (typeof document === 'undefined') return;
+    this.incoming ??= [];  // {peerId, track, element}: referenced while the page lives
+    this.room.onPeerStream((stream, peerId, meta) => this.out({
+      event: 'peer-stream', peerId, streamId: stream?.id, meta: meta ?? null,
+      trackKinds: stream ? stream.getTracks().map((t) => t.kind) : [],
+    }));
+    this.room.onPeerTrack((track, stream, peerId, meta) => {
+      this.out({ event: 'peer-track', peerId, kind: track.kind, trackId: track.id, streamId: stream?.id, meta: meta ?? null });
+      const info = { peerId, kind: track.kind, trackId: track.id };
+      track.addEventListener('ended', () => this.out({ event: 'track-ended', ...info }));
+      track.addEventListener('mute', () => this.out({ event: 'track-muted', ...info }));
+      track.addEventListener('unmute', () => this.out({ event: 'track-unmuted', ...info }));
+      const element = document.createElement(track.kind === 'video' ? 'video' : 'audio');
+      element.autoplay = true;
+      element.muted = false;
+      if (track.kind === 'video') element.playsInline = true;
+      element.srcObject = new MediaStream([track]);
+      document.body.append(element);
+      this.incoming.push({ peerId, track, element });
+      // Without --autoplay-policy=no-user-gesture-required this is refused: nothing would play.
+      element.play().catch((e) => {
+        if (track.readyState === 'live') this.error(`playing ${track.kind} from ${peerId}: ${e?.message ?? e}`);
+      });
+    });
+  }
+
+  /**
+   * receive-stats {peerId} (browsers only): what the WebRTC stack received and decoded from a
+   * peer (inbound-rtp), and what the RTCP of both directions said (remote-outbound-rtp: the
+   * sender's reports; remote-inbound-rtp: the peer's receiver reports on what we send).
+   */
+  async receiveStats(peerId, id) {
+    if (typeof document === 'undefined') return this.error('receive-stats needs a browser', id);
+    const pc = this.room.getPeers()[peerId];
+    if (!pc) return this.error(`receive-stats: no peer ${peerId}`, id);
+    let report;
+    try {
+      report = await pc.getStats();
+    } catch (e) {
+      return this.error(`receive-stats: ${e?.message ?? e}`, id);
+    }
+    const inbound = [];
+    const remoteOutbound = [];
+    const remoteInbound = [];
+    report.forEach((r) => {
+      if (r.type === 'inbound-rtp') {
+        inbound.push({
+          kind: r.kind, mid: r.mid, codec: report.get(r.codecId)?.mimeType,
+          packetsReceived: r.packetsReceived, bytesReceived: r.bytesReceived,
+          framesDecoded: r.framesDecoded, keyFramesDecoded: r.keyFramesDecoded, frameWidth: r.frameWidth, frameHeight: r.frameHeight,
+          totalSamplesReceived: r.totalSamplesReceived, totalAudioEnergy: r.totalAudioEnergy, audioLevel: r.audioLevel,
+          nackCount: r.nackCount, pliCount: r.pliCount, firCount: r.firCount,
+        });
+      } else if (r.type === 'remote-outbound-rtp') {
+        remoteOutbound.push({ kind: r.kind, packetsSent: r.packetsSent, bytesSent: r.bytesSent, remoteTimestamp: r.remoteTimestamp });
+      } else if (r.type === 'remote-inbound-rtp') {
+        remoteInbound.push({ kind: r.kind, packetsLost: r.packetsLost, roundTripTime: r.roundTripTime });
+      }
+    });
+    this.out({
+      event: 'receive-stats', id, peerId, inbound, remoteOutbound, remoteInbound,
+      signalingState: pc.signalingState, connectionState: pc.connectionState,
     });
   }
 
