@@ -337,6 +337,9 @@ class RemoteTrack {
   // Frames completed so far, and frames known lost.
   std::uint64_t framesReceived() const;
   std::uint64_t framesLost() const;
+  // Asks the sender for a keyframe (RTCP PLI), e.g. to start decoding or forwarding mid-stream.
+  // Any thread.
+  void requestKeyframe();
 
  private:
   std::shared_ptr<State> state_;

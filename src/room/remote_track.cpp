@@ -61,6 +61,10 @@ std::uint32_t RemoteTrack::clockRate() const { return state_->clockRate; }
 std::uint64_t RemoteTrack::framesReceived() const { return state_->framesReceived; }
 std::uint64_t RemoteTrack::framesLost() const { return state_->framesLost; }
 
+void RemoteTrack::requestKeyframe() {
+  if (state_->keyframeRequester) state_->keyframeRequester();
+}
+
 void RemoteTrack::onFrame(std::function<void(const MediaFrame&)> f) {
   std::lock_guard lock(state_->handlerMutex);
   state_->onFrame = std::move(f);

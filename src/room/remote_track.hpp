@@ -20,6 +20,8 @@ struct RemoteTrack::State {
   std::atomic<std::uint64_t> framesReceived{0}, framesLost{0};
   std::mutex handlerMutex;
   std::function<void(const MediaFrame&)> onFrame;  // guarded by handlerMutex
+  // Set once by the room when the track is created: sends a PLI from the loop thread.
+  std::function<void()> keyframeRequester;
 
   // nullptr when the codec has no depacketizer here.
   static std::shared_ptr<State> create(std::string id, std::string kind, std::string codec,

@@ -689,6 +689,16 @@ void RoomCore::remoteTrack(const std::string& peerId,
   if (it == peers_.end()) return;
   auto state = RemoteTrack::State::create(media.trackId, media.kind, media.codec, media.clockRate);
   if (!state) return;
+  state->keyframeRequester = [&loop = loop_, weak = weak_from_this(), peerId, mid = media.mid] {
+    loop.post([weak, peerId, mid] {
+      auto self = weak.lock();
+      if (!self) return;
+      auto it = self->peers_.find(peerId);
+      auto* pc =
+          it == self->peers_.end() || !it->second.peer ? nullptr : it->second.peer->connection();
+      if (pc) pc->requestKeyframe(mid);
+    });
+  };
   it->second.tracks[media.mid] = state;
   auto takeMeta = [&](std::map<std::string, Metadata>& slots) {
     Metadata meta;

@@ -389,6 +389,24 @@ struct PeerConnection::Impl {
     }
   }
 
+  // RFC 4585 6.3.1 in a compound that starts with a receiver report (no rtcp-rsize).
+  bool sendPictureLossIndication(const std::string& mid) {
+    if (!srtp || closed || ice->transportState() != TransportState::Connected) return false;
+    std::vector<media::RtcpPacket> compound;
+    compound.push_back(media::ReceiverReport{receiverSsrc, {}});
+    for (const auto& [ssrc, section] : midBySsrc) {
+      if (section == mid) compound.push_back(media::PictureLossIndication{receiverSsrc, ssrc});
+    }
+    if (compound.size() == 1) return false;
+    auto bytes = media::serializeRtcpCompound(compound);
+    if (!bytes || srtp->protectRtcp(*bytes) != SrtpSession::Error::None) return false;
+    ice->send(*bytes);
+    stats.rtcpOut++;
+    stats.keyframeRequestsSent++;
+    return true;
+  }
+  const std::uint32_t receiverSsrc = randomU32();
+
   void requestKeyframe(const std::string& mid) {
     if (!onKeyframeRequest) return;
     auto handler = onKeyframeRequest;
@@ -932,6 +950,10 @@ void PeerConnection::onKeyframeRequest(std::function<void(const std::string&)> f
 bool PeerConnection::polite() const { return impl_->polite(); }
 
 bool PeerConnection::hasLocalOffer() const { return impl_->haveLocalOffer; }
+
+bool PeerConnection::requestKeyframe(const std::string& mid) {
+  return impl_->sendPictureLossIndication(mid);
+}
 
 void PeerConnection::onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> f) {
   impl_->onDataChannel = std::move(f);

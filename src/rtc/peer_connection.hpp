@@ -104,6 +104,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   // From now on audio/video sections of offers are accepted (recvonly, Opus/VP8/H.264) and their
   // packets handed up, instead of rejected. Loop thread.
   void receiveMedia(MediaHandlers handlers);
+  // Asks the peer for a keyframe on a section it sends us (RTCP PLI). False when nothing is
+  // known to arrive there yet.
+  bool requestKeyframe(const std::string& mid);
 
   // ---- media we send ----
   // One track of ours: a sendonly section in our next offer (or in our answer, when the peer's
@@ -153,6 +156,7 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
     std::uint64_t rtpIn = 0, rtcpIn = 0, srtpRefused = 0, rtpUnrouted = 0;
     // What we sent: RTP packets, RTCP sender reports, keyframe requests (PLI/FIR) received.
     std::uint64_t rtpOut = 0, rtcpOut = 0, keyframeRequests = 0;
+    std::uint64_t keyframeRequestsSent = 0;
   };
   Stats stats() const;
 

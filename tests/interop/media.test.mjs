@@ -101,6 +101,39 @@ describe('media from a browser', () => {
   });
 });
 
+// Polls what `receiver` (a browser) decoded of `sender`'s media until video frames (a keyframe
+// among them) and audio samples with energy are decoded and the sender's RTCP sender reports of
+// both kinds were understood (remote-outbound-rtp); fails after 20 s. Returns the last stats and
+// the time from `sentAt` to the first poll that saw a decoded frame.
+async function waitForDecodedMedia(receiver, sender, sentAt) {
+  let stats;
+  let firstFrameMs = null;
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    stats = await receiver.request({ cmd: 'receive-stats', peerId: sender.selfId });
+    assert.equal(stats.event, 'receive-stats', JSON.stringify(stats));
+    const video = stats.inbound.find((x) => x.kind === 'video');
+    const audio = stats.inbound.find((x) => x.kind === 'audio');
+    const reported = new Set(stats.remoteOutbound.map((x) => x.kind));
+    if (firstFrameMs === null && video?.framesDecoded > 0) firstFrameMs = receiver.timeOf(stats) - sentAt;
+    // Sender reports come later than the first decoded media (libwebrtc: audio's every ~5 s).
+    if (video?.framesDecoded > 0 && video?.keyFramesDecoded > 0 && audio?.totalSamplesReceived > 0 && audio?.totalAudioEnergy > 0
+      && reported.has('audio') && reported.has('video')) break;
+    if (Date.now() > deadline) assert.fail(`${sender.label} → ${receiver.label}: not decoded and reported in 20 s: ${JSON.stringify(stats)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const video = stats.inbound.find((x) => x.kind === 'video');
+  const audio = stats.inbound.find((x) => x.kind === 'audio');
+  assert.ok(video.framesDecoded > 0 && video.keyFramesDecoded > 0, JSON.stringify(video));
+  assert.ok(audio.totalSamplesReceived > 0 && audio.totalAudioEnergy > 0, JSON.stringify(audio));
+  assert.deepEqual([...new Set(stats.remoteOutbound.map((x) => x.kind))].sort(), ['audio', 'video'],
+    `sender reports of both kinds: ${JSON.stringify(stats.remoteOutbound)}`);
+  const summary = `time from add-stream to first decoded frame ${firstFrameMs.toFixed(0)} ms, `
+    + `frames ${video.framesDecoded} (${video.keyFramesDecoded} key, ${video.frameWidth}x${video.frameHeight}, ${video.codec}), `
+    + `audio samples ${audio.totalSamplesReceived}, energy ${audio.totalAudioEnergy.toFixed(4)} (${audio.codec})`;
+  return { stats, firstFrameMs, summary };
+}
+
 describe('media between browsers (baseline)', () => {
   let relay;
   const unavailable = relayUnavailable(STRATEGY) ?? hostUnavailable('chromium');
@@ -133,31 +166,66 @@ describe('media between browsers (baseline)', () => {
     assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video']);
     assert.ok(tracks.every((x) => x.streamId === stream.streamId), `both tracks in the stream: ${JSON.stringify(tracks)}`);
 
-    let stats;
-    let firstFrameMs = null;
-    const deadline = Date.now() + 20000;
-    for (;;) {
-      stats = await b.request({ cmd: 'receive-stats', peerId: a.selfId });
-      assert.equal(stats.event, 'receive-stats', JSON.stringify(stats));
-      const video = stats.inbound.find((x) => x.kind === 'video');
-      const audio = stats.inbound.find((x) => x.kind === 'audio');
-      const reported = new Set(stats.remoteOutbound.map((x) => x.kind));
-      if (firstFrameMs === null && video?.framesDecoded > 0) firstFrameMs = b.timeOf(stats) - sentAt;
-      // Sender reports come later than the first decoded media (libwebrtc: audio's every ~5 s).
-      if (video?.framesDecoded > 0 && video?.keyFramesDecoded > 0 && audio?.totalSamplesReceived > 0 && audio?.totalAudioEnergy > 0
-        && reported.has('audio') && reported.has('video')) break;
-      if (Date.now() > deadline) assert.fail(`not decoded and reported in 20 s: ${JSON.stringify(stats)}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const video = stats.inbound.find((x) => x.kind === 'video');
-    const audio = stats.inbound.find((x) => x.kind === 'audio');
-    assert.ok(video.framesDecoded > 0 && video.keyFramesDecoded > 0, JSON.stringify(video));
-    assert.ok(audio.totalSamplesReceived > 0 && audio.totalAudioEnergy > 0, JSON.stringify(audio));
-    assert.deepEqual([...new Set(stats.remoteOutbound.map((x) => x.kind))].sort(), ['audio', 'video'],
-      `sender reports of both kinds: ${JSON.stringify(stats.remoteOutbound)}`);
+    const { summary } = await waitForDecodedMedia(b, a, sentAt);
     assert.equal(b.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
-    console.log(`[media] chromium→chromium: time from add-stream to first decoded frame ${firstFrameMs.toFixed(0)} ms, `
-      + `frames ${video.framesDecoded} (${video.keyFramesDecoded} key, ${video.frameWidth}x${video.frameHeight}, ${video.codec}), `
-      + `audio samples ${audio.totalSamplesReceived}, energy ${audio.totalAudioEnergy.toFixed(4)} (${audio.codec})`);
+    console.log(`[media] chromium→chromium: ${summary}`);
+  });
+});
+
+// The native peer sends media: an echo bot (room_peer's echo-media) adds a stream of its own
+// toward the browser with each track the browser sends it, forwarding the browser's frames from
+// the next keyframe on (asking the browser for one when its own receiver asks). Chromium must
+// decode the native peer's VP8 and Opus, with the native metadata on onPeerStream, understand
+// its sender reports, and the data channel carry on (1 MB both ways while media runs).
+describe('media from the native peer', () => {
+  let relay;
+  const unavailable = strategyUnavailable(STRATEGY) ?? hostUnavailable('chromium');
+  before(async () => {
+    if (unavailable) return;
+    await buildBrowserBundle();
+    relay = await startRelay(STRATEGY);
+  });
+  after(async () => { await relay?.dispose(); });
+
+  test('a native echo bot sends a browser\'s stream back: Chromium decodes VP8 and Opus from it, with its metadata and sender reports', { timeout: 3 * 60000 }, async (t) => {
+    if (unavailable && process.env.INTEROP_REQUIRED) throw new Error(`required but unavailable: ${unavailable}`);
+    if (unavailable) { t.skip(unavailable); return; }
+    const scope = peerScope(t, { strategy: STRATEGY, appId: appIdFor(STRATEGY, relay, `echo-${uid()}`), roomId: `r-${uid()}`, relays: relay.urls });
+    const [native, browser] = await scope.start(['native', 'chromium']);
+    await Promise.all([
+      native.waitEvent('peer-join', 30000, (o) => o.peerId === browser.selfId, 'native sees the browser'),
+      browser.waitEvent('peer-join', 30000, (o) => o.peerId === native.selfId, 'the browser sees native'),
+    ]);
+    assert.equal((await native.request({ cmd: 'echo-media' })).event, 'echoing');
+    const sentAt = performance.now();
+    const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { round: 1 } }, 30000);
+    assert.equal(added.event, 'stream-added', JSON.stringify(added));
+    const fromNative = (o) => o.peerId === native.selfId;
+    const tracks = [];
+    for (let i = 0; i < 2; i++) tracks.push(await browser.waitEvent('peer-track', 20000, fromNative, `onPeerTrack ${i + 1} from native`));
+    assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video'], JSON.stringify(tracks));
+    const streams = browser.seen((o) => o.event === 'peer-stream' && fromNative(o));
+    assert.ok(streams.some((o) => o.meta?.echo), `the native metadata on onPeerStream: ${JSON.stringify(streams)}`);
+    assert.ok(tracks.every((x) => x.streamId === tracks[0].streamId && x.streamId.startsWith('echo-')), JSON.stringify(tracks));
+
+    const { stats, summary } = await waitForDecodedMedia(browser, native, sentAt);
+    assert.equal(stats.connectionState, 'connected', JSON.stringify(stats));
+    for (const p of [native, browser]) {
+      const r = await p.request({ cmd: 'make-action', types: ['bin'] });
+      assert.equal(r.event, 'actions', `${p.label}: ${JSON.stringify(r)}`);
+    }
+    for (const [from, to, seed] of [[native, browser, 7], [browser, native, 8]]) {
+      const [sent, got] = await Promise.all([
+        from.request({ cmd: 'send', type: 'bin', kind: 'binary', binary: { size: BIN_SIZE, seed }, targets: [to.selfId] }, 60000),
+        to.waitEvent('receive', 60000, (o) => o.type === 'bin' && o.peerId === from.selfId, `${from.label} → ${to.label} 1 MB`),
+      ]);
+      assert.equal(sent.event, 'sent', JSON.stringify(sent));
+      assert.equal(got.sha256, sha256(patternBytes(BIN_SIZE, seed)), `${from.label} → ${to.label}: bytes`);
+    }
+    const echoed = await native.request({ cmd: 'media-stats' });
+    assert.ok(echoed.echoes.length === 2 && echoed.echoes.every((e) => e.framesSent > 0), JSON.stringify(echoed));
+    assert.equal(browser.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
+    assert.equal(browser.seen((o) => o.event === 'peer-leave').length + native.seen((o) => o.event === 'peer-leave').length, 0);
+    console.log(`[media] native echo → chromium: ${summary}; echoed frames ${echoed.echoes.map((e) => `${e.kind} ${e.framesSent}`).join(', ')}`);
   });
 });

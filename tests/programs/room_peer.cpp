@@ -298,16 +298,37 @@ class RoomPeer {
       emit({{"event", "peer-leave"}, {"peerId", id}});
     });
     // Every track a peer sends is read and counted (media-stats).
-    room_->onPeerTrack([tracks = tracks_](std::shared_ptr<trystero::RemoteTrack> track,
-                                          const std::string& streamId, const std::string& peerId,
-                                          const trystero::Metadata& meta) {
+    room_->onPeerTrack([tracks = tracks_, weakRoom = std::weak_ptr(room_)](
+                           std::shared_ptr<trystero::RemoteTrack> track,
+                           const std::string& streamId, const std::string& peerId,
+                           const trystero::Metadata& meta) {
       auto counted = std::make_shared<CountedTrack>();
       counted->peerId = peerId;
       counted->track = track;
-      track->onFrame([counted](const trystero::MediaFrame& frame) {
+      std::shared_ptr<trystero::LocalTrack> echo;
+      if (tracks->echo) {
+        echo = trystero::LocalTrack::create(track->kind(), track->codec());
+        // Our receiver wants a keyframe: so do we, from the sender.
+        echo->onKeyframeRequest([weakTrack = std::weak_ptr(track)](const std::string&) {
+          if (auto source = weakTrack.lock()) source->requestKeyframe();
+        });
+        {
+          std::lock_guard lock(tracks->mutex);
+          tracks->echoes.push_back(echo);
+        }
+        if (auto room = weakRoom.lock()) {
+          room->addStream({"echo-" + streamId, {echo}}, peerId,
+                          nlohmann::json{{"echo", track->kind()}});
+        }
+      }
+      auto started = std::make_shared<bool>(false);  // network thread only
+      track->onFrame([counted, echo, started](const trystero::MediaFrame& frame) {
         counted->frames++;
         if (frame.keyframe) counted->keyframes++;
         counted->bytes += frame.data.size();
+        if (!echo || (!*started && !frame.keyframe)) return;
+        *started = true;
+        echo->sendFrame(frame);
       });
       {
         std::lock_guard lock(tracks->mutex);
@@ -380,6 +401,9 @@ class RoomPeer {
                      {"droppedSignals", st.droppedSignals},
                      {"refusedConnections", st.refusedConnections}},
                     id));
+      } else if (cmd == "echo-media") {
+        tracks_->echo = true;
+        emit(withId({{"event", "echoing"}}, id));
       } else if (cmd == "media-stats") {
         json list = json::array();
         std::lock_guard lock(tracks_->mutex);
@@ -392,7 +416,11 @@ class RoomPeer {
                           {"bytes", t->bytes.load()},
                           {"lost", t->track->framesLost()}});
         }
-        emit(withId({{"event", "media-stats"}, {"tracks", list}}, id));
+        json echoed = json::array();
+        for (const auto& e : tracks_->echoes) {
+          echoed.push_back({{"kind", e->kind()}, {"framesSent", e->framesSent()}});
+        }
+        emit(withId({{"event", "media-stats"}, {"tracks", list}, {"echoes", echoed}}, id));
       } else if (cmd == "join-times") {
         joinTimes(id);
       } else if (cmd == "expect-bulk" || cmd == "expect-many") {
@@ -799,6 +827,9 @@ class RoomPeer {
   struct Tracks {
     std::mutex mutex;
     std::vector<std::shared_ptr<CountedTrack>> list;
+    // echo-media: each track a peer sends goes back to it, from its next keyframe on.
+    std::atomic<bool> echo{false};
+    std::vector<std::shared_ptr<trystero::LocalTrack>> echoes;  // guarded by mutex
   };
   std::shared_ptr<Tracks> tracks_ = std::make_shared<Tracks>();
   // Network thread only (onPeerJoin): how many greetings went out.
