@@ -663,3 +663,127 @@ TEST_F(StandbyTest, MessagesInFlightWhileStandbysEndAllArriveOnce) {
   EXPECT_EQ(events[1].leaveCount(), 0u);
   for (auto& action : actions) action.receive(nullptr);
 }
+
+namespace {
+
+// What one room received of a peer's media: tracks and streams as announced, frames per kind.
+struct MediaInbox {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, Metadata>> tracks;   // kind, meta
+  std::vector<std::pair<std::string, Metadata>> streams;  // stream id, meta
+  std::map<std::string, std::vector<MediaFrame>> frames;  // by kind
+  std::vector<std::shared_ptr<RemoteTrack>> held;
+
+  void listen(Room& room) {
+    room.onPeerTrack([this](std::shared_ptr<RemoteTrack> track, const std::string&,
+                            const std::string&, const Metadata& meta) {
+      std::lock_guard lock(mutex);
+      tracks.emplace_back(track->kind(), meta);
+      held.push_back(track);
+      track->onFrame([this, kind = track->kind()](const MediaFrame& frame) {
+        std::lock_guard lock(mutex);
+        frames[kind].push_back(frame);
+      });
+    });
+    room.onPeerStream(
+        [this](const std::string& streamId, const std::string&, const Metadata& meta) {
+          std::lock_guard lock(mutex);
+          streams.emplace_back(streamId, meta);
+        });
+  }
+  std::size_t frameCount(const std::string& kind) {
+    std::lock_guard lock(mutex);
+    return frames[kind].size();
+  }
+  std::size_t trackCount() {
+    std::lock_guard lock(mutex);
+    return tracks.size();
+  }
+};
+
+MediaFrame pattern(std::size_t size, std::uint8_t first, std::uint32_t timestamp) {
+  MediaFrame frame;
+  frame.data.resize(size);
+  for (std::size_t i = 0; i < size; ++i) frame.data[i] = static_cast<std::uint8_t>(i * 13 + first);
+  frame.data[0] = first;
+  frame.rtpTimestamp = timestamp;
+  frame.keyframe = (first & 1) == 0;
+  return frame;
+}
+
+}  // namespace
+
+// Two native peers add streams toward each other at the same moment (their offers cross on the
+// data channel): each gets onPeerTrack for both tracks and onPeerStream with the metadata on the
+// first call only, as the JS fires them, then the other's frames whole and in order. The receiver
+// asks for a keyframe when it starts. A removed track stops; the other keeps going.
+TEST_F(RoomTest, NativePeersStreamToEachOtherThroughCrossingOffers) {
+  MediaInbox aInbox, bInbox;
+  auto a = joinNew();
+  auto b = joinNew();
+  aInbox.listen(*a);
+  bInbox.listen(*b);
+  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
+  struct Sender {
+    std::shared_ptr<LocalTrack> video = LocalTrack::create("video", "VP8");
+    std::shared_ptr<LocalTrack> audio = LocalTrack::create("audio", "opus");
+    std::atomic<int> keyframeRequests{0};
+  };
+  Sender fromA, fromB;
+  for (auto* s : {&fromA, &fromB}) {
+    s->video->onKeyframeRequest([s](const std::string&) { s->keyframeRequests++; });
+  }
+  // In one network-thread task, so that both offers are made before either arrives.
+  loop::Loop::shared().invoke([&] {
+    a->addStream({"stream-a", {fromA.video, fromA.audio}}, identities[1].id,
+                 nlohmann::json{{"from", "a"}});
+    b->addStream({"stream-b", {fromB.video, fromB.audio}}, identities[0].id, nlohmann::json("b"));
+  });
+  ASSERT_TRUE(eventually([&] { return aInbox.trackCount() == 2 && bInbox.trackCount() == 2; }));
+  ASSERT_TRUE(eventually([&] { return fromA.keyframeRequests > 0 && fromB.keyframeRequests > 0; }));
+  for (auto [inbox, stream, meta] : {std::tuple{&bInbox, "stream-a", nlohmann::json{{"from", "a"}}},
+                                     std::tuple{&aInbox, "stream-b", nlohmann::json("b")}}) {
+    std::lock_guard lock(inbox->mutex);
+    ASSERT_EQ(inbox->streams.size(), 2u);
+    EXPECT_EQ(inbox->streams[0], std::make_pair(std::string(stream), Metadata(meta)));
+    EXPECT_EQ(inbox->streams[1], std::make_pair(std::string(stream), Metadata()));
+  }
+
+  // 30 pictures (a keyframe, then deltas of 2,500 bytes) and 30 Opus packets each way, ten at a
+  // time, each batch waiting for the last to arrive.
+  for (int batch = 0; batch < 3; ++batch) {
+    for (int i = batch * 10; i < batch * 10 + 10; ++i) {
+      for (auto* s : {&fromA, &fromB}) {
+        s->video->sendFrame(pattern(2500, i == 0 ? 0x10 : 0x11, i * 3000));
+        s->audio->sendFrame(pattern(100, 0x78, i * 960));
+      }
+    }
+    const std::size_t frames = (batch + 1) * 10;
+    ASSERT_TRUE(eventually(
+        [&] {
+          return aInbox.frameCount("video") == frames && bInbox.frameCount("video") == frames &&
+                 aInbox.frameCount("audio") == frames && bInbox.frameCount("audio") == frames;
+        },
+        10s))
+        << aInbox.frameCount("video") << " " << bInbox.frameCount("video");
+  }
+  {
+    std::lock_guard lock(bInbox.mutex);
+    for (int i = 0; i < 30; ++i) {
+      const auto& frame = bInbox.frames["video"][i];
+      EXPECT_EQ(frame.data, pattern(2500, i == 0 ? 0x10 : 0x11, 0).data) << i;
+      EXPECT_EQ(frame.keyframe, i == 0) << i;
+      EXPECT_EQ(frame.rtpTimestamp - bInbox.frames["video"][0].rtpTimestamp, 3000u * i);
+    }
+  }
+  EXPECT_EQ(fromA.video->framesSent(), 30u);
+
+  // a stops its video: frames pushed afterwards go nowhere; its audio carries on.
+  a->removeTrack(fromA.video);
+  ASSERT_TRUE(eventually([&] {
+    fromA.video->sendFrame(pattern(2500, 0x11, 0));
+    fromA.audio->sendFrame(pattern(100, 0x78, 0));
+    return bInbox.frameCount("audio") > 40;
+  }));
+  EXPECT_EQ(fromA.video->framesSent(), 30u);
+}
