@@ -55,18 +55,16 @@ void LocalTrack::State::keyframeRequested(const std::string& peerId) {
 }
 
 void LocalTrack::State::fanOut(const MediaFrame& frame) {
+  // Sending never changes the bindings, so they are walked in place; the ones whose room or
+  // section is gone are dropped on the way.
   bool sent = false;
-  auto bound = bindings;  // a send may not change them, but a stale one is dropped below
-  std::vector<Binding> kept;
-  for (auto& binding : bound) {
+  std::erase_if(bindings, [&](const Binding& binding) {
     auto core = binding.core.lock();
-    if (!core) continue;
+    if (!core) return true;
     auto outcome = core->sendTrackFrame(binding.peerId, binding.mid, frame);
-    if (outcome == RoomCore::TrackSend::kGone) continue;
     sent = sent || outcome == RoomCore::TrackSend::kSent;
-    kept.push_back(std::move(binding));
-  }
-  bindings = std::move(kept);
+    return outcome == RoomCore::TrackSend::kGone;
+  });
   if (sent) framesSent++;
 }
 

@@ -694,8 +694,7 @@ void RoomCore::remoteTrack(const std::string& peerId,
       auto self = weak.lock();
       if (!self) return;
       auto it = self->peers_.find(peerId);
-      auto* pc =
-          it == self->peers_.end() || !it->second.peer ? nullptr : it->second.peer->connection();
+      auto* pc = it == self->peers_.end() ? nullptr : connectionOf(it->second);
       if (pc) pc->requestKeyframe(mid);
     });
   };
@@ -743,7 +742,7 @@ Future<void> RoomCore::addTracks(const std::vector<std::shared_ptr<LocalTrack::S
   }
   for (const auto& id : ids) {
     auto& state = peers_[id];
-    auto* pc = state.peer ? state.peer->connection() : nullptr;
+    auto* pc = connectionOf(state);
     if (!pc) continue;
     sendMediaTo(id, state);
     for (const auto& track : tracks) {
@@ -765,7 +764,7 @@ void RoomCore::removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>
         std::find(targets.ids().begin(), targets.ids().end(), id) == targets.ids().end()) {
       continue;
     }
-    auto* pc = state.peer ? state.peer->connection() : nullptr;
+    auto* pc = connectionOf(state);
     for (auto entry = state.localTracks.begin(); entry != state.localTracks.end();) {
       if (std::find(tracks.begin(), tracks.end(), entry->second) == tracks.end()) {
         ++entry;
@@ -781,7 +780,7 @@ RoomCore::TrackSend RoomCore::sendTrackFrame(const std::string& peerId, const st
                                              const MediaFrame& frame) {
   auto it = peers_.find(peerId);
   if (it == peers_.end() || !it->second.localTracks.count(mid)) return TrackSend::kGone;
-  auto* pc = it->second.peer ? it->second.peer->connection() : nullptr;
+  auto* pc = connectionOf(it->second);
   if (!pc) return TrackSend::kGone;
   return pc->sendFrame(mid, frame.data, frame.rtpTimestamp) ? TrackSend::kSent : TrackSend::kNotYet;
 }

@@ -181,6 +181,10 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   void receiveMediaFrom(const std::string& peerId, PeerState& state);
   void remoteTrack(const std::string& peerId, const rtc::PeerConnection::RemoteMedia& media);
   void sendMediaTo(const std::string& peerId, PeerState& state);
+  // The primary's connection, for media; nullptr when there is none (or it is destroyed).
+  static rtc::PeerConnection* connectionOf(const PeerState& state) {
+    return state.peer ? state.peer->connection() : nullptr;
+  }
   void offerMedia(const std::string& peerId, const std::weak_ptr<room::Peer>& peer);
   void pump(const std::string& peerId);
   void exitPeer(const std::string& peerId, const std::string& reason);

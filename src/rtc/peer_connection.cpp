@@ -475,16 +475,34 @@ struct PeerConnection::Impl {
     return true;
   }
 
+  // A later description of the peer's: it must keep the transport as it is (the same ICE
+  // credentials and certificate). Nullopt, after calling fail with why, otherwise.
+  template <typename Fail>
+  std::optional<sdp::SessionDescription> parseOnLiveTransport(const SessionDescription& description,
+                                                              Fail& fail) {
+    auto parsed = sdp::parse(description.sdp);
+    if (!parsed.description) {
+      fail("invalid SDP: " + parsed.error);
+      return std::nullopt;
+    }
+    const auto& later = *parsed.description;
+    if (later.iceUfrag != remote->iceUfrag || later.icePwd != remote->icePwd) {
+      fail("an ICE restart is not supported");
+      return std::nullopt;
+    }
+    if (later.fingerprint != remote->fingerprint) {
+      fail("the peer's certificate changed");
+      return std::nullopt;
+    }
+    return std::move(parsed.description);
+  }
+
   // The peer's answer to our offer on the live connection: which of our sections it receives.
   template <typename Fail>
   void applyAnswer(const SessionDescription& description, Fail& fail) {
-    auto parsed = sdp::parse(description.sdp);
-    if (!parsed.description) return fail("invalid SDP: " + parsed.error);
-    auto& answer = *parsed.description;
-    if (answer.iceUfrag != remote->iceUfrag || answer.icePwd != remote->icePwd) {
-      return fail("an ICE restart is not supported");
-    }
-    if (answer.fingerprint != remote->fingerprint) return fail("the peer's certificate changed");
+    auto parsed = parseOnLiveTransport(description, fail);
+    if (!parsed) return;
+    auto& answer = *parsed;
     haveLocalOffer = false;
     for (const auto& section : answer.media) {
       auto local = localSections.find(section.mid);
@@ -727,13 +745,9 @@ struct PeerConnection::Impl {
     if (description.type != SdpType::Offer)
       return fail("got an answer without having made an offer");
     if (pendingDescription) return fail("a description is being gathered");
-    auto parsed = sdp::parse(description.sdp);
-    if (!parsed.description) return fail("invalid SDP: " + parsed.error);
-    auto& offer = *parsed.description;
-    if (offer.iceUfrag != remote->iceUfrag || offer.icePwd != remote->icePwd) {
-      return fail("an ICE restart is not supported");
-    }
-    if (offer.fingerprint != remote->fingerprint) return fail("the peer's certificate changed");
+    auto parsed = parseOnLiveTransport(description, fail);
+    if (!parsed) return;
+    auto& offer = *parsed;
     bool hasData = std::any_of(offer.media.begin(), offer.media.end(), [](const auto& section) {
       return section.kind == "application" && section.port != 0;
     });
