@@ -26,37 +26,53 @@ const BIN_SIZE = 1_000_000;
 const uid = () => Math.random().toString(36).slice(2, 10);
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
-describe('media from a browser', () => {
-  let relay;
-  const unavailable = strategyUnavailable(STRATEGY) ?? hostUnavailable('chromium');
+// The relay (and the browser bundle) a describe's tests share, started when they can run here.
+function sharedRelay(unavailable) {
+  const shared = { unavailable, relay: null };
   before(async () => {
     if (unavailable) return;
     await buildBrowserBundle();
-    relay = await startRelay(STRATEGY);
+    shared.relay = await startRelay(STRATEGY);
   });
-  after(async () => { await relay?.dispose(); });
+  after(async () => { await shared.relay?.dispose(); });
+  return shared;
+}
+
+// Two peers of the given kinds in a fresh room, once each has seen the other join; null when
+// the test is skipped here.
+async function meetingPeers(t, { unavailable, relay }, kinds, label) {
+  if (unavailable && process.env.INTEROP_REQUIRED) throw new Error(`required but unavailable: ${unavailable}`);
+  if (unavailable) { t.skip(unavailable); return null; }
+  const scope = peerScope(t, { strategy: STRATEGY, appId: appIdFor(STRATEGY, relay, `${label}-${uid()}`), roomId: `r-${uid()}`, relays: relay.urls });
+  const [x, y] = await scope.start(kinds);
+  await Promise.all([
+    x.waitEvent('peer-join', 30000, (o) => o.peerId === y.selfId, `${x.label} sees ${y.label}`),
+    y.waitEvent('peer-join', 30000, (o) => o.peerId === x.selfId, `${y.label} sees ${x.label}`),
+  ]);
+  for (const p of [x, y]) {
+    const r = await p.request({ cmd: 'make-action', types: ['bin'] });
+    assert.equal(r.event, 'actions', `${p.label}: ${JSON.stringify(r)}`);
+  }
+  return [x, y];
+}
+
+// 1 MB on the 'bin' action from one peer to the other, byte for byte.
+async function transfer(from, to, seed) {
+  const [sent, got] = await Promise.all([
+    from.request({ cmd: 'send', type: 'bin', kind: 'binary', binary: { size: BIN_SIZE, seed }, targets: [to.selfId] }, 60000),
+    to.waitEvent('receive', 60000, (o) => o.type === 'bin' && o.peerId === from.selfId, `${from.label} → ${to.label} 1 MB`),
+  ]);
+  assert.equal(sent.event, 'sent', JSON.stringify(sent));
+  assert.equal(got.sha256, sha256(patternBytes(BIN_SIZE, seed)), `${from.label} → ${to.label}: bytes`);
+}
+
+describe('media from a browser', () => {
+  const shared = sharedRelay(strategyUnavailable(STRATEGY) ?? hostUnavailable('chromium'));
 
   test('a browser adds a stream toward the native peer: onPeerTrack/onPeerStream with metadata, VP8 and Opus frames arrive, the data channel carries on', { timeout: 5 * 60000 }, async (t) => {
-    if (unavailable && process.env.INTEROP_REQUIRED) throw new Error(`required but unavailable: ${unavailable}`);
-    if (unavailable) { t.skip(unavailable); return; }
-    const scope = peerScope(t, { strategy: STRATEGY, appId: appIdFor(STRATEGY, relay, `reneg-${uid()}`), roomId: `r-${uid()}`, relays: relay.urls });
-    const [native, browser] = await scope.start(['native', 'chromium']);
-    await Promise.all([
-      native.waitEvent('peer-join', 30000, (o) => o.peerId === browser.selfId, 'native sees the browser'),
-      browser.waitEvent('peer-join', 30000, (o) => o.peerId === native.selfId, 'the browser sees native'),
-    ]);
-    for (const p of [native, browser]) {
-      const r = await p.request({ cmd: 'make-action', types: ['bin'] });
-      assert.equal(r.event, 'actions', `${p.label}: ${JSON.stringify(r)}`);
-    }
-    const transfer = async (from, to, seed) => {
-      const [sent, got] = await Promise.all([
-        from.request({ cmd: 'send', type: 'bin', kind: 'binary', binary: { size: BIN_SIZE, seed }, targets: [to.selfId] }, 60000),
-        to.waitEvent('receive', 60000, (o) => o.type === 'bin' && o.peerId === from.selfId, `${from.label} → ${to.label} 1 MB`),
-      ]);
-      assert.equal(sent.event, 'sent', JSON.stringify(sent));
-      assert.equal(got.sha256, sha256(patternBytes(BIN_SIZE, seed)), `${from.label} → ${to.label}: bytes`);
-    };
+    const peers = await meetingPeers(t, shared, ['native', 'chromium'], 'reneg');
+    if (!peers) return;
+    const [native, browser] = peers;
     for (let round = 1; round <= 2; round++) {
       const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { round } }, 30000);
       assert.equal(added.event, 'stream-added', JSON.stringify(added));
@@ -135,24 +151,12 @@ async function waitForDecodedMedia(receiver, sender, sentAt) {
 }
 
 describe('media between browsers (baseline)', () => {
-  let relay;
-  const unavailable = relayUnavailable(STRATEGY) ?? hostUnavailable('chromium');
-  before(async () => {
-    if (unavailable) return;
-    await buildBrowserBundle();
-    relay = await startRelay(STRATEGY);
-  });
-  after(async () => { await relay?.dispose(); });
+  const shared = sharedRelay(relayUnavailable(STRATEGY) ?? hostUnavailable('chromium'));
 
   test('chromium adds a stream toward chromium: onPeerStream/onPeerTrack, video frames and audio samples decoded, sender reports understood', { timeout: 3 * 60000 }, async (t) => {
-    if (unavailable && process.env.INTEROP_REQUIRED) throw new Error(`required but unavailable: ${unavailable}`);
-    if (unavailable) { t.skip(unavailable); return; }
-    const scope = peerScope(t, { strategy: STRATEGY, appId: appIdFor(STRATEGY, relay, `b2b-${uid()}`), roomId: `r-${uid()}`, relays: relay.urls });
-    const [a, b] = await scope.start(['chromium', 'chromium']);
-    await Promise.all([
-      a.waitEvent('peer-join', 30000, (o) => o.peerId === b.selfId, 'A sees B'),
-      b.waitEvent('peer-join', 30000, (o) => o.peerId === a.selfId, 'B sees A'),
-    ]);
+    const peers = await meetingPeers(t, shared, ['chromium', 'chromium'], 'b2b');
+    if (!peers) return;
+    const [a, b] = peers;
     const sentAt = performance.now();
     const added = await a.request({ cmd: 'add-stream', peerId: b.selfId, meta: { hello: 1 } }, 30000);
     assert.equal(added.event, 'stream-added', JSON.stringify(added));
@@ -178,24 +182,12 @@ describe('media between browsers (baseline)', () => {
 // decode the native peer's VP8 and Opus, with the native metadata on onPeerStream, understand
 // its sender reports, and the data channel carry on (1 MB both ways while media runs).
 describe('media from the native peer', () => {
-  let relay;
-  const unavailable = strategyUnavailable(STRATEGY) ?? hostUnavailable('chromium');
-  before(async () => {
-    if (unavailable) return;
-    await buildBrowserBundle();
-    relay = await startRelay(STRATEGY);
-  });
-  after(async () => { await relay?.dispose(); });
+  const shared = sharedRelay(strategyUnavailable(STRATEGY) ?? hostUnavailable('chromium'));
 
   test('a native echo bot sends a browser\'s stream back: Chromium decodes VP8 and Opus from it, with its metadata and sender reports', { timeout: 3 * 60000 }, async (t) => {
-    if (unavailable && process.env.INTEROP_REQUIRED) throw new Error(`required but unavailable: ${unavailable}`);
-    if (unavailable) { t.skip(unavailable); return; }
-    const scope = peerScope(t, { strategy: STRATEGY, appId: appIdFor(STRATEGY, relay, `echo-${uid()}`), roomId: `r-${uid()}`, relays: relay.urls });
-    const [native, browser] = await scope.start(['native', 'chromium']);
-    await Promise.all([
-      native.waitEvent('peer-join', 30000, (o) => o.peerId === browser.selfId, 'native sees the browser'),
-      browser.waitEvent('peer-join', 30000, (o) => o.peerId === native.selfId, 'the browser sees native'),
-    ]);
+    const peers = await meetingPeers(t, shared, ['native', 'chromium'], 'echo');
+    if (!peers) return;
+    const [native, browser] = peers;
     assert.equal((await native.request({ cmd: 'echo-media' })).event, 'echoing');
     const sentAt = performance.now();
     const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { round: 1 } }, 30000);
@@ -210,18 +202,8 @@ describe('media from the native peer', () => {
 
     const { stats, summary } = await waitForDecodedMedia(browser, native, sentAt);
     assert.equal(stats.connectionState, 'connected', JSON.stringify(stats));
-    for (const p of [native, browser]) {
-      const r = await p.request({ cmd: 'make-action', types: ['bin'] });
-      assert.equal(r.event, 'actions', `${p.label}: ${JSON.stringify(r)}`);
-    }
-    for (const [from, to, seed] of [[native, browser, 7], [browser, native, 8]]) {
-      const [sent, got] = await Promise.all([
-        from.request({ cmd: 'send', type: 'bin', kind: 'binary', binary: { size: BIN_SIZE, seed }, targets: [to.selfId] }, 60000),
-        to.waitEvent('receive', 60000, (o) => o.type === 'bin' && o.peerId === from.selfId, `${from.label} → ${to.label} 1 MB`),
-      ]);
-      assert.equal(sent.event, 'sent', JSON.stringify(sent));
-      assert.equal(got.sha256, sha256(patternBytes(BIN_SIZE, seed)), `${from.label} → ${to.label}: bytes`);
-    }
+    await transfer(native, browser, 7);
+    await transfer(browser, native, 8);
     const echoed = await native.request({ cmd: 'media-stats' });
     assert.ok(echoed.echoes.length === 2 && echoed.echoes.every((e) => e.framesSent > 0), JSON.stringify(echoed));
     assert.equal(browser.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
