@@ -340,6 +340,11 @@ class RemoteTrack {
   // Asks the sender for a keyframe (RTCP PLI), e.g. to start decoding or forwarding mid-stream.
   // Any thread.
   void requestKeyframe();
+  // The track ended: the sender removed it (removeTrack/removeStream), the peer left, or we left
+  // the room. No frame follows. The handler runs once, on the network thread; set after the
+  // end, it runs at once on the calling thread.
+  bool ended() const;
+  void onEnded(std::function<void()> f);
 
  private:
   std::shared_ptr<State> state_;
@@ -428,6 +433,15 @@ class Room {
   // Stop sending (the section goes inactive in the next negotiation); no message of their own.
   void removeStream(const LocalStream& stream, Targets targets = {});
   void removeTrack(const std::shared_ptr<LocalTrack>& track, Targets targets = {});
+  // As trystero@0.22.0's replaceTrack (RTCRtpSender.replaceTrack): newTrack's frames go out in
+  // place of oldTrack's to the target peers that were sent oldTrack, on the same section, with
+  // no renegotiation; the receiver sees its track carry on (no onPeerTrack), with RTP timestamps
+  // carried on from the old track's, and newTrack gets a keyframe request. The metadata (if any)
+  // goes first on @_track, as the JS sends it. Throws std::invalid_argument unless both tracks
+  // have the same kind and codec (the section's codec is negotiated).
+  Future<void> replaceTrack(const std::shared_ptr<LocalTrack>& oldTrack,
+                            const std::shared_ptr<LocalTrack>& newTrack, Targets targets = {},
+                            Metadata meta = std::nullopt);
 
   // Round-trip time in milliseconds. Fails if the peer leaves first.
   Future<double> ping(const std::string& peerId);

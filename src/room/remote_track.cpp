@@ -36,7 +36,20 @@ std::shared_ptr<RemoteTrack::State> RemoteTrack::State::create(std::string id, s
   return state;
 }
 
+void RemoteTrack::State::end() {
+  std::function<void()> handler;
+  {
+    std::lock_guard lock(handlerMutex);
+    if (ended.exchange(true)) return;
+    handler = std::move(onEnded);
+    onEnded = nullptr;
+    onFrame = nullptr;
+  }
+  if (handler) handler();
+}
+
 void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
+  if (ended) return;
   auto packet = media::parseRtp(bytes);
   if (!packet) return;
   auto result = assembler_->push(*packet);
@@ -63,6 +76,19 @@ std::uint64_t RemoteTrack::framesLost() const { return state_->framesLost; }
 
 void RemoteTrack::requestKeyframe() {
   if (state_->keyframeRequester) state_->keyframeRequester();
+}
+
+bool RemoteTrack::ended() const { return state_->ended; }
+
+void RemoteTrack::onEnded(std::function<void()> f) {
+  {
+    std::lock_guard lock(state_->handlerMutex);
+    if (!state_->ended) {
+      state_->onEnded = std::move(f);
+      return;
+    }
+  }
+  if (f) f();
 }
 
 void RemoteTrack::onFrame(std::function<void(const MediaFrame&)> f) {

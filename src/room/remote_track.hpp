@@ -22,6 +22,11 @@ struct RemoteTrack::State {
   std::function<void(const MediaFrame&)> onFrame;  // guarded by handlerMutex
   // Set once by the room when the track is created: sends a PLI from the loop thread.
   std::function<void()> keyframeRequester;
+  std::atomic<bool> ended{false};
+  std::function<void()> onEnded;  // guarded by handlerMutex
+
+  // Loop thread: no frame follows; onEnded runs once.
+  void end();
 
   // nullptr when the codec has no depacketizer here.
   static std::shared_ptr<State> create(std::string id, std::string kind, std::string codec,

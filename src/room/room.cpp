@@ -138,6 +138,21 @@ void Room::removeTrack(const std::shared_ptr<LocalTrack>& track, Targets targets
       [core, state = track->state(), targets] { core->removeTracks({state}, targets); });
 }
 
+Future<void> Room::replaceTrack(const std::shared_ptr<LocalTrack>& oldTrack,
+                                const std::shared_ptr<LocalTrack>& newTrack, Targets targets,
+                                Metadata meta) {
+  if (!oldTrack || !newTrack)
+    throw std::invalid_argument("trystero: replaceTrack needs two tracks");
+  if (oldTrack->kind() != newTrack->kind() || oldTrack->codec() != newTrack->codec()) {
+    throw std::invalid_argument("trystero: replaceTrack needs tracks of one kind and codec, not " +
+                                oldTrack->kind() + "/" + oldTrack->codec() + " and " +
+                                newTrack->kind() + "/" + newTrack->codec());
+  }
+  auto core = core_;
+  return onNetworkThread(*core, [core, from = oldTrack->state(), to = newTrack->state(), targets,
+                                 meta] { return core->replaceTrack(from, to, targets, meta); });
+}
+
 Future<double> Room::ping(const std::string& peerId) {
   if (peerId.empty())
     throw std::invalid_argument("trystero: ping() must be called with target peer ID");

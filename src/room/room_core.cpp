@@ -88,6 +88,14 @@ void RoomCore::destroyConnections(PeerState& state) {
   state.closing.clear();
   for (auto& standby : closing) standby.peer->destroy();
   state.peer->destroy();
+  endRemoteTracks(state);
+}
+
+// The peer's media came on the primary connection only: with it, its tracks end.
+void RoomCore::endRemoteTracks(PeerState& state) {
+  auto tracks = std::move(state.tracks);
+  state.tracks.clear();
+  for (auto& [mid, track] : tracks) track->end();
 }
 
 std::shared_ptr<Room> RoomCore::makeRoom() {
@@ -336,6 +344,7 @@ void RoomCore::primaryClosed(const std::string& peerId) {
   standby.timer.cancel();
   auto dead = std::move(state.peer);
   state.peer = std::move(standby.peer);
+  endRemoteTracks(state);
   // Partial messages that came on the dead connection can never complete (their sender does
   // not go on elsewhere); those on the promoted one are kept.
   state.reassembler = std::move(standby.reassembler);
@@ -679,6 +688,17 @@ void RoomCore::receiveMediaFrom(const std::string& peerId, PeerState& state) {
     auto state = track->second;  // the frame handler may leave the room
     state->push(packet);
   };
+  handlers.ended = [weak, peerId](const std::string& mid) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end()) return;
+    auto track = it->second.tracks.find(mid);
+    if (track == it->second.tracks.end()) return;
+    auto state = std::move(track->second);
+    it->second.tracks.erase(track);
+    state->end();
+  };
   state.peer->receiveMedia(std::move(handlers));
 }
 
@@ -698,7 +718,8 @@ void RoomCore::remoteTrack(const std::string& peerId,
       if (pc) pc->requestKeyframe(mid);
     });
   };
-  it->second.tracks[media.mid] = state;
+  // Another track on the same section (the peer's codec or track changed): the old one ended.
+  if (auto old = std::exchange(it->second.tracks[media.mid], state)) old->end();
   auto takeMeta = [&](std::map<std::string, Metadata>& slots) {
     Metadata meta;
     if (auto slot = slots.find(peerId); slot != slots.end()) {
@@ -719,9 +740,7 @@ void RoomCore::remoteTrack(const std::string& peerId,
 
 // As room.js: per target, the metadata first (@_stream or @_track), then the tracks go onto the
 // connection, which offers them over @_signal (see offerMedia).
-Future<void> RoomCore::addTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
-                                 const std::string& streamId, const Targets& targets,
-                                 const Metadata& meta, bool asStream) {
+std::vector<std::string> RoomCore::presentPeers(const Targets& targets) const {
   std::vector<std::string> ids;
   if (targets.all()) {
     for (const auto& [id, state] : peers_) ids.push_back(id);
@@ -730,16 +749,26 @@ Future<void> RoomCore::addTracks(const std::vector<std::shared_ptr<LocalTrack::S
       if (peers_.count(id)) ids.push_back(id);
     }
   }
-  Future<void> metaSent;
+  return ids;
+}
+
+// @_stream / @_track: the metadata of the next stream or track, to each of ids.
+Future<void> RoomCore::sendMediaMeta(const std::string& type, const std::vector<std::string>& ids,
+                                     const Metadata& meta) {
   if (meta && !ids.empty()) {
     Payload payload = meta->is_string() ? Payload(meta->get<std::string>()) : Payload(*meta);
-    metaSent =
-        send(asStream ? kStream : kTrack, std::move(payload), Targets(ids), std::nullopt, {});
-  } else {
-    Promise<void> done;
-    done.resolve();
-    metaSent = done.future();
+    return send(type, std::move(payload), Targets(ids), std::nullopt, {});
   }
+  Promise<void> done;
+  done.resolve();
+  return done.future();
+}
+
+Future<void> RoomCore::addTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
+                                 const std::string& streamId, const Targets& targets,
+                                 const Metadata& meta, bool asStream) {
+  auto ids = presentPeers(targets);
+  auto metaSent = sendMediaMeta(asStream ? kStream : kTrack, ids, meta);
   for (const auto& id : ids) {
     auto& state = peers_[id];
     auto* pc = connectionOf(state);
@@ -753,6 +782,34 @@ Future<void> RoomCore::addTracks(const std::vector<std::shared_ptr<LocalTrack::S
       state.localTracks[mid] = track;
       track->bindings.push_back({weak_from_this(), id, mid});
     }
+  }
+  return metaSent;
+}
+
+Future<void> RoomCore::replaceTrack(const std::shared_ptr<LocalTrack::State>& from,
+                                    const std::shared_ptr<LocalTrack::State>& to,
+                                    const Targets& targets, const Metadata& meta) {
+  auto ids = presentPeers(targets);
+  // The JS sends the metadata to every target, whether or not it was sent the old track.
+  auto metaSent = sendMediaMeta(kTrack, ids, meta);
+  std::vector<std::string> switched;
+  for (const auto& id : ids) {
+    auto& state = peers_[id];
+    auto* pc = connectionOf(state);
+    for (auto& [mid, track] : state.localTracks) {
+      if (track != from || from == to) continue;
+      track = to;
+      std::erase_if(from->bindings, [&](const LocalTrack::State::Binding& binding) {
+        return binding.peerId == id && binding.mid == mid && binding.core.lock().get() == this;
+      });
+      to->bindings.push_back({weak_from_this(), id, mid});
+      if (pc) pc->continueTimeline(mid);
+      switched.push_back(id);
+    }
+  }
+  // After the walk: the user's handler may add or remove tracks.
+  if (to->kind == "video") {
+    for (const auto& id : switched) to->keyframeRequested(id);
   }
   return metaSent;
 }

@@ -106,6 +106,9 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
                          bool asStream);
   void removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
                     const Targets& targets);
+  Future<void> replaceTrack(const std::shared_ptr<LocalTrack::State>& from,
+                            const std::shared_ptr<LocalTrack::State>& to, const Targets& targets,
+                            const Metadata& meta);
   enum class TrackSend { kSent, kNotYet, kGone };
   // One frame of a local track to one peer's section: sent, not accepted yet, or the section (or
   // peer) is gone for good.
@@ -179,6 +182,10 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
                       const room::Message& message);
   void renegotiate(const std::string& peerId, const room::Peer* from, const room::Message& message);
   void receiveMediaFrom(const std::string& peerId, PeerState& state);
+  std::vector<std::string> presentPeers(const Targets& targets) const;
+  void endRemoteTracks(PeerState& state);
+  Future<void> sendMediaMeta(const std::string& type, const std::vector<std::string>& ids,
+                             const Metadata& meta);
   void remoteTrack(const std::string& peerId, const rtc::PeerConnection::RemoteMedia& media);
   void sendMediaTo(const std::string& peerId, PeerState& state);
   // The primary's connection, for media; nullptr when there is none (or it is destroyed).

@@ -7,6 +7,8 @@
 
 #include "media/h264.hpp"
 #include "media/opus.hpp"
+#include "media/reception_stats.hpp"
+#include "media/retransmit_buffer.hpp"
 #include "media/rtcp.hpp"
 #include "media/rtp.hpp"
 #include "media/vp8.hpp"
@@ -29,7 +31,13 @@ constexpr std::size_t kLocalMaxMessageSize = 262144;
 constexpr std::size_t kMaxQueuedDatagrams = 64;
 // RTP payload budget: an SRTP packet (12-byte header, GCM tag) stays well under a 1,280-byte path.
 constexpr std::size_t kMaxRtpPayload = 1100;
-constexpr std::chrono::milliseconds kSenderReportInterval{1000};
+// Sender and receiver reports: once a second, as browsers send theirs.
+constexpr std::chrono::milliseconds kReportInterval{1000};
+// Video packets kept per section for NACKs: about 2 s at 2 Mbit/s, 600 KB at most. A power of
+// two, so that a slot's number survives the sequence number's wrap.
+constexpr std::size_t kRetransmitSlots = 512;
+// SSRCs we keep reception statistics for per connection (browsers send one or two per track).
+constexpr std::size_t kMaxReceivedSsrcs = 64;
 // Our payload types in our own offers (Chromium's numbers; any dynamic ones would do).
 constexpr std::uint8_t kOpusPayloadType = 111;
 constexpr std::uint8_t kVp8PayloadType = 96;
@@ -48,6 +56,8 @@ std::uint64_t ntpNow() {
   const std::uint64_t fraction = (static_cast<std::uint64_t>(micros % 1000000) << 32) / 1000000;
   return (seconds << 32) | fraction;
 }
+
+std::int64_t monotonicUs() { return g_get_monotonic_time(); }
 
 std::uint64_t randomSessionId() {
   std::uint64_t id = 0;
@@ -108,8 +118,9 @@ struct PeerConnection::Impl {
   std::map<std::string, RemoteMedia> acceptedMedia;   // by mid, as in the last answer
   std::map<std::string, RemoteMedia> announcedMedia;  // what media.section was told
   std::map<std::uint32_t, std::string> midBySsrc;
-  std::map<std::uint8_t, std::string> midByPayloadType;  // payload types of one section only
-  std::uint8_t midExtensionId = 0;                       // 0: not negotiated
+  std::map<std::uint32_t, media::ReceptionStats> reception;  // by SSRC, for receiver reports
+  std::map<std::uint8_t, std::string> midByPayloadType;      // payload types of one section only
+  std::uint8_t midExtensionId = 0;                           // 0: not negotiated
   std::unique_ptr<SrtpSession> srtp;
   std::vector<std::uint8_t> packetBuffer;
   DescriptionCallback pendingDescription;
@@ -130,6 +141,8 @@ struct PeerConnection::Impl {
     std::uint32_t lastTimestamp = 0;  // RTP, offset included
     std::int64_t lastFrameMs = 0;
     media::Vp8Packetizer vp8;
+    media::RetransmitBuffer history;  // video only
+    bool continueTimeline = false;    // the next frame rebases timestampOffset
   };
   std::map<std::string, LocalSection> localSections;
   std::string cname = "trystero-" + std::to_string(randomU32());
@@ -305,7 +318,18 @@ struct PeerConnection::Impl {
       return;
     }
     stats.rtpIn++;
+    noteReception(*packet, *mid);
     media.rtp(*mid, packetBuffer);
+  }
+
+  void noteReception(const media::RtpPacket& packet, const std::string& mid) {
+    auto it = reception.find(packet.ssrc);
+    if (it == reception.end()) {
+      auto section = acceptedMedia.find(mid);
+      if (section == acceptedMedia.end() || reception.size() >= kMaxReceivedSsrcs) return;
+      it = reception.emplace(packet.ssrc, media::ReceptionStats(section->second.clockRate)).first;
+    }
+    it->second.onPacket(packet.sequenceNumber, packet.timestamp, monotonicUs());
   }
 
   std::optional<std::string> route(const media::RtpPacket& packet) {
@@ -368,7 +392,9 @@ struct PeerConnection::Impl {
 
   // ---- media we send -------------------------------------------------------------------------
 
-  // Keyframe requests for the sections we send; sender and receiver reports are not used yet.
+  // What the peer says about the media we exchange: keyframe requests and NACKs for the
+  // sections we send, report blocks on them (the round trip), and sender reports on what it
+  // sends us (echoed in our receiver reports).
   void receiveRtcp() {
     auto packets = media::parseRtcpCompound(packetBuffer);
     if (!packets) return;
@@ -378,6 +404,15 @@ struct PeerConnection::Impl {
         wanted.push_back(pli->mediaSsrc);
       } else if (const auto* fir = std::get_if<media::FullIntraRequest>(&packet)) {
         for (const auto& entry : fir->entries) wanted.push_back(entry.ssrc);
+      } else if (const auto* nack = std::get_if<media::GenericNack>(&packet)) {
+        retransmit(*nack);
+      } else if (const auto* sr = std::get_if<media::SenderReport>(&packet)) {
+        if (auto it = reception.find(sr->ssrc); it != reception.end()) {
+          it->second.onSenderReport(sr->ntpTimestamp, monotonicUs());
+        }
+        noteReportBlocks(sr->reports);
+      } else if (const auto* rr = std::get_if<media::ReceiverReport>(&packet)) {
+        noteReportBlocks(rr->reports);
       }
     }
     for (auto ssrc : wanted) {
@@ -389,21 +424,68 @@ struct PeerConnection::Impl {
     }
   }
 
-  // RFC 4585 6.3.1 in a compound that starts with a receiver report (no rtcp-rsize).
-  bool sendPictureLossIndication(const std::string& mid) {
+  LocalSection* sendingSection(std::uint32_t ssrc) {
+    for (auto& [mid, section] : localSections) {
+      if (section.ssrc == ssrc && section.sending) return &section;
+    }
+    return nullptr;
+  }
+
+  // RFC 3550 6.4.1: the round trip is now minus the echoed sender report minus the peer's delay.
+  void noteReportBlocks(const std::vector<media::ReportBlock>& blocks) {
+    for (const auto& block : blocks) {
+      if (!sendingSection(block.ssrc)) continue;
+      stats.reportBlocksIn++;
+      stats.packetsLostReported = block.cumulativeLost;
+      if (block.lastSenderReport == 0) continue;
+      const auto now = static_cast<std::uint32_t>(ntpNow() >> 16);
+      const std::uint32_t rtt = now - block.lastSenderReport - block.delaySinceLastSenderReport;
+      if (rtt < (10u << 16)) stats.roundTripMs = rtt * 1000.0 / 65536.0;
+    }
+  }
+
+  void retransmit(const media::GenericNack& nack) {
+    auto* section = sendingSection(nack.mediaSsrc);
+    if (!section || !srtp || ice->transportState() != TransportState::Connected) return;
+    auto lost = nack.lostSequenceNumbers();
+    if (lost.size() > section->history.capacity()) lost.resize(section->history.capacity());
+    for (auto sequenceNumber : lost) {
+      auto packet = section->history.find(sequenceNumber);
+      if (packet.empty()) {
+        stats.nackMisses++;
+        continue;
+      }
+      ice->send(packet);
+      stats.rtpRetransmitted++;
+    }
+  }
+
+  // RFC 4585 6.3.1 (PLI) and 6.2.1 (generic NACK), in a compound that starts with a receiver
+  // report (no rtcp-rsize), for each SSRC known to arrive on the section.
+  template <typename Feedback>
+  bool sendFeedback(const std::string& mid, Feedback feedbackFor) {
     if (!srtp || closed || ice->transportState() != TransportState::Connected) return false;
     std::vector<media::RtcpPacket> compound;
     compound.push_back(media::ReceiverReport{receiverSsrc, {}});
     for (const auto& [ssrc, section] : midBySsrc) {
-      if (section == mid) compound.push_back(media::PictureLossIndication{receiverSsrc, ssrc});
+      if (section == mid) compound.push_back(feedbackFor(ssrc));
     }
-    if (compound.size() == 1) return false;
-    auto bytes = media::serializeRtcpCompound(compound);
-    if (!bytes || srtp->protectRtcp(*bytes) != SrtpSession::Error::None) return false;
-    ice->send(*bytes);
-    stats.rtcpOut++;
-    stats.keyframeRequestsSent++;
-    return true;
+    return compound.size() > 1 && sendRtcp(compound);
+  }
+
+  bool sendPictureLossIndication(const std::string& mid) {
+    const bool sent = sendFeedback(mid, [this](std::uint32_t ssrc) {
+      return media::PictureLossIndication{receiverSsrc, ssrc};
+    });
+    if (sent) stats.keyframeRequestsSent++;
+    return sent;
+  }
+
+  bool sendNack(const std::string& mid, const std::vector<std::uint16_t>& sequenceNumbers) {
+    if (sequenceNumbers.empty()) return false;
+    return sendFeedback(mid, [&](std::uint32_t ssrc) {
+      return media::GenericNack::fromLost(receiverSsrc, ssrc, sequenceNumbers);
+    });
   }
   const std::uint32_t receiverSsrc = randomU32();
 
@@ -530,13 +612,14 @@ struct PeerConnection::Impl {
 
   void startReports() {
     if (reportTimer) return;
-    reportTimer = loop.every(kSenderReportInterval, [weak = weakSelf] {
+    reportTimer = loop.every(kReportInterval, [weak = weakSelf] {
       auto self = weak.lock();
       return self && self->impl_->sendReports();
     });
   }
 
-  // RFC 3550 6.4.1: a sender report and our CNAME for each section that sent anything.
+  // RFC 3550 6.4: a sender report and our CNAME for each section that sent anything, and a
+  // receiver report on every stream we receive.
   bool sendReports() {
     if (closed) return false;
     if (!srtp || ice->transportState() != TransportState::Connected) return true;
@@ -552,14 +635,30 @@ struct PeerConnection::Impl {
           static_cast<std::uint32_t>((now - local.lastFrameMs) * (local.clockRate / 1000));
       report.packetCount = local.packets;
       report.octetCount = local.octets;
-      media::SourceDescription sdes;
-      sdes.chunks.push_back({local.ssrc, {{media::kSdesCname, cname}}});
-      auto compound = media::serializeRtcpCompound({report, sdes});
-      if (!compound) continue;
-      if (srtp->protectRtcp(*compound) != SrtpSession::Error::None) continue;
-      ice->send(*compound);
-      stats.rtcpOut++;
+      sendRtcp({report, cnameOf(local.ssrc)});
     }
+    media::ReceiverReport receiverReport{receiverSsrc, {}};
+    for (auto& [ssrc, received] : reception) {
+      if (!received.hasPackets() || receiverReport.reports.size() == 31) continue;
+      receiverReport.reports.push_back(received.report(ssrc, monotonicUs()));
+    }
+    if (!receiverReport.reports.empty() && sendRtcp({receiverReport, cnameOf(receiverSsrc)})) {
+      stats.receiverReportsSent++;
+    }
+    return true;
+  }
+
+  media::SourceDescription cnameOf(std::uint32_t ssrc) const {
+    media::SourceDescription sdes;
+    sdes.chunks.push_back({ssrc, {{media::kSdesCname, cname}}});
+    return sdes;
+  }
+
+  bool sendRtcp(const std::vector<media::RtcpPacket>& compound) {
+    auto bytes = media::serializeRtcpCompound(compound);
+    if (!bytes || srtp->protectRtcp(*bytes) != SrtpSession::Error::None) return false;
+    ice->send(*bytes);
+    stats.rtcpOut++;
     return true;
   }
 
@@ -581,6 +680,12 @@ struct PeerConnection::Impl {
       payloads = media::packetizeH264(view, kMaxRtpPayload);
     }
     if (payloads.empty()) return false;
+    if (local.continueTimeline && local.packets > 0) {
+      const auto elapsed = std::max<std::int64_t>(1, loop::nowMs() - local.lastFrameMs);
+      const auto ticks = static_cast<std::uint32_t>(elapsed * (local.clockRate / 1000));
+      local.timestampOffset = local.lastTimestamp + ticks - rtpTimestamp;
+    }
+    local.continueTimeline = false;
     const std::uint32_t timestamp = rtpTimestamp + local.timestampOffset;
     for (std::size_t i = 0; i < payloads.size(); ++i) {
       media::RtpPacket packet;
@@ -595,6 +700,7 @@ struct PeerConnection::Impl {
       if (!bytes) return false;
       if (srtp->protectRtp(*bytes) != SrtpSession::Error::None) return false;
       ice->send(*bytes);
+      local.history.store(packet.sequenceNumber, *bytes);
       local.packets++;
       local.octets += static_cast<std::uint32_t>(payloads[i].size());
       stats.rtpOut++;
@@ -618,14 +724,21 @@ struct PeerConnection::Impl {
     }
   }
 
-  // After an answer went out: tell the receiver of sections that are new or changed.
+  // After an answer went out: tell the receiver of sections that stopped, and that are new or
+  // changed. A track sent again on a stopped section later is new.
   void announceMedia() {
     if (!media.section) return;
+    std::vector<std::string> ended;
+    for (const auto& [mid, known] : announcedMedia) {
+      auto accepted = acceptedMedia.find(mid);
+      if (accepted == acceptedMedia.end() || !accepted->second.sending) ended.push_back(mid);
+    }
+    for (const auto& mid : ended) {
+      announcedMedia.erase(mid);
+      if (media.ended) media.ended(mid);
+    }
     for (const auto& [mid, remote] : acceptedMedia) {
-      if (!remote.sending) {
-        announcedMedia.erase(mid);  // a track sent here again later is new
-        continue;
-      }
+      if (!remote.sending) continue;
       auto known = announcedMedia.find(mid);
       if (known != announcedMedia.end() && known->second.codec == remote.codec &&
           known->second.trackId == remote.trackId) {
@@ -648,6 +761,7 @@ struct PeerConnection::Impl {
     if (answered) startDtlsIfReady();
     callback(description, "");
     if (answered) announceMedia();
+    if (answered && !acceptedMedia.empty()) startReports();
     if (answered) offerIfDue();
   }
 
@@ -723,7 +837,6 @@ struct PeerConnection::Impl {
                      acceptMedia(offered, section))) {
           section.port = 0;
           acceptedMedia.erase(offered.mid);
-          announcedMedia.erase(offered.mid);
           listOfferedCodecs(offered, section);
         }
         local.media.push_back(std::move(section));
@@ -936,6 +1049,7 @@ std::string PeerConnection::addLocalMedia(const LocalMedia& media) {
   auto& local = impl.localSections[mid];
   local.media = media;
   local.mid = mid;
+  if (media.kind == "video") local.history = media::RetransmitBuffer(kRetransmitSlots);
   impl.negotiationNeeded();
   return mid;
 }
@@ -951,6 +1065,17 @@ void PeerConnection::removeLocalMedia(const std::string& mid) {
 bool PeerConnection::sendFrame(const std::string& mid, std::span<const std::uint8_t> frame,
                                std::uint32_t rtpTimestamp) {
   return impl_->sendFrame(mid, frame, rtpTimestamp);
+}
+
+bool PeerConnection::requestRetransmission(const std::string& mid,
+                                           std::vector<std::uint16_t> sequenceNumbers) {
+  return impl_->sendNack(mid, sequenceNumbers);
+}
+
+void PeerConnection::continueTimeline(const std::string& mid) {
+  if (auto it = impl_->localSections.find(mid); it != impl_->localSections.end()) {
+    it->second.continueTimeline = true;
+  }
 }
 
 void PeerConnection::onNegotiationNeeded(std::function<void()> f) {

@@ -100,6 +100,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
     // One decrypted RTP packet of an accepted section, routed by SSRC, then by the MID header
     // extension, then by a payload type no other section uses. The span lives for the call.
     std::function<void(const std::string& mid, std::span<const std::uint8_t> packet)> rtp;
+    // A section announced through `section` that the peer stopped sending on (removeTrack: a
+    // later offer made it inactive or rejected it), once the answer saying so is handed out.
+    std::function<void(const std::string& mid)> ended;
   };
   // From now on audio/video sections of offers are accepted (recvonly, Opus/VP8/H.264) and their
   // packets handed up, instead of rejected. Loop thread.
@@ -107,6 +110,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   // Asks the peer for a keyframe on a section it sends us (RTCP PLI). False when nothing is
   // known to arrive there yet.
   bool requestKeyframe(const std::string& mid);
+  // Asks the peer to send these packets of a section again (RTCP generic NACK); the peer
+  // answers from what it still holds. False when nothing is known to arrive there yet.
+  bool requestRetransmission(const std::string& mid, std::vector<std::uint16_t> sequenceNumbers);
 
   // ---- media we send ----
   // One track of ours: a sendonly section in our next offer (or in our answer, when the peer's
@@ -126,6 +132,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   // section (or after it was removed). rtpTimestamp is in the codec's clock (48 kHz / 90 kHz).
   bool sendFrame(const std::string& mid, std::span<const std::uint8_t> frame,
                  std::uint32_t rtpTimestamp);
+  // Another source takes over a section (replaceTrack): the next frame's RTP timestamp follows
+  // on from the last one sent, by the time that passed, whatever its own timestamp says.
+  void continueTimeline(const std::string& mid);
   void onNegotiationNeeded(std::function<void()> f);
   // The peer asked for a keyframe on a section we send (PLI or FIR), or just began receiving it.
   void onKeyframeRequest(std::function<void(const std::string& mid)> f);
@@ -157,6 +166,15 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
     // What we sent: RTP packets, RTCP sender reports, keyframe requests (PLI/FIR) received.
     std::uint64_t rtpOut = 0, rtcpOut = 0, keyframeRequests = 0;
     std::uint64_t keyframeRequestsSent = 0;
+    // NACKs: packets sent again, and asked for but no longer held.
+    std::uint64_t rtpRetransmitted = 0, nackMisses = 0;
+    // Report blocks the peer sent on what we send, the loss it last reported, and the round
+    // trip those blocks give (-1 until one echoed a sender report of ours).
+    std::uint64_t reportBlocksIn = 0;
+    std::int64_t packetsLostReported = 0;
+    double roundTripMs = -1;
+    // Receiver reports we sent on what the peer sends.
+    std::uint64_t receiverReportsSent = 0;
   };
   Stats stats() const;
 

@@ -150,6 +150,19 @@ async function waitForDecodedMedia(receiver, sender, sentAt) {
   return { stats, firstFrameMs, summary };
 }
 
+// Polls `browser`'s stats on what it sends to `peer` until the peer's receiver reports on both
+// kinds were understood (remote-inbound-rtp with a round trip); fails after 15 s.
+async function waitForReceiverReports(browser, peer) {
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    const stats = await browser.request({ cmd: 'receive-stats', peerId: peer.selfId });
+    const reported = stats.remoteInbound.filter((x) => typeof x.roundTripTime === 'number');
+    if (new Set(reported.map((x) => x.kind)).size === 2) return reported;
+    if (Date.now() > deadline) assert.fail(`${peer.label}'s receiver reports not seen by ${browser.label} in 15 s: ${JSON.stringify(stats.remoteInbound)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 describe('media between browsers (baseline)', () => {
   const shared = sharedRelay(relayUnavailable(STRATEGY) ?? hostUnavailable('chromium'));
 
@@ -202,12 +215,16 @@ describe('media from the native peer', () => {
 
     const { stats, summary } = await waitForDecodedMedia(browser, native, sentAt);
     assert.equal(stats.connectionState, 'connected', JSON.stringify(stats));
+    // The native receiver's reports on the browser's own stream: loss and a round trip.
+    const receiverReports = await waitForReceiverReports(browser, native);
+    assert.ok(receiverReports.every((x) => x.packetsLost === 0 && x.roundTripTime < 1), JSON.stringify(receiverReports));
     await transfer(native, browser, 7);
     await transfer(browser, native, 8);
     const echoed = await native.request({ cmd: 'media-stats' });
     assert.ok(echoed.echoes.length === 2 && echoed.echoes.every((e) => e.framesSent > 0), JSON.stringify(echoed));
     assert.equal(browser.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
     assert.equal(browser.seen((o) => o.event === 'peer-leave').length + native.seen((o) => o.event === 'peer-leave').length, 0);
-    console.log(`[media] native echo → chromium: ${summary}; echoed frames ${echoed.echoes.map((e) => `${e.kind} ${e.framesSent}`).join(', ')}`);
+    console.log(`[media] native echo → chromium: ${summary}; echoed frames ${echoed.echoes.map((e) => `${e.kind} ${e.framesSent}`).join(', ')}; `
+      + `round trip from the native receiver reports ${receiverReports.map((x) => `${x.kind} ${(x.roundTripTime * 1000).toFixed(1)} ms`).join(', ')}`);
   });
 });

@@ -373,7 +373,7 @@ std::vector<LocalCodec> defaultAudioCodecs() {
 }
 
 std::vector<LocalCodec> defaultVideoCodecs() {
-  const std::vector<std::string> feedback = {"nack pli", "ccm fir", "goog-remb"};
+  const std::vector<std::string> feedback = {"nack", "nack pli", "ccm fir", "goog-remb"};
   return {
       {"VP8", 90000, 1, {}, feedback},
       {"H264", 90000, 1, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",

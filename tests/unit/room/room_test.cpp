@@ -673,6 +673,7 @@ struct MediaInbox {
   std::vector<std::pair<std::string, Metadata>> streams;  // stream id, meta
   std::map<std::string, std::vector<MediaFrame>> frames;  // by kind
   std::vector<std::shared_ptr<RemoteTrack>> held;
+  std::vector<std::string> ended;  // kinds
 
   void listen(Room& room) {
     room.onPeerTrack([this](std::shared_ptr<RemoteTrack> track, const std::string&,
@@ -680,6 +681,10 @@ struct MediaInbox {
       std::lock_guard lock(mutex);
       tracks.emplace_back(track->kind(), meta);
       held.push_back(track);
+      track->onEnded([this, kind = track->kind()] {
+        std::lock_guard lock(mutex);
+        ended.push_back(kind);
+      });
       track->onFrame([this, kind = track->kind()](const MediaFrame& frame) {
         std::lock_guard lock(mutex);
         frames[kind].push_back(frame);
@@ -698,6 +703,10 @@ struct MediaInbox {
   std::size_t trackCount() {
     std::lock_guard lock(mutex);
     return tracks.size();
+  }
+  std::vector<std::string> endedKinds() {
+    std::lock_guard lock(mutex);
+    return ended;
   }
 };
 
@@ -790,4 +799,65 @@ TEST_F(RoomTest, NativePeersStreamToEachOtherThroughCrossingOffers) {
     return bInbox.frameCount("audio") > 40;
   }));
   EXPECT_EQ(fromA.video->framesSent(), 30u);
+  // b's video track from a ended; its audio and everything a receives did not.
+  ASSERT_TRUE(eventually([&] { return bInbox.endedKinds() == std::vector<std::string>{"video"}; }))
+      << bInbox.endedKinds().size();
+  EXPECT_TRUE(aInbox.endedKinds().empty());
+}
+
+// replaceTrack as the JS does it (RTCRtpSender.replaceTrack): the second track's frames go out on
+// the first one's section, with no new onPeerTrack on the receiver, timestamps carried on from
+// the first track's, and a keyframe request to the second track; the first one reaches nobody.
+TEST_F(RoomTest, ReplaceTrackSendsTheNewTracksFramesOnTheSameSection) {
+  MediaInbox inbox;
+  auto a = joinNew();
+  auto b = joinNew();
+  inbox.listen(*b);
+  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
+  auto first = LocalTrack::create("video", "VP8");
+  auto second = LocalTrack::create("video", "VP8");
+  std::atomic<int> firstKeyframes{0}, secondKeyframes{0};
+  first->onKeyframeRequest([&](const std::string&) { firstKeyframes++; });
+  second->onKeyframeRequest([&](const std::string&) { secondKeyframes++; });
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  a->addStream({"camera", {first}});
+  ASSERT_TRUE(eventually([&] { return inbox.trackCount() == 1 && firstKeyframes > 0; }));
+  for (int i = 0; i < 10; ++i) first->sendFrame(pattern(1500, i == 0 ? 0x10 : 0x11, i * 3000));
+  ASSERT_TRUE(eventually([&] { return inbox.frameCount("video") == 10; }));
+
+  EXPECT_THROW(a->replaceTrack(first, LocalTrack::create("audio", "opus")), std::invalid_argument);
+  EXPECT_THROW(a->replaceTrack(first, LocalTrack::create("video", "H264")), std::invalid_argument);
+  ASSERT_NO_THROW(a->replaceTrack(first, second, {}, nlohmann::json("screen")).get());
+  ASSERT_TRUE(eventually([&] { return secondKeyframes > 0; }));
+  // The new source's clock starts far from the old one's.
+  for (int i = 0; i < 10; ++i) {
+    first->sendFrame(pattern(1500, 0x11, 0));
+    second->sendFrame(pattern(1800, i == 0 ? 0x20 : 0x21, 7'000'000 + i * 3000));
+  }
+  ASSERT_TRUE(eventually([&] { return inbox.frameCount("video") == 20; }))
+      << inbox.frameCount("video");
+  inbox.mutex.lock();
+  EXPECT_EQ(inbox.tracks.size(), 1u);
+  const auto& frames = inbox.frames["video"];
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(frames[10 + i].data, pattern(1800, i == 0 ? 0x20 : 0x21, 0).data) << i;
+  }
+  const std::uint32_t gap = frames[10].rtpTimestamp - frames[9].rtpTimestamp;
+  EXPECT_GT(gap, 0u);
+  EXPECT_LT(gap, 90000u * 30) << "the timeline carries on";
+  EXPECT_EQ(frames[11].rtpTimestamp - frames[10].rtpTimestamp, 3000u);
+  EXPECT_EQ(first->framesSent(), 10u);
+  EXPECT_EQ(second->framesSent(), 10u);
+  EXPECT_TRUE(inbox.ended.empty());
+  EXPECT_FALSE(inbox.held[0]->ended());
+  inbox.mutex.unlock();
+  // The sender leaves: the track ends, and a handler set afterwards runs at once.
+  a->leave().get();
+  ASSERT_TRUE(eventually([&] { return inbox.endedKinds().size() == 1; }));
+  EXPECT_TRUE(inbox.held[0]->ended());
+  bool ranAtOnce = false;
+  inbox.held[0]->onEnded([&] { ranAtOnce = true; });
+  EXPECT_TRUE(ranAtOnce);
 }

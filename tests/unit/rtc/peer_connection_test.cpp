@@ -404,6 +404,7 @@ struct MediaSink {
   std::vector<rtc::PeerConnection::RemoteMedia> sections;
   std::map<std::string, std::size_t> packets;
   std::map<std::string, std::uint32_t> ssrcs;
+  std::map<std::string, std::vector<std::uint16_t>> sequenceNumbers;
 
   rtc::PeerConnection::MediaHandlers handlers() {
     rtc::PeerConnection::MediaHandlers h;
@@ -414,6 +415,7 @@ struct MediaSink {
     h.rtp = [this](const std::string& mid, std::span<const std::uint8_t> packet) {
       std::lock_guard lock(mutex);
       packets[mid]++;
+      sequenceNumbers[mid].push_back(static_cast<std::uint16_t>((packet[2] << 8) | packet[3]));
       ssrcs[mid] =
           (std::uint32_t(packet[8]) << 24) | (packet[9] << 16) | (packet[10] << 8) | packet[11];
     };
@@ -508,6 +510,63 @@ TEST(PeerConnection, SendsAudioAndVideoAfterRenegotiatingOnTheLiveConnection) {
     EXPECT_FALSE(pair.offerer->sendFrame(videoMid, fakeFrame(3000, 0x11), 999999));
     EXPECT_TRUE(pair.offerer->sendFrame(audioMid, fakeFrame(120, 0x78), 999999));
   });
+  EXPECT_TRUE(loop.invoke([&] { return negotiator.errors; }).empty());
+}
+
+// RTCP between two of ours: the receiver's reports reach the sender (a round trip from the
+// echoed sender report, no loss on loopback), and a NACK is answered from the packets the
+// sender still holds, byte for byte: the copies of packets that did arrive are then refused by
+// the receiver's SRTP replay check, and a packet long gone is counted as a miss.
+TEST(PeerConnection, ReportsReachTheSenderAndNacksAreAnsweredFromWhatItHolds) {
+  loop::Loop loop;
+  Negotiator negotiator{loop, {}};
+  MediaSink sink;
+  Pair pair(loop);
+  std::string videoMid;
+  loop.invoke([&] {
+    negotiator.wire(pair.offerer, pair.answerer);
+    pair.answerer->receiveMedia(sink.handlers());
+    videoMid = pair.offerer->addLocalMedia({"video", "VP8", "stream-1", "video-1"});
+  });
+  std::uint32_t timestamp = 0;
+  // A sender report must go out, and a receiver report echo it: two report intervals.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return loop.invoke([&] {
+          const std::uint8_t tag = timestamp == 0 ? 0x10 : 0x11;
+          timestamp += 3000;
+          pair.offerer->sendFrame(videoMid, fakeFrame(2500, tag), timestamp);
+          return pair.offerer->stats().roundTripMs >= 0;
+        });
+      },
+      15s));
+  auto sender = loop.invoke([&] { return pair.offerer->stats(); });
+  EXPECT_GE(sender.reportBlocksIn, 1u);
+  EXPECT_EQ(sender.packetsLostReported, 0);
+  EXPECT_LT(sender.roundTripMs, 1000.0);
+  EXPECT_GE(loop.invoke([&] { return pair.answerer->stats().receiverReportsSent; }), 1u);
+
+  std::vector<std::uint16_t> asked;
+  {
+    std::lock_guard lock(sink.mutex);
+    const auto& received = sink.sequenceNumbers[videoMid];
+    ASSERT_GE(received.size(), 6u);
+    asked = {received[received.size() - 1], received[received.size() - 3],
+             received[received.size() - 5]};
+    asked.push_back(static_cast<std::uint16_t>(received.front() - 2000));  // never sent
+  }
+  const auto refusedBefore = loop.invoke([&] { return pair.answerer->stats().srtpRefused; });
+  EXPECT_TRUE(loop.invoke([&] { return pair.answerer->requestRetransmission(videoMid, asked); }));
+  ASSERT_TRUE(eventually([&] {
+    auto stats = loop.invoke([&] { return pair.offerer->stats(); });
+    return stats.rtpRetransmitted == 3 && stats.nackMisses == 1;
+  }));
+  ASSERT_TRUE(eventually([&] {
+    return loop.invoke([&] { return pair.answerer->stats().srtpRefused; }) == refusedBefore + 3;
+  }));
+  EXPECT_EQ(sink.count(videoMid), loop.invoke([&] { return pair.offerer->stats().rtpOut; }));
+  // Nothing arrives on a section that does not exist.
+  EXPECT_FALSE(loop.invoke([&] { return pair.answerer->requestRetransmission("nope", {1}); }));
   EXPECT_TRUE(loop.invoke([&] { return negotiator.errors; }).empty());
 }
 

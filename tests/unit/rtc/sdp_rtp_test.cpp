@@ -137,7 +137,7 @@ TEST(SdpRtpTest, AnswerKeepsTheOfferersPayloadTypesAndOrderAndOnlyWhatWeImplemen
   auto v = answerCodecs(rtpOf(section(chromium, "video")).codecs, defaultVideoCodecs());
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].payloadType, 96);  // VP8 first, as offered
-  EXPECT_EQ(v[0].feedback, (std::vector<std::string>{"goog-remb", "ccm fir", "nack pli"}));
+  EXPECT_EQ(v[0].feedback, (std::vector<std::string>{"goog-remb", "ccm fir", "nack", "nack pli"}));
   // Of the six H.264 variants only constrained baseline with packetization-mode=1.
   EXPECT_EQ(v[1].payloadType, 108);
   EXPECT_TRUE(v[1].is("H264"));
