@@ -2,72 +2,19 @@
 // between two peer connections in one process, on one network thread, over loopback.
 // Usage: datachannel_bench [seconds=10] [setups=10]
 // Prints one JSON line at the end so scripts can put it beside a baseline run.
-#include <sys/resource.h>
-
 #include <cstdio>
 #include <future>
 #include <nlohmann/json.hpp>
 
-#include "loop/loop.hpp"
-#include "rtc/peer_connection.hpp"
+#include "bench_pair.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
 
-namespace {
-
-double cpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-struct Pair {
-  std::shared_ptr<rtc::PeerConnection> offerer, answerer;
-  std::shared_ptr<rtc::DataChannel> sender, receiver;
-};
-
-// Connects a pair; returns ms from creation to both channel ends open.
-double connect(loop::Loop& loop, Pair& pair) {
-  std::promise<void> open;
-  auto openCount = std::make_shared<int>(0);
-  auto start = std::chrono::steady_clock::now();
-  loop.invoke([&] {
-    rtc::Configuration config;
-    config.allowLoopback = true;
-    pair.offerer = rtc::PeerConnection::create(loop, config);
-    pair.answerer = rtc::PeerConnection::create(loop, config);
-    pair.sender = pair.offerer->createDataChannel("data");
-    auto opened = [&open, openCount] {
-      if (++*openCount == 2) open.set_value();
-    };
-    pair.sender->onOpen(opened);
-    pair.answerer->onDataChannel([&pair, opened](std::shared_ptr<rtc::DataChannel> channel) {
-      pair.receiver = std::move(channel);
-      opened();
-    });
-    pair.offerer->createOffer([&pair](auto offer, const std::string&) {
-      pair.answerer->setRemoteDescription(*offer, [&pair](const std::string&) {
-        pair.answerer->createAnswer([&pair](auto answer, const std::string&) {
-          pair.offerer->setRemoteDescription(*answer, [](const std::string&) {});
-        });
-      });
-    });
-  });
-  if (open.get_future().wait_for(20s) != std::future_status::ready) {
-    std::fprintf(stderr, "setup timed out\n");
-    std::exit(1);
-  }
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
-void release(loop::Loop& loop, Pair& pair) {
-  loop.invoke([&] { pair = Pair{}; });
-}
-
-}  // namespace
+using bench::connect;
+using bench::cpuSeconds;
+using bench::Pair;
+using bench::release;
 
 int main(int argc, char** argv) {
   double seconds = argc > 1 ? std::atof(argv[1]) : 10.0;
@@ -119,8 +66,9 @@ int main(int argc, char** argv) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   double cpu = cpuSeconds() - cpuStart;
   double mb = received / 1e6;
-  std::printf("throughput, 16 KiB messages, %.1f s: %.1f MB/s, %.1f MB per CPU-second (%.2f CPU-s)\n",
-              elapsed, mb / elapsed, mb / cpu, cpu);
+  std::printf(
+      "throughput, 16 KiB messages, %.1f s: %.1f MB/s, %.1f MB per CPU-second (%.2f CPU-s)\n",
+      elapsed, mb / elapsed, mb / cpu, cpu);
   nlohmann::json result = {{"impl", "trystero-cpp"},
                            {"setup_ms_median", medianSetup},
                            {"mb_per_s", mb / elapsed},

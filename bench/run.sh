@@ -21,3 +21,7 @@ row("setup_ms_median", "setup ms (median)", "low")
 row("mb_per_s", "MB/s (16 KiB messages)", "high")
 row("mb_per_cpu_s", "MB per CPU-second", "high")
 ' "$native" "$baseline"
+
+# Media: one 2 Mbit/s video track to 1 and 4 peers, beside the same bytes over the data channel.
+echo
+"$build/bench/media_bench" "$seconds" 1,4

@@ -796,9 +796,10 @@ Future<void> RoomCore::replaceTrack(const std::shared_ptr<LocalTrack::State>& fr
   for (const auto& id : ids) {
     auto& state = peers_[id];
     auto* pc = connectionOf(state);
-    for (auto& [mid, track] : state.localTracks) {
-      if (track != from || from == to) continue;
-      track = to;
+    for (auto& entry : state.localTracks) {
+      const auto& mid = entry.first;
+      if (entry.second != from || from == to) continue;
+      entry.second = to;
       std::erase_if(from->bindings, [&](const LocalTrack::State::Binding& binding) {
         return binding.peerId == id && binding.mid == mid && binding.core.lock().get() == this;
       });

@@ -112,6 +112,41 @@ describe('media from a browser', () => {
       await transfer(native, browser, round + 10);
       console.log(`[media] round ${round}: tracks ${JSON.stringify(stats.tracks.slice(-2))}; 1 MB each way after it`);
     }
+
+    // replaceTrack (a camera switch): no renegotiation; the native peer's video track of round 2
+    // carries on with the new source's frames (320x240 keyframes), no onPeerTrack, nothing ends.
+    const mediaStats = async () => (await native.request({ cmd: 'media-stats' })).tracks;
+    const replaced = await browser.request({ cmd: 'replace-track', peerId: native.selfId }, 30000);
+    assert.equal(replaced.event, 'track-replaced', JSON.stringify(replaced));
+    assert.equal(replaced.signalingState, 'stable', JSON.stringify(replaced));
+    let tracks;
+    const roundTwoVideo = (list) => list.slice(2).find((x) => x.kind === 'video');
+    for (const deadline = Date.now() + 20000; ;) {
+      tracks = await mediaStats();
+      if (roundTwoVideo(tracks).width === 320 && roundTwoVideo(tracks).height === 240) break;
+      if (Date.now() > deadline) assert.fail(`no 320x240 keyframe after replaceTrack: ${JSON.stringify(tracks)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(native.seen((o) => o.event === 'peer-track').length, 4, 'replaceTrack made no new track');
+    assert.equal(native.seen((o) => o.event === 'track-ended').length, 0, 'a track ended on replaceTrack');
+
+    // removeStream: the browser renegotiates its round-2 sections away; those two native tracks
+    // end, round 1's go on, and the data channel carries on.
+    const removed = await browser.request({ cmd: 'remove-stream', peerId: native.selfId }, 30000);
+    assert.equal(removed.event, 'stream-removed', JSON.stringify(removed));
+    const ended = [];
+    for (let i = 0; i < 2; i++) ended.push(await native.waitEvent('track-ended', 20000, (o) => o.peerId === browser.selfId, `track-ended ${i + 1}`));
+    assert.deepEqual(ended.map((x) => x.kind).sort(), ['audio', 'video']);
+    tracks = await mediaStats();
+    assert.deepEqual(tracks.map((x) => x.ended), [false, false, true, true], JSON.stringify(tracks));
+    const framesBefore = tracks[0].frames + tracks[1].frames;
+    for (const deadline = Date.now() + 10000; (await mediaStats()).slice(0, 2).reduce((n, x) => n + x.frames, 0) < framesBefore + 20;) {
+      if (Date.now() > deadline) assert.fail('round 1 tracks stopped after removeStream of round 2');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await transfer(browser, native, 21);
+    await transfer(native, browser, 22);
+    console.log(`[media] replaceTrack: 320x240 keyframes on the same native track; removeStream: ${ended.map((x) => x.kind).join(' and ')} ended`);
     assert.equal(native.consume((o) => o.event === 'peer-leave').length, 0, 'native saw the browser leave');
     assert.equal(browser.consume((o) => o.event === 'peer-leave').length, 0, 'the browser saw native leave');
   });

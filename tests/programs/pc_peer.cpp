@@ -133,6 +133,15 @@ struct Peer {
       // The acknowledgement: a driver starts the sender only after it, so that no byte arrives
       // before sink mode (it would be echoed instead of counted).
       if (expectSize > 0) emit({{"event", "expecting"}, {"size", expectSize}});
+    } else if (cmd == "status") {
+      // Where a transfer stands, for a driver whose wait ran out.
+      emit({{"event", "status"},
+            {"sendSize", sendSize},
+            {"sent", sent},
+            {"bufferedAmount", channel ? channel->bufferedAmount() : 0},
+            {"expectSize", expectSize},
+            {"received", received},
+            {"state", rtc::toString(pc->state())}});
     } else if (cmd == "close") {
       if (channel) channel->close();
     } else if (cmd == "quit") {

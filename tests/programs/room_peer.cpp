@@ -321,10 +321,21 @@ class RoomPeer {
                           nlohmann::json{{"echo", track->kind()}});
         }
       }
+      track->onEnded([peerId, kind = track->kind(), trackId = track->id()] {
+        emit({{"event", "track-ended"}, {"peerId", peerId}, {"kind", kind}, {"trackId", trackId}});
+      });
       auto started = std::make_shared<bool>(false);  // network thread only
-      track->onFrame([counted, echo, started](const trystero::MediaFrame& frame) {
+      const bool vp8 = track->codec() == "VP8";
+      track->onFrame([counted, echo, started, vp8](const trystero::MediaFrame& frame) {
         counted->frames++;
         if (frame.keyframe) counted->keyframes++;
+        // RFC 6386 9.1: a keyframe's start code, then 14-bit width and height.
+        const auto& d = frame.data;
+        if (vp8 && frame.keyframe && d.size() >= 10 && d[3] == 0x9d && d[4] == 0x01 &&
+            d[5] == 0x2a) {
+          counted->width = (d[6] | (d[7] << 8)) & 0x3fff;
+          counted->height = (d[8] | (d[9] << 8)) & 0x3fff;
+        }
         counted->bytes += frame.data.size();
         if (!echo || (!*started && !frame.keyframe)) return;
         *started = true;
@@ -414,7 +425,10 @@ class RoomPeer {
                           {"frames", t->frames.load()},
                           {"keyframes", t->keyframes.load()},
                           {"bytes", t->bytes.load()},
-                          {"lost", t->track->framesLost()}});
+                          {"lost", t->track->framesLost()},
+                          {"ended", t->track->ended()},
+                          {"width", t->width.load()},
+                          {"height", t->height.load()}});
         }
         json echoed = json::array();
         for (const auto& e : tracks_->echoes) {
@@ -823,6 +837,7 @@ class RoomPeer {
     std::string peerId;
     std::shared_ptr<trystero::RemoteTrack> track;
     std::atomic<std::uint64_t> frames{0}, keyframes{0}, bytes{0};
+    std::atomic<int> width{0}, height{0};  // of the last VP8 keyframe
   };
   struct Tracks {
     std::mutex mutex;

@@ -129,6 +129,8 @@ export class RoomProtocolPeer {
         case 'send-many': return this.sendMany(msg, id);
         case 'raw-send': return this.rawSend(msg, id);
         case 'add-stream': return void this.addStream(msg, id);
+        case 'replace-track': return void this.replaceTrack(msg, id);
+        case 'remove-stream': return void this.removeStream(msg, id);
         case 'receive-stats': return void this.receiveStats(msg.peerId, id);
         default: return this.error(`unknown command: ${msg.cmd}`, id);
       }
@@ -181,6 +183,7 @@ export class RoomProtocolPeer {
     oscillator.connect(sink);
     oscillator.start();
     const stream = new MediaStream([...canvas.captureStream(10).getVideoTracks(), ...sink.stream.getAudioTracks()]);
+    this.lastStream = stream;
     const states = [];
     const onState = () => states.push(pc.signalingState);
     pc.addEventListener('signalingstatechange', onState);
@@ -236,6 +239,42 @@ export class RoomProtocolPeer {
         if (track.readyState === 'live') this.error(`playing ${track.kind} from ${peerId}: ${e?.message ?? e}`);
       });
     });
+  }
+
+  /**
+   * replace-track {peerId}: room.replaceTrack on the video of the last add-stream, with a new
+   * canvas of another size (320x240), as a camera switch does; no renegotiation follows.
+   */
+  async replaceTrack(msg, id) {
+    const old = this.lastStream?.getVideoTracks()[0];
+    if (!old) return this.error('replace-track: no stream added', id);
+    const canvas = document.createElement('canvas');
+    canvas.width = 320;
+    canvas.height = 240;
+    const g = canvas.getContext('2d');
+    let frame = 0;
+    this.drawTimers.push(setInterval(() => {
+      g.fillStyle = `hsl(${(frame++ * 25) % 360} 60% 40%)`;
+      g.fillRect(0, 0, canvas.width, canvas.height);
+    }, 100));
+    const replacement = canvas.captureStream(10).getVideoTracks()[0];
+    const pc = this.room.getPeers()[msg.peerId];
+    try {
+      await Promise.all(this.room.replaceTrack(old, replacement, msg.peerId, msg.meta ?? null));
+    } catch (e) {
+      return this.error(`replace-track: ${e?.message ?? e}`, id);
+    }
+    this.lastStream.removeTrack(old);
+    this.lastStream.addTrack(replacement);
+    this.out({ event: 'track-replaced', id, signalingState: pc?.signalingState });
+  }
+
+  /** remove-stream {peerId}: room.removeStream on the last add-stream's stream. */
+  async removeStream(msg, id) {
+    if (!this.lastStream) return this.error('remove-stream: no stream added', id);
+    const pc = this.room.getPeers()[msg.peerId];
+    this.room.removeStream(this.lastStream, msg.peerId);
+    this.out({ event: 'stream-removed', id, signalingState: pc?.signalingState });
   }
 
   /**

@@ -255,7 +255,13 @@ TEST(PeerConnection, TwoProcessesOpenEchoAndTransfer) {
   ASSERT_FALSE(next(answerer, "event", "expecting").is_null());
   offerer.writeLine(json{{"cmd", "send-bytes"}, {"size", size}, {"seed", 3}}.dump());
   auto received = next(answerer, "event", "received");
-  ASSERT_FALSE(received.is_null());
+  if (received.is_null()) {
+    // Which side stalled: what the sender still buffers, what the receiver counted.
+    offerer.writeLine(json{{"cmd", "status"}}.dump());
+    answerer.writeLine(json{{"cmd", "status"}}.dump());
+    FAIL() << "no transfer in 60 s; sender " << next(offerer, "event", "status").dump()
+           << "; receiver " << next(answerer, "event", "status").dump();
+  }
   EXPECT_TRUE(received.value("ok", false));
   std::printf("two processes: %zu MiB in %lld ms\n", size >> 20, received.value("ms", 0ll));
   offerer.writeLine(json{{"cmd", "close"}}.dump());
