@@ -259,6 +259,48 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
     }
   });
 
+  // A browser adds a stream (canvas video and oscillator audio) toward `trystero record`, which
+  // writes each track to a playable file with its metadata beside it; removeStream ends both
+  // files (their headers then count what was written), and Ctrl-C ends the command cleanly.
+  test('record: a browser\'s stream becomes an IVF and an Ogg Opus file with its metadata', async () => {
+    const room = `record-${uid()}`;
+    const dir = path.join(scratch, 'recorded');
+    const peer = track(new Proc([process.execPath, BROWSER_PEER, '--strategy', 'nostr', '--app-id', 'trystero-cli', '--room', room, '--relay', url], { label: 'chromium peer' }));
+    const ready = await peer.waitFor((o) => o.event === 'ready', 60000, 'ready');
+    const rec = track(cli(['record', ...common(room, ['--dir', dir])]));
+    const joined = await peer.waitFor((o) => o.event === 'peer-join', 30000, 'the recorder to join');
+    peer.send({ cmd: 'add-stream', id: 1, peerId: joined.peerId, meta: { take: 1 } });
+    await peer.waitFor((o) => o.event === 'stream-added', 30000, 'add-stream');
+    const started = [];
+    for (let i = 0; i < 2; i++) started.push(await rec.waitFor((o) => o.event === 'recording' && !started.includes(o), 20000, `recording ${i + 1}`));
+    assert.deepEqual(started.map((x) => x.codec.toLowerCase()).sort(), ['opus', 'vp8']);
+    const video = started.find((x) => x.kind === 'video').path;
+    for (const deadline = Date.now() + 20000; !(fs.existsSync(video) && fs.statSync(video).size > 1500);) {
+      if (Date.now() > deadline) assert.fail(`too little video recorded: ${fs.existsSync(video) && fs.statSync(video).size} bytes`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    peer.send({ cmd: 'remove-stream', id: 2, peerId: joined.peerId });
+    const done = [];
+    for (let i = 0; i < 2; i++) done.push(await rec.waitFor((o) => o.event === 'recorded' && !done.includes(o), 20000, `recorded ${i + 1}`));
+    assert.ok(done.every((x) => x.ok && x.why === 'ended' && x.frames > 0), JSON.stringify(done));
+
+    const ivf = fs.readFileSync(video);
+    assert.equal(ivf.subarray(0, 4).toString('latin1'), 'DKIF');
+    assert.equal(ivf.subarray(8, 12).toString('latin1'), 'VP80');
+    assert.deepEqual([ivf.readUInt16LE(12), ivf.readUInt16LE(14)], [160, 120], 'the canvas size');
+    assert.equal(ivf.readUInt32LE(24), done.find((x) => x.path === video).frames, 'the header counts the frames');
+    const audio = fs.readFileSync(started.find((x) => x.kind === 'audio').path);
+    assert.equal(audio.subarray(0, 4).toString('latin1'), 'OggS');
+    assert.ok(audio.includes(Buffer.from('OpusHead')) && audio.includes(Buffer.from('OpusTags')));
+    const sidecar = JSON.parse(fs.readFileSync(video.replace(/\.ivf$/, '.json'), 'utf8'));
+    assert.equal(sidecar.peerId, ready.selfId);
+    assert.deepEqual(sidecar.streamMeta, { take: 1 }, 'the stream metadata beside the file');
+    assert.equal(sidecar.codec.toLowerCase(), 'vp8');
+    rec.child.kill('SIGINT');
+    assert.equal(await rec.exitCode(10000), 0, rec.stderr);
+    console.log(`[cli] record: ${done.map((x) => `${path.basename(x.path)} ${x.frames} frames`).join(', ')}`);
+  });
+
   for (const host of ['node', 'chromium']) {
     test(`chat with a trystero@0.22.0 peer in ${host} through the built-in relay`, async () => {
       const room = `chat-${uid()}`;

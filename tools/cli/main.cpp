@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     if (options.command == "send") return runSend(options, out);
     if (options.command == "receive") return runReceive(options, out);
     if (options.command == "pipe") return runPipe(options, out);
+    if (options.command == "record") return runRecord(options, out);
     if (options.command == "relay") return runRelay(options, out);
     if (options.command == "demo") return runDemo(options, out);
   } catch (const UsageError& e) {

@@ -17,6 +17,7 @@ usage:
   trystero send FILE... --room ROOM [opts]   send files to the first peer(s) that join
   trystero receive --room ROOM [--dir D]     receive files into D (default: .)
   trystero pipe --room ROOM [options]        stdin to the peers, the peers to stdout
+  trystero record --room ROOM [--dir D]      every track peers send into playable files in D
   trystero relay [--port P] [--host H]       run a Nostr relay for your own signalling
   trystero demo [--size MIB]                 a local relay, two peers, one file: the rate
 
@@ -36,7 +37,7 @@ options:
   --local             no public STUN; allow loopback (peers on one machine, offline)
   --timeout SECONDS   give up when no peer joined (and for send: nothing arrived) by then
   --peers N           send: wait for N peers and send to all of them (default 1)
-  --dir D             receive: where files go (default: the current directory)
+  --dir D             receive, record: where files go (default: the current directory)
   --keep              receive: keep receiving after the first batch of files
   --port P, --host H  relay: where to listen (default 127.0.0.1:7447)
   --size MIB          demo: size of the file sent (default 32)
@@ -192,8 +193,8 @@ Options parseOptions(int argc, char** argv) {
     }
   }
 
-  static const std::vector<std::string> commands{"chat", "send",  "receive",
-                                                 "pipe", "relay", "demo"};
+  static const std::vector<std::string> commands{"chat",   "send",  "receive", "pipe",
+                                                 "record", "relay", "demo"};
   if (options.command.empty()) throw UsageError("no command given");
   if (std::find(commands.begin(), commands.end(), options.command) == commands.end()) {
     throw UsageError("unknown command '" + options.command + "'");
@@ -241,11 +242,13 @@ Options parseOptions(int argc, char** argv) {
   if (options.command == "send" && options.arguments.empty()) {
     throw UsageError("send needs at least one FILE");
   }
-  if ((options.command == "receive" || options.command == "pipe") && !options.arguments.empty()) {
+  if ((options.command == "receive" || options.command == "pipe" || options.command == "record") &&
+      !options.arguments.empty()) {
     throw UsageError(options.command + " takes no positional arguments (did you mean --room?)");
   }
   bool needsRoom = options.command == "chat" || options.command == "send" ||
-                   options.command == "receive" || options.command == "pipe";
+                   options.command == "receive" || options.command == "pipe" ||
+                   options.command == "record";
   if (needsRoom && options.room.empty()) throw UsageError(options.command + " needs --room ROOM");
   if ((options.command == "relay" || options.command == "demo") && !options.arguments.empty()) {
     throw UsageError(options.command + " takes no positional arguments");

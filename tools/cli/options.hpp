@@ -18,7 +18,7 @@ struct UsageError : std::runtime_error {
 };
 
 struct Options {
-  std::string command;                 // chat | send | receive | pipe | relay | demo | help
+  std::string command;  // chat | send | receive | pipe | record | relay | demo | help
   std::vector<std::string> arguments;  // positional arguments after the command
   std::string room;
   std::string strategy = "nostr";  // like the JS, whose `trystero` import is Nostr
