@@ -1,10 +1,13 @@
-// Writing a track's encoded frames to a file that media players open, so that recording what a
-// peer sends takes no container code: VP8 goes into IVF, Opus into Ogg Opus, H.264 into a raw
-// Annex B stream (.h264). No decoding or re-encoding happens.
+// Media files to and from tracks with no container code: MediaFileWriter records a track's
+// encoded frames into a file that media players open (VP8 into IVF, Opus into Ogg Opus, H.264
+// into a raw Annex B stream, .h264); MediaFileReader gives an IVF or Ogg Opus file's frames with
+// their times, ready for LocalTrack::sendFrame. No decoding or re-encoding happens.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "trystero/trystero.hpp"
@@ -32,6 +35,42 @@ class MediaFileWriter {
   bool finish();
   std::uint64_t framesWritten() const;
   std::uint64_t framesSkipped() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads the frames of an IVF (VP8) or Ogg Opus file, as a LocalTrack sends them. Pacing is the
+// caller's: send each frame when its time has come (see `trystero stream`).
+class MediaFileReader {
+ public:
+  struct Frame {
+    MediaFrame frame;                   // rtpTimestamp counts from the file's start, in clockRate()
+    std::chrono::microseconds time{0};  // when it plays, from the file's start
+  };
+
+  // Opens the file and reads its headers; the format is told by the content, not the name.
+  // Throws std::runtime_error when it cannot be read or is neither IVF with VP8 nor Ogg Opus.
+  explicit MediaFileReader(const std::string& path);
+  ~MediaFileReader();
+  MediaFileReader(const MediaFileReader&) = delete;
+  MediaFileReader& operator=(const MediaFileReader&) = delete;
+
+  const std::string& codec() const;  // "VP8" or "opus", as LocalTrack::create takes it
+  const std::string& kind() const;   // "video" or "audio"
+  std::uint32_t clockRate() const;   // 90000 or 48000
+  // Video: the picture size the IVF header gives (0 for audio).
+  std::uint16_t width() const;
+  std::uint16_t height() const;
+
+  // The next frame in file order; nullopt at the end, or when the file is damaged (failed()):
+  // a truncated or oversized frame (over 16 MiB), a broken Ogg page, an Opus packet whose TOC
+  // byte gives no duration.
+  std::optional<Frame> next();
+  bool failed() const;
+  // Starts again from the first frame (for looping).
+  void rewind();
 
  private:
   struct Impl;

@@ -1,11 +1,16 @@
 #include "trystero/media_file.hpp"
 
+#include <array>
+#include <cmath>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 
 #include "media/ivf.hpp"
 #include "media/ogg_opus.hpp"
+#include "media/opus.hpp"
+#include "media/vp8.hpp"
 #include "rtc/sdp/sdp_text.hpp"
 
 namespace trystero {
@@ -121,5 +126,117 @@ bool MediaFileWriter::finish() {
 
 std::uint64_t MediaFileWriter::framesWritten() const { return impl_->written; }
 std::uint64_t MediaFileWriter::framesSkipped() const { return impl_->skipped; }
+
+struct MediaFileReader::Impl {
+  std::string path;
+  std::ifstream in;
+  Container container = Container::kIvf;
+  std::string codec, kind;
+  std::uint32_t clockRate = 0;
+  std::uint16_t width = 0, height = 0;
+  std::optional<media::IvfReader> ivf;
+  std::optional<media::OggOpusReader> ogg;
+  std::uint64_t samples = 0;  // Ogg: 48 kHz samples before the next packet
+  bool failed = false;
+
+  // Positions the reader before the first frame; false when the headers do not read.
+  bool open() {
+    in.clear();
+    in.seekg(0);
+    ivf.reset();
+    ogg.reset();
+    samples = 0;
+    failed = false;
+    if (container == Container::kIvf) {
+      ivf.emplace(in);
+      const auto& header = ivf->header();
+      if (!header || header->fourcc != std::array<char, 4>{'V', 'P', '8', '0'} ||
+          header->timebaseDenominator == 0 || header->timebaseNumerator == 0) {
+        return false;
+      }
+      width = header->width;
+      height = header->height;
+      return true;
+    }
+    ogg.emplace(in);
+    return ogg->head().has_value();
+  }
+};
+
+MediaFileReader::MediaFileReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  auto& impl = *impl_;
+  impl.path = path;
+  impl.in.open(path, std::ios::binary);
+  if (!impl.in) throw std::runtime_error("trystero: cannot read " + path);
+  char magic[4] = {};
+  impl.in.read(magic, sizeof magic);
+  const std::string_view kind(magic, impl.in ? sizeof magic : 0);
+  if (kind == "DKIF") {
+    impl.container = Container::kIvf;
+    impl.codec = "VP8";
+    impl.kind = "video";
+    impl.clockRate = 90000;
+  } else if (kind == "OggS") {
+    impl.container = Container::kOgg;
+    impl.codec = "opus";
+    impl.kind = "audio";
+    impl.clockRate = 48000;
+  } else {
+    throw std::runtime_error("trystero: " + path + " is neither IVF nor Ogg");
+  }
+  if (!impl.open()) {
+    throw std::runtime_error(
+        "trystero: " + path +
+        (impl.container == Container::kIvf ? " is not IVF with VP8" : " is not Ogg Opus"));
+  }
+}
+
+MediaFileReader::~MediaFileReader() = default;
+
+const std::string& MediaFileReader::codec() const { return impl_->codec; }
+const std::string& MediaFileReader::kind() const { return impl_->kind; }
+std::uint32_t MediaFileReader::clockRate() const { return impl_->clockRate; }
+std::uint16_t MediaFileReader::width() const { return impl_->width; }
+std::uint16_t MediaFileReader::height() const { return impl_->height; }
+bool MediaFileReader::failed() const { return impl_->failed; }
+void MediaFileReader::rewind() { impl_->failed = !impl_->open(); }
+
+std::optional<MediaFileReader::Frame> MediaFileReader::next() {
+  auto& impl = *impl_;
+  if (impl.failed) return std::nullopt;
+  Frame out;
+  if (impl.ivf) {
+    auto frame = impl.ivf->next();
+    if (!frame) {
+      impl.failed = impl.ivf->failed();
+      return std::nullopt;
+    }
+    // Seconds are timestamp * numerator / denominator; long double keeps hours exact enough.
+    const auto& header = *impl.ivf->header();
+    const long double seconds = static_cast<long double>(frame->timestamp) *
+                                header.timebaseNumerator / header.timebaseDenominator;
+    out.time = std::chrono::microseconds(std::llroundl(seconds * 1e6L));
+    out.frame.rtpTimestamp = static_cast<std::uint32_t>(std::llroundl(seconds * impl.clockRate));
+    out.frame.keyframe = media::isVp8Keyframe(frame->data);
+    out.frame.data = std::move(frame->data);
+    return out;
+  }
+  auto packet = impl.ogg->next();
+  if (!packet) {
+    impl.failed = impl.ogg->failed();
+    return std::nullopt;
+  }
+  auto samples = media::opusPacketSamples(*packet);
+  if (!samples) {
+    impl.failed = true;
+    return std::nullopt;
+  }
+  out.time = std::chrono::microseconds(impl.samples * 1000000 / impl.clockRate);
+  out.frame.rtpTimestamp = static_cast<std::uint32_t>(impl.samples);
+  out.frame.keyframe = true;
+  out.frame.data = std::move(*packet);
+  impl.samples += *samples;
+  return out;
+}
 
 }  // namespace trystero

@@ -55,6 +55,7 @@ class Proc extends LineProcess {
 const cli = (args, opts) => new Proc([CLI, ...args], { label: `trystero ${args[0]}`, ...opts });
 
 describe('trystero command line', { skip: unavailable ?? false }, () => {
+  let recorded = null;  // the files the record test wrote, for the stream test
   let relay;
   let url;
   let scratch;
@@ -89,6 +90,7 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
       [['chat', 'r', '--strategy', 'supabase', '--supabase-key', 'k'], /--strategy supabase wants --app-id https:\/\/<project>\.supabase\.co/],
       [['chat', 'r', '--strategy', 'supabase', '--app-id', 'https://x.supabase.co'], /--strategy supabase needs --supabase-key/],
       [['chat', 'r', '--supabase-key', 'k'], /--supabase-key needs --strategy supabase/],
+      [['stream', '--room', 'r'], /stream plays one or two files/],
     ];
     for (const [args, message] of cases) {
       const p = cli(args);
@@ -299,6 +301,88 @@ describe('trystero command line', { skip: unavailable ?? false }, () => {
     rec.child.kill('SIGINT');
     assert.equal(await rec.exitCode(10000), 0, rec.stderr);
     console.log(`[cli] record: ${done.map((x) => `${path.basename(x.path)} ${x.frames} frames`).join(', ')}`);
+    recorded = { video, audio: started.find((x) => x.kind === 'audio').path, videoFrames: done.find((x) => x.path === video).frames };
+  });
+
+  // What `trystero record` wrote, `trystero stream --loop` plays to a browser that joins later:
+  // its onPeerStream carries the --meta, it decodes the 160x120 VP8 (a keyframe first: playback
+  // starts when the browser accepted the video) and the Opus with energy, and keeps decoding past
+  // the end of the file (the loop goes on in RTP time). A file that is not media is refused.
+  test('stream: recorded files play into a browser as a stream, looping', async () => {
+    assert.ok(recorded, 'needs the files of the record test');
+    const notMedia = cli(['stream', path.join(scratch, 'small.txt'), ...common('x')]);
+    assert.equal(await notMedia.exitCode(10000), 1, notMedia.stderr);
+    assert.match(notMedia.stderr, /trystero: .*small\.txt is neither IVF nor Ogg/);
+
+    const room = `stream-${uid()}`;
+    const streamer = track(cli(['stream', recorded.video, recorded.audio, '--loop', '--meta', '{"show":1}', ...common(room)]));
+    const peer = track(new Proc([process.execPath, BROWSER_PEER, '--strategy', 'nostr', '--app-id', 'trystero-cli', '--room', room, '--relay', url], { label: 'chromium peer' }));
+    const ready = await peer.waitFor((o) => o.event === 'ready', 60000, 'ready');
+    const joined = await peer.waitFor((o) => o.event === 'peer-join', 60000, 'the streamer to join');
+    const streaming = await streamer.waitFor((o) => o.event === 'streaming', 30000, 'streaming');
+    assert.equal(streaming.peerId, ready.selfId);
+    const stream = await peer.waitFor((o) => o.event === 'peer-stream' && o.meta, 30000, 'onPeerStream');
+    assert.deepEqual(stream.meta, { show: 1 });
+    const tracks = [];
+    for (let i = 0; i < 2; i++) tracks.push(await peer.waitFor((o) => o.event === 'peer-track' && !tracks.includes(o), 20000, `onPeerTrack ${i + 1}`));
+    assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video']);
+    let stats;
+    for (let id = 10, deadline = Date.now() + 30000; ; id++) {
+      peer.send({ cmd: 'receive-stats', id, peerId: joined.peerId });
+      stats = await peer.waitFor((o) => o.event === 'receive-stats' && o.id === id, 10000, 'receive-stats');
+      const video = stats.inbound.find((x) => x.kind === 'video');
+      const audio = stats.inbound.find((x) => x.kind === 'audio');
+      if (video?.framesDecoded > recorded.videoFrames + 15 && audio?.totalAudioEnergy > 0) break;
+      if (Date.now() > deadline) assert.fail(`not decoded past the file's end in 30 s (${recorded.videoFrames} frames): ${JSON.stringify(stats)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const video = stats.inbound.find((x) => x.kind === 'video');
+    const audio = stats.inbound.find((x) => x.kind === 'audio');
+    assert.ok(video.keyFramesDecoded > 0, JSON.stringify(video));
+    assert.deepEqual([video.frameWidth, video.frameHeight], [160, 120], JSON.stringify(video));
+    streamer.child.kill('SIGINT');
+    assert.equal(await streamer.exitCode(10000), 0, streamer.stderr);
+    console.log(`[cli] stream --loop: ${video.framesDecoded} frames decoded (${video.keyFramesDecoded} key, file ${recorded.videoFrames}), `
+      + `audio samples ${audio.totalSamplesReceived}, energy ${audio.totalAudioEnergy.toFixed(4)}`);
+  });
+
+  // Native to native: `trystero stream` without --loop plays the recording once to `trystero
+  // record`, then removes the stream, which completes the new files: the picture size, nearly
+  // every frame (RTP on loopback may lose one), the first keyframe byte for byte, and the
+  // default metadata (the file names) beside them.
+  test('stream → record: a recording played once is recorded again, then the stream ends', async () => {
+    assert.ok(recorded, 'needs the files of the record test');
+    const room = `restream-${uid()}`;
+    const dir = path.join(scratch, 'rerecorded');
+    const rec = track(cli(['record', ...common(room, ['--dir', dir])]));
+    const streamer = track(cli(['stream', recorded.video, recorded.audio, ...common(room)]));
+    const played = await streamer.waitFor((o) => o.event === 'played', 60000, 'played');
+    const done = [];
+    for (let i = 0; i < 2; i++) done.push(await rec.waitFor((o) => o.event === 'recorded' && !done.includes(o), 20000, `recorded ${i + 1}`));
+    assert.ok(done.every((x) => x.ok && x.why === 'ended'), JSON.stringify(done));
+    const readIvf = (file) => {
+      const bytes = fs.readFileSync(file);
+      const frames = [];
+      for (let at = bytes.readUInt16LE(6); at + 12 <= bytes.length;) {
+        const size = bytes.readUInt32LE(at);
+        frames.push(bytes.subarray(at + 12, at + 12 + size));
+        at += 12 + size;
+      }
+      return { width: bytes.readUInt16LE(12), height: bytes.readUInt16LE(14), frames };
+    };
+    const original = readIvf(recorded.video);
+    const again = readIvf(done.find((x) => x.path.endsWith('.ivf')).path);
+    assert.deepEqual([again.width, again.height], [original.width, original.height]);
+    assert.ok(again.frames.length >= original.frames.length * 0.9 && again.frames.length <= original.frames.length,
+      `${again.frames.length} of ${original.frames.length} frames`);
+    assert.ok(again.frames[0].equals(original.frames[0]), 'the first keyframe, byte for byte');
+    const audioFrames = done.find((x) => x.path.endsWith('.ogg')).frames;
+    const sidecar = JSON.parse(fs.readFileSync(done[0].path.replace(/\.[a-z0-9]+$/, '.json'), 'utf8'));
+    assert.deepEqual(sidecar.streamMeta, { files: [path.basename(recorded.video), path.basename(recorded.audio)] });
+    for (const p of [rec, streamer]) p.child.kill('SIGINT');
+    assert.equal(await streamer.exitCode(10000), 0, streamer.stderr);
+    assert.equal(await rec.exitCode(10000), 0, rec.stderr);
+    console.log(`[cli] stream → record: video ${again.frames.length} of ${original.frames.length} frames, audio ${audioFrames} frames; ${played.frames} sent`);
   });
 
   for (const host of ['node', 'chromium']) {

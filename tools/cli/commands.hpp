@@ -11,6 +11,7 @@ int runSend(const Options& options, Output& out);
 int runReceive(const Options& options, Output& out);
 int runPipe(const Options& options, Output& out);
 int runRecord(const Options& options, Output& out);
+int runStream(const Options& options, Output& out);
 int runRelay(const Options& options, Output& out);
 int runDemo(const Options& options, Output& out);
 

@@ -3,6 +3,7 @@
 
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 #include "commands.hpp"
 
@@ -30,13 +31,17 @@ int main(int argc, char** argv) {
     if (options.command == "receive") return runReceive(options, out);
     if (options.command == "pipe") return runPipe(options, out);
     if (options.command == "record") return runRecord(options, out);
+    if (options.command == "stream") return runStream(options, out);
     if (options.command == "relay") return runRelay(options, out);
     if (options.command == "demo") return runDemo(options, out);
   } catch (const UsageError& e) {
     out.error(std::string(e.what()) + "\nRun 'trystero --help' for usage.");
     return kUsage;
   } catch (const std::exception& e) {
-    out.error(e.what());
+    // The library's messages carry its name already.
+    std::string_view message = e.what();
+    if (message.starts_with("trystero: ")) message.remove_prefix(10);
+    out.error(std::string(message));
     return kFailed;
   }
   return kUsage;

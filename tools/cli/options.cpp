@@ -18,6 +18,9 @@ usage:
   trystero receive --room ROOM [--dir D]     receive files into D (default: .)
   trystero pipe --room ROOM [options]        stdin to the peers, the peers to stdout
   trystero record --room ROOM [--dir D]      every track peers send into playable files in D
+  trystero stream FILE.ivf [FILE.ogg] --room ROOM [--loop] [--meta JSON]
+                                             play VP8 (IVF) and Opus (Ogg) files to each peer
+                                             as a stream, in real time, from the start
   trystero relay [--port P] [--host H]       run a Nostr relay for your own signalling
   trystero demo [--size MIB]                 a local relay, two peers, one file: the rate
 
@@ -39,6 +42,8 @@ options:
   --peers N           send: wait for N peers and send to all of them (default 1)
   --dir D             receive, record: where files go (default: the current directory)
   --keep              receive: keep receiving after the first batch of files
+  --loop              stream: start the files over at their end (else the stream is removed)
+  --meta JSON         stream: the stream's metadata (default {"files": [names]})
   --port P, --host H  relay: where to listen (default 127.0.0.1:7447)
   --size MIB          demo: size of the file sent (default 32)
   --json              events as JSON lines on stdout (for programs)
@@ -171,6 +176,10 @@ Options parseOptions(int argc, char** argv) {
       options.dir = value(arg);
     } else if (arg == "--keep") {
       options.keep = true;
+    } else if (arg == "--loop") {
+      options.loop = true;
+    } else if (arg == "--meta") {
+      options.meta = value(arg);
     } else if (arg == "--host") {
       options.host = value(arg);
     } else if (arg == "--port") {
@@ -193,8 +202,8 @@ Options parseOptions(int argc, char** argv) {
     }
   }
 
-  static const std::vector<std::string> commands{"chat",   "send",  "receive", "pipe",
-                                                 "record", "relay", "demo"};
+  static const std::vector<std::string> commands{"chat",   "send",   "receive", "pipe",
+                                                 "record", "stream", "relay",   "demo"};
   if (options.command.empty()) throw UsageError("no command given");
   if (std::find(commands.begin(), commands.end(), options.command) == commands.end()) {
     throw UsageError("unknown command '" + options.command + "'");
@@ -242,13 +251,16 @@ Options parseOptions(int argc, char** argv) {
   if (options.command == "send" && options.arguments.empty()) {
     throw UsageError("send needs at least one FILE");
   }
+  if (options.command == "stream" && (options.arguments.empty() || options.arguments.size() > 2)) {
+    throw UsageError("stream plays one or two files: FILE.ivf, FILE.ogg or both");
+  }
   if ((options.command == "receive" || options.command == "pipe" || options.command == "record") &&
       !options.arguments.empty()) {
     throw UsageError(options.command + " takes no positional arguments (did you mean --room?)");
   }
   bool needsRoom = options.command == "chat" || options.command == "send" ||
                    options.command == "receive" || options.command == "pipe" ||
-                   options.command == "record";
+                   options.command == "record" || options.command == "stream";
   if (needsRoom && options.room.empty()) throw UsageError(options.command + " needs --room ROOM");
   if ((options.command == "relay" || options.command == "demo") && !options.arguments.empty()) {
     throw UsageError(options.command + " takes no positional arguments");

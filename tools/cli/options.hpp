@@ -18,7 +18,7 @@ struct UsageError : std::runtime_error {
 };
 
 struct Options {
-  std::string command;  // chat | send | receive | pipe | record | relay | demo | help
+  std::string command;  // chat | send | receive | pipe | record | stream | relay | demo | help
   std::vector<std::string> arguments;  // positional arguments after the command
   std::string room;
   std::string strategy = "nostr";  // like the JS, whose `trystero` import is Nostr
@@ -39,6 +39,9 @@ struct Options {
   bool keep = false;
   // send
   std::size_t peers = 1;
+  // stream
+  bool loop = false;
+  std::string meta;  // JSON for addStream's metadata
   // relay
   std::string host = "127.0.0.1";
   std::uint16_t port = 7447;

@@ -83,5 +83,90 @@ TEST(MediaFileWriter, OpusGoesToOggOpusAndOtherCodecsAreRefused) {
   EXPECT_THROW(MediaFileWriter("/nonexistent-dir/x.ivf", "VP8"), std::runtime_error);
 }
 
+// What MediaFileWriter records, MediaFileReader gives back as a LocalTrack sends it: the frames,
+// keyframe flags, times from the file's start and RTP timestamps in the codec's clock.
+TEST(MediaFileReader, ReadsBackWhatTheWriterRecordedWithTimesAndRewinds) {
+  const auto video = scratchFile("back.ivf");
+  const auto audio = scratchFile("back.ogg");
+  {
+    MediaFileWriter ivf(video.string(), "VP8");
+    for (int i = 0; i < 5; ++i) ivf.write(vp8Frame(i % 4 == 0, 90000 + i * 3000, 100 + i));
+    MediaFileWriter ogg(audio.string(), "opus");
+    for (int i = 0; i < 3; ++i) {
+      MediaFrame packet;
+      packet.data.assign(40, 0x11);
+      packet.data[0] = 0xFC;  // CELT 20 ms
+      ogg.write(packet);
+    }
+  }
+  MediaFileReader videoReader(video.string());
+  EXPECT_EQ(videoReader.codec(), "VP8");
+  EXPECT_EQ(videoReader.kind(), "video");
+  EXPECT_EQ(videoReader.clockRate(), 90000u);
+  EXPECT_EQ(videoReader.width(), 320);
+  EXPECT_EQ(videoReader.height(), 240);
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<MediaFileReader::Frame> frames;
+    while (auto frame = videoReader.next()) frames.push_back(std::move(*frame));
+    EXPECT_FALSE(videoReader.failed());
+    ASSERT_EQ(frames.size(), 5u);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(frames[i].frame.data, vp8Frame(i % 4 == 0, 0, 100 + i).data);
+      EXPECT_EQ(frames[i].frame.keyframe, i % 4 == 0);
+      EXPECT_EQ(frames[i].frame.rtpTimestamp, static_cast<std::uint32_t>(i * 3000));
+      EXPECT_EQ(frames[i].time, std::chrono::microseconds((i * 100000 + 1) / 3));
+    }
+    videoReader.rewind();
+  }
+
+  MediaFileReader audioReader(audio.string());
+  EXPECT_EQ(audioReader.codec(), "opus");
+  EXPECT_EQ(audioReader.kind(), "audio");
+  EXPECT_EQ(audioReader.clockRate(), 48000u);
+  std::vector<std::pair<std::uint32_t, std::int64_t>> times;
+  while (auto packet = audioReader.next()) {
+    EXPECT_EQ(packet->frame.data.size(), 40u);
+    EXPECT_TRUE(packet->frame.keyframe);
+    times.emplace_back(packet->frame.rtpTimestamp, packet->time.count());
+  }
+  EXPECT_FALSE(audioReader.failed());
+  EXPECT_EQ(times, (std::vector<std::pair<std::uint32_t, std::int64_t>>{
+                       {0, 0}, {960, 20000}, {1920, 40000}}));
+  std::filesystem::remove(video);
+  std::filesystem::remove(audio);
+}
+
+TEST(MediaFileReader, RefusesWhatIsNotAFileOfItsFormatsAndStopsAtDamage) {
+  const auto path = scratchFile("damaged");
+  std::ofstream(path, std::ios::binary) << "not a media file at all";
+  EXPECT_THROW(MediaFileReader(path.string()), std::runtime_error);
+  EXPECT_THROW(MediaFileReader("/nonexistent-dir/x.ivf"), std::runtime_error);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    media::IvfHeader header;
+    header.fourcc = {'V', 'P', '9', '0'};
+    const auto bytes = media::writeIvfHeader(header);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+  }
+  EXPECT_THROW(MediaFileReader(path.string()), std::runtime_error);  // VP9 is not sent here
+
+  // A recording cut off in the middle of its second frame: the first frame, then failed().
+  {
+    MediaFileWriter writer(path.string(), "VP8");
+    writer.write(vp8Frame(true, 0, 500));
+    writer.write(vp8Frame(false, 3000, 500));
+  }
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 100);
+  MediaFileReader reader(path.string());
+  EXPECT_TRUE(reader.next());
+  EXPECT_FALSE(reader.next());
+  EXPECT_TRUE(reader.failed());
+  reader.rewind();  // a loop starts over cleanly
+  EXPECT_FALSE(reader.failed());
+  EXPECT_TRUE(reader.next());
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace trystero
