@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
   libglib2.0-dev libnice-dev libusrsctp-dev libssl-dev libsrtp2-dev libsoup-3.0-dev
+  libvpx-dev libopus-dev
   glib-networking libgnutls28-dev libsecp256k1-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   coturn mosquitto chromium firefox-esr iproute2 util-linux
 )

@@ -1,13 +1,16 @@
-// Media from a browser, on a live connection: trystero@0.22.0 in Chromium adds a stream (canvas
-// video and oscillator audio) toward the native room peer, which renegotiates over @_signal and
-// answers the audio and video sections recvonly. The browser's connection must go back from
-// have-local-offer to stable sending both; the native peer must report onPeerTrack for each track
-// (with the stream's metadata on the first onPeerStream only, as the JS) and receive frames of
-// both (VP8 with keyframes, Opus); the data channel must carry on (1 MB binaries both ways after
-// each renegotiation), and neither side may see the other leave. Twice, so that a second
-// renegotiation on the same connection works too.
+// Every describe runs once per browser: Debian's Chromium and Firefox ESR (over WebDriver BiDi;
+// its stats have the same fields, keyFramesDecoded included).
 //
-// The baseline for media into a browser: one Chromium adds the same stream toward another, which
+// Media from a browser, on a live connection: trystero@0.22.0 in the browser adds a stream (canvas
+// video and a tone) toward the native room peer, which renegotiates over @_signal and answers the
+// audio and video sections recvonly (Firefox offers those of a renegotiation bundle-only, with
+// port 0). The browser's connection must go back from have-local-offer to stable sending both; the
+// native peer must report onPeerTrack for each track (with the stream's metadata on the first
+// onPeerStream only, as the JS) and receive frames of both (VP8 with keyframes, Opus); the data
+// channel must carry on (1 MB binaries both ways after each renegotiation), and neither side may
+// see the other leave. Twice, so that a second renegotiation on the same connection works too.
+//
+// The baseline for media into a browser: one browser adds the same stream toward another, which
 // must report onPeerStream (with the metadata) and onPeerTrack for both kinds, decode video frames
 // (keyframes among them) and audio samples with energy, and have understood the sender's RTCP
 // sender reports (remote-outbound-rtp of both kinds).
@@ -25,6 +28,13 @@ const STRATEGY = 'nostr';
 const BIN_SIZE = 1_000_000;
 const uid = () => Math.random().toString(36).slice(2, 10);
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+// The browser peer's add-stream canvas (peers/node_peer.mjs): red, green, blue and white
+// quadrants, as Y, U, V in the matrix each browser converts a canvas with: Firefox BT.601 studio
+// range, Chromium BT.709 full range.
+const KNOWN_QUADRANTS = {
+  firefox: [[81, 90, 240], [145, 54, 34], [41, 240, 110], [235, 128, 128]],
+  chromium: [[54, 99, 255], [182, 30, 12], [18, 255, 116], [255, 128, 128]],
+};
 
 // The relay (and the browser bundle) a describe's tests share, started when they can run here.
 function sharedRelay(unavailable) {
@@ -65,92 +75,6 @@ async function transfer(from, to, seed) {
   assert.equal(sent.event, 'sent', JSON.stringify(sent));
   assert.equal(got.sha256, sha256(patternBytes(BIN_SIZE, seed)), `${from.label} → ${to.label}: bytes`);
 }
-
-describe('media from a browser', () => {
-  const shared = sharedRelay(strategyUnavailable(STRATEGY) ?? hostUnavailable('chromium'));
-
-  test('a browser adds a stream toward the native peer: onPeerTrack/onPeerStream with metadata, VP8 and Opus frames arrive, the data channel carries on', { timeout: 5 * 60000 }, async (t) => {
-    const peers = await meetingPeers(t, shared, ['native', 'chromium'], 'reneg');
-    if (!peers) return;
-    const [native, browser] = peers;
-    for (let round = 1; round <= 2; round++) {
-      const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { round } }, 30000);
-      assert.equal(added.event, 'stream-added', JSON.stringify(added));
-      assert.equal(added.signalingState, 'stable', `round ${round}: ${JSON.stringify(added)}`);
-      assert.equal(added.connectionState, 'connected', `round ${round}: ${JSON.stringify(added)}`);
-      assert.deepEqual([...added.sendersAdded].sort(), ['audio', 'video'], `round ${round}: ${JSON.stringify(added)}`);
-      assert.deepEqual(added.states, ['have-local-offer', 'stable'], `round ${round}: the offer went out and our answer came back`);
-      assert.equal(added.media.length, 2 * round, `round ${round}: ${JSON.stringify(added.media)}`);
-      for (const m of added.media) {
-        assert.equal(m.currentDirection, 'sendonly', `round ${round}: media section answered: ${JSON.stringify(added.media)}`);
-      }
-      const tracks = [];
-      for (let i = 0; i < 2; i++) {
-        tracks.push(await native.waitEvent('peer-track', 15000, (o) => o.peerId === browser.selfId, `round ${round}: onPeerTrack ${i + 1}`));
-      }
-      assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video']);
-      assert.deepEqual(tracks.map((x) => x.codec.toLowerCase()).sort(), ['opus', 'vp8']);
-      const streams = [];
-      for (let i = 0; i < 2; i++) {
-        streams.push(await native.waitEvent('peer-stream', 15000, (o) => o.peerId === browser.selfId, `round ${round}: onPeerStream ${i + 1}`));
-      }
-      assert.deepEqual(streams.map((x) => x.meta), [{ round }, null], 'the stream metadata comes with the first onPeerStream only');
-      assert.ok(streams.every((x) => x.streamId && x.streamId === tracks[0].streamId), 'both tracks in one stream');
-      // Frames: wait until this round's tracks have delivered some of both kinds.
-      let stats;
-      const deadline = Date.now() + 20000;
-      for (;;) {
-        stats = await native.request({ cmd: 'media-stats' });
-        const mine = stats.tracks.slice(-2);
-        const video = mine.find((x) => x.kind === 'video');
-        const audio = mine.find((x) => x.kind === 'audio');
-        if (video?.frames >= 10 && video?.keyframes >= 1 && audio?.frames >= 50) break;
-        if (Date.now() > deadline) assert.fail(`round ${round}: too few frames: ${JSON.stringify(stats.tracks)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      await transfer(browser, native, round);
-      await transfer(native, browser, round + 10);
-      console.log(`[media] round ${round}: tracks ${JSON.stringify(stats.tracks.slice(-2))}; 1 MB each way after it`);
-    }
-
-    // replaceTrack (a camera switch): no renegotiation; the native peer's video track of round 2
-    // carries on with the new source's frames (320x240 keyframes), no onPeerTrack, nothing ends.
-    const mediaStats = async () => (await native.request({ cmd: 'media-stats' })).tracks;
-    const replaced = await browser.request({ cmd: 'replace-track', peerId: native.selfId }, 30000);
-    assert.equal(replaced.event, 'track-replaced', JSON.stringify(replaced));
-    assert.equal(replaced.signalingState, 'stable', JSON.stringify(replaced));
-    let tracks;
-    const roundTwoVideo = (list) => list.slice(2).find((x) => x.kind === 'video');
-    for (const deadline = Date.now() + 20000; ;) {
-      tracks = await mediaStats();
-      if (roundTwoVideo(tracks).width === 320 && roundTwoVideo(tracks).height === 240) break;
-      if (Date.now() > deadline) assert.fail(`no 320x240 keyframe after replaceTrack: ${JSON.stringify(tracks)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.equal(native.seen((o) => o.event === 'peer-track').length, 4, 'replaceTrack made no new track');
-    assert.equal(native.seen((o) => o.event === 'track-ended').length, 0, 'a track ended on replaceTrack');
-
-    // removeStream: the browser renegotiates its round-2 sections away; those two native tracks
-    // end, round 1's go on, and the data channel carries on.
-    const removed = await browser.request({ cmd: 'remove-stream', peerId: native.selfId }, 30000);
-    assert.equal(removed.event, 'stream-removed', JSON.stringify(removed));
-    const ended = [];
-    for (let i = 0; i < 2; i++) ended.push(await native.waitEvent('track-ended', 20000, (o) => o.peerId === browser.selfId, `track-ended ${i + 1}`));
-    assert.deepEqual(ended.map((x) => x.kind).sort(), ['audio', 'video']);
-    tracks = await mediaStats();
-    assert.deepEqual(tracks.map((x) => x.ended), [false, false, true, true], JSON.stringify(tracks));
-    const framesBefore = tracks[0].frames + tracks[1].frames;
-    for (const deadline = Date.now() + 10000; (await mediaStats()).slice(0, 2).reduce((n, x) => n + x.frames, 0) < framesBefore + 20;) {
-      if (Date.now() > deadline) assert.fail('round 1 tracks stopped after removeStream of round 2');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    await transfer(browser, native, 21);
-    await transfer(native, browser, 22);
-    console.log(`[media] replaceTrack: 320x240 keyframes on the same native track; removeStream: ${ended.map((x) => x.kind).join(' and ')} ended`);
-    assert.equal(native.consume((o) => o.event === 'peer-leave').length, 0, 'native saw the browser leave');
-    assert.equal(browser.consume((o) => o.event === 'peer-leave').length, 0, 'the browser saw native leave');
-  });
-});
 
 // Polls what `receiver` (a browser) decoded of `sender`'s media until video frames (a keyframe
 // among them) and audio samples with energy are decoded and the sender's RTCP sender reports of
@@ -198,68 +122,167 @@ async function waitForReceiverReports(browser, peer) {
   }
 }
 
-describe('media between browsers (baseline)', () => {
-  const shared = sharedRelay(relayUnavailable(STRATEGY) ?? hostUnavailable('chromium'));
+for (const BROWSER of ['chromium', 'firefox']) {
+  describe(`media from a browser (${BROWSER})`, () => {
+    const shared = sharedRelay(strategyUnavailable(STRATEGY) ?? hostUnavailable(BROWSER));
 
-  test('chromium adds a stream toward chromium: onPeerStream/onPeerTrack, video frames and audio samples decoded, sender reports understood', { timeout: 3 * 60000 }, async (t) => {
-    const peers = await meetingPeers(t, shared, ['chromium', 'chromium'], 'b2b');
-    if (!peers) return;
-    const [a, b] = peers;
-    const sentAt = performance.now();
-    const added = await a.request({ cmd: 'add-stream', peerId: b.selfId, meta: { hello: 1 } }, 30000);
-    assert.equal(added.event, 'stream-added', JSON.stringify(added));
-    assert.equal(added.signalingState, 'stable', JSON.stringify(added));
-    assert.deepEqual([...added.sendersAdded].sort(), ['audio', 'video'], JSON.stringify(added));
-    const fromA = (o) => o.peerId === a.selfId;
-    const stream = await b.waitEvent('peer-stream', 15000, (o) => fromA(o) && o.meta?.hello === 1, 'onPeerStream with the metadata');
-    assert.deepEqual(stream.meta, { hello: 1 });
-    const tracks = [];
-    for (let i = 0; i < 2; i++) tracks.push(await b.waitEvent('peer-track', 15000, fromA, `onPeerTrack ${i + 1}`));
-    assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video']);
-    assert.ok(tracks.every((x) => x.streamId === stream.streamId), `both tracks in the stream: ${JSON.stringify(tracks)}`);
+    test(`${BROWSER} adds a stream toward the native peer: onPeerTrack/onPeerStream with metadata, VP8 and Opus frames arrive, the data channel carries on`, { timeout: 5 * 60000 }, async (t) => {
+      const peers = await meetingPeers(t, shared, ['native', BROWSER], 'reneg');
+      if (!peers) return;
+      const [native, browser] = peers;
+      for (let round = 1; round <= 2; round++) {
+        const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { round } }, 30000);
+        assert.equal(added.event, 'stream-added', JSON.stringify(added));
+        assert.equal(added.signalingState, 'stable', `round ${round}: ${JSON.stringify(added)}`);
+        assert.equal(added.connectionState, 'connected', `round ${round}: ${JSON.stringify(added)}`);
+        assert.deepEqual([...added.sendersAdded].sort(), ['audio', 'video'], `round ${round}: ${JSON.stringify(added)}`);
+        assert.deepEqual(added.states, ['have-local-offer', 'stable'], `round ${round}: the offer went out and our answer came back`);
+        assert.equal(added.media.length, 2 * round, `round ${round}: ${JSON.stringify(added.media)}`);
+        for (const m of added.media) {
+          assert.equal(m.currentDirection, 'sendonly', `round ${round}: media section answered: ${JSON.stringify(added.media)}`);
+        }
+        const tracks = [];
+        for (let i = 0; i < 2; i++) {
+          tracks.push(await native.waitEvent('peer-track', 15000, (o) => o.peerId === browser.selfId, `round ${round}: onPeerTrack ${i + 1}`));
+        }
+        assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video']);
+        assert.deepEqual(tracks.map((x) => x.codec.toLowerCase()).sort(), ['opus', 'vp8']);
+        const streams = [];
+        for (let i = 0; i < 2; i++) {
+          streams.push(await native.waitEvent('peer-stream', 15000, (o) => o.peerId === browser.selfId, `round ${round}: onPeerStream ${i + 1}`));
+        }
+        assert.deepEqual(streams.map((x) => x.meta), [{ round }, null], 'the stream metadata comes with the first onPeerStream only');
+        assert.ok(streams.every((x) => x.streamId && x.streamId === tracks[0].streamId), 'both tracks in one stream');
+        // Frames: wait until this round's tracks have delivered some of both kinds.
+        let stats;
+        const deadline = Date.now() + 20000;
+        for (;;) {
+          stats = await native.request({ cmd: 'media-stats' });
+          const mine = stats.tracks.slice(-2);
+          const video = mine.find((x) => x.kind === 'video');
+          const audio = mine.find((x) => x.kind === 'audio');
+          if (video?.frames >= 10 && video?.keyframes >= 1 && audio?.frames >= 50
+            && video.decoded?.frames >= 5 && audio.decoded?.packets >= 20) break;
+          if (Date.now() > deadline) assert.fail(`round ${round}: too few frames (decoded): ${JSON.stringify(stats.tracks)}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        // libvpx in the native peer finds the browser's picture: its four coloured quadrants.
+        const { decoded: picture } = stats.tracks.slice(-2).find((x) => x.kind === 'video');
+        assert.deepEqual([picture.width, picture.height], [160, 120], JSON.stringify(picture));
+        picture.quadrants.forEach((yuv, q) => {
+          const known = KNOWN_QUADRANTS[BROWSER][q];
+          yuv.forEach((value, i) => assert.ok(Math.abs(value - known[i]) <= 24,
+            `round ${round}: quadrant ${q} is ${JSON.stringify(yuv)}, not near ${JSON.stringify(known)}: ${JSON.stringify(picture)}`));
+        });
+        const { decoded: sound } = stats.tracks.slice(-2).find((x) => x.kind === 'audio');
+        assert.ok(sound.rms > 50, `round ${round}: the tone decodes to silence: ${JSON.stringify(sound)}`);
+        await transfer(browser, native, round);
+        await transfer(native, browser, round + 10);
+        console.log(`[media] ${BROWSER} round ${round}: tracks ${JSON.stringify(stats.tracks.slice(-2))}; 1 MB each way after it`);
+      }
 
-    const { summary } = await waitForDecodedMedia(b, a, sentAt);
-    assert.equal(b.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
-    console.log(`[media] chromium→chromium: ${summary}`);
+      // replaceTrack (a camera switch): no renegotiation; the native peer's video track of round 2
+      // carries on with the new source's frames (320x240 keyframes), no onPeerTrack, nothing ends.
+      const mediaStats = async () => (await native.request({ cmd: 'media-stats' })).tracks;
+      const replaced = await browser.request({ cmd: 'replace-track', peerId: native.selfId }, 30000);
+      assert.equal(replaced.event, 'track-replaced', JSON.stringify(replaced));
+      assert.equal(replaced.signalingState, 'stable', JSON.stringify(replaced));
+      let tracks;
+      const roundTwoVideo = (list) => list.slice(2).find((x) => x.kind === 'video');
+      for (const deadline = Date.now() + 20000; ;) {
+        tracks = await mediaStats();
+        if (roundTwoVideo(tracks).width === 320 && roundTwoVideo(tracks).height === 240) break;
+        if (Date.now() > deadline) assert.fail(`no 320x240 keyframe after replaceTrack: ${JSON.stringify(tracks)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(native.seen((o) => o.event === 'peer-track').length, 4, 'replaceTrack made no new track');
+      assert.equal(native.seen((o) => o.event === 'track-ended').length, 0, 'a track ended on replaceTrack');
+
+      // removeStream: the browser renegotiates its round-2 sections away; those two native tracks
+      // end, round 1's go on, and the data channel carries on.
+      const removed = await browser.request({ cmd: 'remove-stream', peerId: native.selfId }, 30000);
+      assert.equal(removed.event, 'stream-removed', JSON.stringify(removed));
+      const ended = [];
+      for (let i = 0; i < 2; i++) ended.push(await native.waitEvent('track-ended', 20000, (o) => o.peerId === browser.selfId, `track-ended ${i + 1}`));
+      assert.deepEqual(ended.map((x) => x.kind).sort(), ['audio', 'video']);
+      tracks = await mediaStats();
+      assert.deepEqual(tracks.map((x) => x.ended), [false, false, true, true], JSON.stringify(tracks));
+      const framesBefore = tracks[0].frames + tracks[1].frames;
+      for (const deadline = Date.now() + 10000; (await mediaStats()).slice(0, 2).reduce((n, x) => n + x.frames, 0) < framesBefore + 20;) {
+        if (Date.now() > deadline) assert.fail('round 1 tracks stopped after removeStream of round 2');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await transfer(browser, native, 21);
+      await transfer(native, browser, 22);
+      console.log(`[media] ${BROWSER} replaceTrack: 320x240 keyframes on the same native track; removeStream: ${ended.map((x) => x.kind).join(' and ')} ended`);
+      assert.equal(native.consume((o) => o.event === 'peer-leave').length, 0, 'native saw the browser leave');
+      assert.equal(browser.consume((o) => o.event === 'peer-leave').length, 0, 'the browser saw native leave');
+    });
   });
-});
 
-// The native peer sends media: an echo bot (room_peer's echo-media) adds a stream of its own
-// toward the browser with each track the browser sends it, forwarding the browser's frames from
-// the next keyframe on (asking the browser for one when its own receiver asks). Chromium must
-// decode the native peer's VP8 and Opus, with the native metadata on onPeerStream, understand
-// its sender reports, and the data channel carry on (1 MB both ways while media runs).
-describe('media from the native peer', () => {
-  const shared = sharedRelay(strategyUnavailable(STRATEGY) ?? hostUnavailable('chromium'));
+  describe(`media between browsers (${BROWSER} baseline)`, () => {
+    const shared = sharedRelay(relayUnavailable(STRATEGY) ?? hostUnavailable(BROWSER));
 
-  test('a native echo bot sends a browser\'s stream back: Chromium decodes VP8 and Opus from it, with its metadata and sender reports', { timeout: 3 * 60000 }, async (t) => {
-    const peers = await meetingPeers(t, shared, ['native', 'chromium'], 'echo');
-    if (!peers) return;
-    const [native, browser] = peers;
-    assert.equal((await native.request({ cmd: 'echo-media' })).event, 'echoing');
-    const sentAt = performance.now();
-    const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { round: 1 } }, 30000);
-    assert.equal(added.event, 'stream-added', JSON.stringify(added));
-    const fromNative = (o) => o.peerId === native.selfId;
-    const tracks = [];
-    for (let i = 0; i < 2; i++) tracks.push(await browser.waitEvent('peer-track', 20000, fromNative, `onPeerTrack ${i + 1} from native`));
-    assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video'], JSON.stringify(tracks));
-    const streams = browser.seen((o) => o.event === 'peer-stream' && fromNative(o));
-    assert.ok(streams.some((o) => o.meta?.echo), `the native metadata on onPeerStream: ${JSON.stringify(streams)}`);
-    assert.ok(tracks.every((x) => x.streamId === tracks[0].streamId && x.streamId.startsWith('echo-')), JSON.stringify(tracks));
+    test(`${BROWSER} adds a stream toward ${BROWSER}: onPeerStream/onPeerTrack, video frames and audio samples decoded, sender reports understood`, { timeout: 3 * 60000 }, async (t) => {
+      const peers = await meetingPeers(t, shared, [BROWSER, BROWSER], 'b2b');
+      if (!peers) return;
+      const [a, b] = peers;
+      const sentAt = performance.now();
+      const added = await a.request({ cmd: 'add-stream', peerId: b.selfId, meta: { hello: 1 } }, 30000);
+      assert.equal(added.event, 'stream-added', JSON.stringify(added));
+      assert.equal(added.signalingState, 'stable', JSON.stringify(added));
+      assert.deepEqual([...added.sendersAdded].sort(), ['audio', 'video'], JSON.stringify(added));
+      const fromA = (o) => o.peerId === a.selfId;
+      const stream = await b.waitEvent('peer-stream', 15000, (o) => fromA(o) && o.meta?.hello === 1, 'onPeerStream with the metadata');
+      assert.deepEqual(stream.meta, { hello: 1 });
+      const tracks = [];
+      for (let i = 0; i < 2; i++) tracks.push(await b.waitEvent('peer-track', 15000, fromA, `onPeerTrack ${i + 1}`));
+      assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video']);
+      assert.ok(tracks.every((x) => x.streamId === stream.streamId), `both tracks in the stream: ${JSON.stringify(tracks)}`);
 
-    const { stats, summary } = await waitForDecodedMedia(browser, native, sentAt);
-    assert.equal(stats.connectionState, 'connected', JSON.stringify(stats));
-    // The native receiver's reports on the browser's own stream: loss and a round trip.
-    const receiverReports = await waitForReceiverReports(browser, native);
-    assert.ok(receiverReports.every((x) => x.packetsLost === 0 && x.roundTripTime < 1), JSON.stringify(receiverReports));
-    await transfer(native, browser, 7);
-    await transfer(browser, native, 8);
-    const echoed = await native.request({ cmd: 'media-stats' });
-    assert.ok(echoed.echoes.length === 2 && echoed.echoes.every((e) => e.framesSent > 0), JSON.stringify(echoed));
-    assert.equal(browser.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
-    assert.equal(browser.seen((o) => o.event === 'peer-leave').length + native.seen((o) => o.event === 'peer-leave').length, 0);
-    console.log(`[media] native echo → chromium: ${summary}; echoed frames ${echoed.echoes.map((e) => `${e.kind} ${e.framesSent}`).join(', ')}; `
-      + `round trip from the native receiver reports ${receiverReports.map((x) => `${x.kind} ${(x.roundTripTime * 1000).toFixed(1)} ms`).join(', ')}`);
+      const { summary } = await waitForDecodedMedia(b, a, sentAt);
+      assert.equal(b.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
+      console.log(`[media] ${BROWSER}→${BROWSER}: ${summary}`);
+    });
   });
-});
+
+  // The native peer sends media: an echo bot (room_peer's echo-media) adds a stream of its own
+  // toward the browser with each track the browser sends it, forwarding the browser's frames from
+  // the next keyframe on (asking the browser for one when its own receiver asks). The browser must
+  // decode the native peer's VP8 and Opus, with the native metadata on onPeerStream, understand
+  // its sender reports, and the data channel carry on (1 MB both ways while media runs).
+  describe(`media from the native peer (${BROWSER})`, () => {
+    const shared = sharedRelay(strategyUnavailable(STRATEGY) ?? hostUnavailable(BROWSER));
+
+    test(`a native echo bot sends ${BROWSER}'s stream back: ${BROWSER} decodes VP8 and Opus from it, with its metadata and sender reports`, { timeout: 3 * 60000 }, async (t) => {
+      const peers = await meetingPeers(t, shared, ['native', BROWSER], 'echo');
+      if (!peers) return;
+      const [native, browser] = peers;
+      assert.equal((await native.request({ cmd: 'echo-media' })).event, 'echoing');
+      const sentAt = performance.now();
+      const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { round: 1 } }, 30000);
+      assert.equal(added.event, 'stream-added', JSON.stringify(added));
+      const fromNative = (o) => o.peerId === native.selfId;
+      const tracks = [];
+      for (let i = 0; i < 2; i++) tracks.push(await browser.waitEvent('peer-track', 20000, fromNative, `onPeerTrack ${i + 1} from native`));
+      assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video'], JSON.stringify(tracks));
+      const streams = browser.seen((o) => o.event === 'peer-stream' && fromNative(o));
+      assert.ok(streams.some((o) => o.meta?.echo), `the native metadata on onPeerStream: ${JSON.stringify(streams)}`);
+      assert.ok(tracks.every((x) => x.streamId === tracks[0].streamId && x.streamId.startsWith('echo-')), JSON.stringify(tracks));
+
+      const { stats, summary } = await waitForDecodedMedia(browser, native, sentAt);
+      assert.equal(stats.connectionState, 'connected', JSON.stringify(stats));
+      // The native receiver's reports on the browser's own stream: loss and a round trip.
+      const receiverReports = await waitForReceiverReports(browser, native);
+      assert.ok(receiverReports.every((x) => x.packetsLost === 0 && x.roundTripTime < 1), JSON.stringify(receiverReports));
+      await transfer(native, browser, 7);
+      await transfer(browser, native, 8);
+      const echoed = await native.request({ cmd: 'media-stats' });
+      assert.ok(echoed.echoes.length === 2 && echoed.echoes.every((e) => e.framesSent > 0), JSON.stringify(echoed));
+      assert.equal(browser.consume((o) => o.event === 'track-ended').length, 0, 'a received track ended');
+      assert.equal(browser.seen((o) => o.event === 'peer-leave').length + native.seen((o) => o.event === 'peer-leave').length, 0);
+      console.log(`[media] native echo → ${BROWSER}: ${summary}; echoed frames ${echoed.echoes.map((e) => `${e.kind} ${e.framesSent}`).join(', ')}; `
+        + `round trip from the native receiver reports ${receiverReports.map((x) => `${x.kind} ${(x.roundTripTime * 1000).toFixed(1)} ms`).join(', ')}`);
+    });
+  });
+}

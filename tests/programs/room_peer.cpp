@@ -16,6 +16,9 @@
 
 #include <nlohmann/json.hpp>
 #include <trystero/trystero.hpp>
+#ifdef TRYSTERO_HAVE_CODECS
+#include <trystero/codecs.hpp>
+#endif
 
 #if __has_include(<trystero/nostr.hpp>)
 #include <trystero/nostr.hpp>
@@ -40,6 +43,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -305,6 +309,11 @@ class RoomPeer {
       auto counted = std::make_shared<CountedTrack>();
       counted->peerId = peerId;
       counted->track = track;
+#ifdef TRYSTERO_HAVE_CODECS
+      if (track->codec() == "VP8") counted->vp8 = std::make_unique<trystero::codecs::Vp8Decoder>();
+      if (track->codec() == "opus")
+        counted->opus = std::make_unique<trystero::codecs::OpusDecoder>();
+#endif
       std::shared_ptr<trystero::LocalTrack> echo;
       if (tracks->echo) {
         echo = trystero::LocalTrack::create(track->kind(), track->codec());
@@ -337,6 +346,7 @@ class RoomPeer {
           counted->height = (d[8] | (d[9] << 8)) & 0x3fff;
         }
         counted->bytes += frame.data.size();
+        counted->decode(frame);
         if (!echo || (!*started && !frame.keyframe)) return;
         *started = true;
         echo->sendFrame(frame);
@@ -419,7 +429,13 @@ class RoomPeer {
         json list = json::array();
         std::lock_guard lock(tracks_->mutex);
         for (const auto& t : tracks_->list) {
+          json decoded;
+          {
+            std::lock_guard decodedLock(t->decodedMutex);
+            decoded = t->decoded;
+          }
           list.push_back({{"peerId", t->peerId},
+                          {"decoded", decoded},
                           {"kind", t->track->kind()},
                           {"codec", t->track->codec()},
                           {"frames", t->frames.load()},
@@ -838,6 +854,47 @@ class RoomPeer {
     std::shared_ptr<trystero::RemoteTrack> track;
     std::atomic<std::uint64_t> frames{0}, keyframes{0}, bytes{0};
     std::atomic<int> width{0}, height{0};  // of the last VP8 keyframe
+    // What decoding shows (media-stats "decoded"): the last picture's size and the mean Y, U, V
+    // of its quadrants' middles, or the last Opus packet's RMS level.
+    std::mutex decodedMutex;
+    json decoded;
+#ifdef TRYSTERO_HAVE_CODECS
+    std::unique_ptr<trystero::codecs::Vp8Decoder> vp8;  // network thread only
+    std::unique_ptr<trystero::codecs::OpusDecoder> opus;
+    void decode(const trystero::MediaFrame& frame) {
+      json seen;
+      if (vp8) {
+        auto picture = vp8->decode(frame);
+        if (!picture) return;
+        const int qw = picture->width / 2, qh = picture->height / 2;
+        json quadrants = json::array();
+        for (int q = 0; q < 4; ++q) {
+          auto m = picture->mean((q % 2) * qw + qw / 4, (q / 2) * qh + qh / 4, qw / 2, qh / 2);
+          quadrants.push_back({std::lround(m.y), std::lround(m.u), std::lround(m.v)});
+        }
+        seen = {{"frames", vp8->framesDecoded()},
+                {"failed", vp8->framesFailed()},
+                {"width", picture->width},
+                {"height", picture->height},
+                {"quadrants", quadrants}};
+      } else if (opus) {
+        auto samples = opus->decode(frame);
+        if (samples.empty()) return;
+        double sum = 0;
+        for (auto x : samples) sum += double(x) * x;
+        seen = {{"rms", std::lround(std::sqrt(sum / samples.size()))}};
+      }
+      std::lock_guard lock(decodedMutex);
+      if (seen.contains("rms") && decoded.contains("packets")) {
+        seen["packets"] = decoded["packets"].get<std::uint64_t>() + 1;
+      } else if (seen.contains("rms")) {
+        seen["packets"] = 1;
+      }
+      decoded = std::move(seen);
+    }
+#else
+    void decode(const trystero::MediaFrame&) {}
+#endif
   };
   struct Tracks {
     std::mutex mutex;

@@ -52,6 +52,7 @@ struct TransportAttributes {
   std::optional<std::string> icePwd;
   std::optional<Fingerprint> fingerprint;
   std::optional<std::string> setup;
+  bool bundleOnly = false;  // a=bundle-only (media level)
 };
 
 bool isDirection(std::string_view name) {
@@ -305,6 +306,7 @@ bool DescriptionParser::mediaAttribute(std::string_view attribute, std::string_v
                                        std::string_view value) {
   MediaSection& section = d_.media.back();
   std::string lowerName = toLower(name);
+  if (lowerName == "bundle-only") sections_.back().bundleOnly = true;  // and kept below
   if (lowerName == "mid") {
     std::string_view mid = trim(value);
     if (!isVisibleToken(mid, kMaxCredentialLength)) return refuse("malformed a=mid " + quote(mid));
@@ -342,6 +344,15 @@ bool DescriptionParser::finish() {
     }
   }
   if (!takeTransport()) return false;
+  // RFC 8843 6: port 0 with a=bundle-only is no rejection but a section on the BUNDLE transport
+  // (Firefox offers the sections a renegotiation adds so).
+  for (std::size_t i = 0; i < d_.media.size(); ++i) {
+    MediaSection& section = d_.media[i];
+    if (section.port == 0 && sections_[i].bundleOnly &&
+        std::find(d_.bundleMids.begin(), d_.bundleMids.end(), section.mid) != d_.bundleMids.end()) {
+      section.port = 9;
+    }
+  }
   std::stable_sort(
       d_.candidates.begin(), d_.candidates.end(),
       [](const Candidate& a, const Candidate& b) { return a.component < b.component; });

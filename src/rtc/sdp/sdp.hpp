@@ -41,7 +41,7 @@ std::string writeCandidate(const Candidate& candidate);
 
 struct MediaSection {
   std::string kind;                  // "application", "audio", "video"
-  std::uint16_t port = 9;            // 0 means rejected
+  std::uint16_t port = 9;            // 0 means rejected (parse reads bundle-only's 0 as 9)
   std::string protocol;              // e.g. "UDP/DTLS/SCTP", "UDP/TLS/RTP/SAVPF"
   std::vector<std::string> formats;  // "webrtc-datachannel" or payload types
   std::string mid;

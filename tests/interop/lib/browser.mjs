@@ -32,7 +32,8 @@ export const FIREFOX_PATH = process.env.FIREFOX || '/usr/bin/firefox-esr';
 // Firefox, no patched build). Without a camera/microphone permission Firefox only
 // gathers the default-route address, which does not exist in a loopback-only
 // namespace; granting the permissions by default lifts that, and `ice.loopback`
-// lets it gather 127.0.0.1 / ::1. mDNS obfuscation is off, as in Chromium here.
+// lets it gather 127.0.0.1 / ::1. mDNS obfuscation is off, as in Chromium here. Received media
+// plays in elements nobody clicked on (autoplay allowed, as Chromium's --autoplay-policy flag).
 export const FIREFOX_PREFS = {
   'media.peerconnection.ice.loopback': true,
   'media.peerconnection.ice.obfuscate_host_addresses': false,
@@ -40,6 +41,7 @@ export const FIREFOX_PREFS = {
   'media.navigator.permission.disabled': true,
   'permissions.default.microphone': 1,
   'permissions.default.camera': 1,
+  'media.autoplay.default': 0,
   'network.manage-offline-status': false,
   'browser.shell.checkDefaultBrowser': false,
   'datareporting.policy.dataSubmissionEnabled': false,

@@ -1,12 +1,13 @@
 // The room peers of the interop suites behind one interface: the native room_peer
-// (tests/programs/room_peer.cpp), trystero@0.22.0 in Node (peers/node_peer.mjs) and in Chromium
-// (peers/browser_peer.mjs), all speaking ROOM_PROTOCOL.md; plus which of them can run here.
+// (tests/programs/room_peer.cpp), trystero@0.22.0 in Node (peers/node_peer.mjs) and in Chromium or
+// Firefox ESR (peers/browser_peer.mjs), all speaking ROOM_PROTOCOL.md; plus which of them can run
+// here.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { interopDir, repoRoot, resolveArg, testsDirFromPcPeer } from './native.mjs';
 import { LineProcess } from './line_process.mjs';
-import { CHROMIUM_PATH } from './browser.mjs';
+import { CHROMIUM_PATH, FIREFOX_PATH } from './browser.mjs';
 import { relayUnavailable } from './relays.mjs';
 
 const verbose = !!process.env.INTEROP_VERBOSE;
@@ -42,15 +43,17 @@ export function strategyUnavailable(strategy) {
 
 export function hostUnavailable(host) {
   if (host === 'chromium' && !fs.existsSync(CHROMIUM_PATH)) return `${CHROMIUM_PATH} not installed`;
+  if (host === 'firefox' && !fs.existsSync(FIREFOX_PATH)) return `${FIREFOX_PATH} not installed`;
   return null;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Peer processes (native, node, chromium) behind one interface
+// Peer processes (native, node, chromium, firefox) behind one interface
 
 const PEER_SCRIPTS = {
-  node: path.join(interopDir, 'peers', 'node_peer.mjs'),
-  chromium: path.join(interopDir, 'peers', 'browser_peer.mjs'),
+  node: [path.join(interopDir, 'peers', 'node_peer.mjs')],
+  chromium: [path.join(interopDir, 'peers', 'browser_peer.mjs')],
+  firefox: [path.join(interopDir, 'peers', 'browser_peer.mjs'), '--browser', 'firefox'],
 };
 
 export class PeerProcess extends LineProcess {
@@ -59,7 +62,7 @@ export class PeerProcess extends LineProcess {
       ...(password !== undefined ? ['--password', password] : []),
       ...(greet ? ['--greet'] : []),
       ...relays.flatMap((r) => ['--relay', r])];
-    const argv = kind === 'native' ? [...NATIVE.argv, ...args] : [process.execPath, PEER_SCRIPTS[kind], ...args];
+    const argv = kind === 'native' ? [...NATIVE.argv, ...args] : [process.execPath, ...PEER_SCRIPTS[kind], ...args];
     super(argv, { label, verbose });
     this.kind = kind;
     this.password = password;

@@ -1,17 +1,18 @@
 #!/usr/bin/env node
-// A room peer running real trystero@0.22.0 in Debian's Chromium, speaking
-// tests/interop/ROOM_PROTOCOL.md on this process's stdin/stdout: the same arguments and lines as
-// node_peer.mjs and room_peer, so one test body drives all three.
+// A room peer running real trystero@0.22.0 in Debian's Chromium (or Firefox ESR with
+// --browser firefox), speaking tests/interop/ROOM_PROTOCOL.md on this process's stdin/stdout: the
+// same arguments and lines as node_peer.mjs and room_peer, so one test body drives all three.
 //
-//   node tests/interop/peers/browser_peer.mjs --strategy S --app-id A --room R [--password P] \
-//        --relay URL [--relay URL...] [--defer-join]
+//   node tests/interop/peers/browser_peer.mjs [--browser chromium|firefox] --strategy S \
+//        --app-id A --room R [--password P] --relay URL [--relay URL...] [--defer-join]
 //
 // It bundles trystero (browser_peer.page.mjs + node_peer.mjs's RoomProtocolPeer) with esbuild
 // into tests/interop/dist/ when the bundle is missing or stale, serves it on 127.0.0.1, launches
-// Chromium through playwright-core (lib/browser.mjs: /usr/bin/chromium, PID recorded, killed by
-// PID on exit) and bridges the lines: commands go in with page.evaluate, events come out
-// through page.exposeFunction. Its first line is {"event":"pids","pids":[<chromium pid>]} so a
-// harness can kill the browser by PID too if this process dies without cleaning up.
+// the browser through playwright-core (lib/browser.mjs: /usr/bin/chromium, or /usr/bin/firefox-esr
+// over WebDriver BiDi; PID recorded, killed by PID on exit) and bridges the lines: commands go in
+// with page.evaluate, events come out through page.exposeFunction. Its first line is
+// {"event":"pids","pids":[<browser pid>]} so a harness can kill the browser by PID too if this
+// process dies without cleaning up.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -55,25 +56,29 @@ export async function buildBrowserBundle({ force = false } = {}) {
 async function main() {
   const { createInterface } = await import('node:readline');
   const { parseArgs } = await import('./node_peer.mjs');
-  const { launchChromium, startHttpServer, openPage } = await import('../lib/browser.mjs');
+  const { launchBrowser, startHttpServer, openPage } = await import('../lib/browser.mjs');
   const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
   const log = (m) => process.stderr.write(`[browser_peer] ${m}\n`);
 
   let args;
   try {
-    args = parseArgs(process.argv.slice(2));
+    const argv = process.argv.slice(2);
+    const at = argv.indexOf('--browser');
+    const browserKind = at >= 0 ? argv.splice(at, 2)[1] : 'chromium';
+    if (!['chromium', 'firefox'].includes(browserKind)) throw new Error(`--browser ${browserKind}: chromium or firefox`);
+    args = { ...parseArgs(argv), browser: browserKind };
   } catch (e) {
     log(e.message);
     process.exit(2);
   }
 
-  let chrome = null;
+  let launched = null;
   let server = null;
   let quitting = false;
   const quit = async (code = 0) => {
     if (quitting) return;
     quitting = true;
-    try { await chrome?.close(); } catch (e) { log(`closing chromium: ${e.message}`); }
+    try { await launched?.close(); } catch (e) { log(`closing ${args?.browser}: ${e.message}`); }
     try { await server?.close(); } catch { /* gone */ }
     out({ event: 'bye' });
     process.stdout.write('', () => process.exit(code));
@@ -97,13 +102,13 @@ async function main() {
   try {
     await buildBrowserBundle();
     server = await startHttpServer({ mounts: { '/dist/': distDir, '/peers/': here } });
-    chrome = await launchChromium();
-    out({ event: 'pids', pids: [chrome.pid] });
-    const context = await chrome.browser.newContext();
+    launched = await launchBrowser(args.browser);
+    out({ event: 'pids', pids: [launched.pid] });
+    const context = await launched.browser.newContext();
     await context.exposeFunction('emitLine', (obj) => { if (!quitting) out(obj); });
     await context.exposeFunction('emitQuit', () => quit(0));
     // openPage forwards console output (INTEROP_VERBOSE) and page errors to stderr.
-    const page = await openPage({ newContext: async () => context }, `${server.url}peers/browser_peer.html`, { name: `chromium ${args.strategy}` });
+    const page = await openPage({ newContext: async () => context }, `${server.url}peers/browser_peer.html`, { name: `${args.browser} ${args.strategy}` });
     await page.evaluate((a) => window.startRoomPeer(a), args);
     // evaluate() calls reach the page in order; handle() does not wait for sends to finish.
     deliver = (msg) => page.evaluate((m) => { window.roomPeer.handle(m); }, msg)

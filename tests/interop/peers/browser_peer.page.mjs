@@ -1,4 +1,4 @@
-// The Chromium side of browser_peer.mjs: bundled with esbuild (from tests/interop/node_modules)
+// The browser side of browser_peer.mjs (Chromium or Firefox): bundled with esbuild (from tests/interop/node_modules)
 // into tests/interop/dist/browser_peer.bundle.js together with trystero@0.22.0. It exposes
 // window.startRoomPeer(options); protocol lines leave the page through window.emitLine (a
 // playwright binding) and commands arrive through window.roomPeer.handle(msg).
@@ -19,7 +19,7 @@ window.startRoomPeer = (args) => {
     return;
   }
   const peer = new RoomProtocolPeer({
-    impl: 'chromium',
+    impl: args.browser ?? 'chromium',
     strategy: args.strategy,
     trystero,
     config: trysteroConfig(args),

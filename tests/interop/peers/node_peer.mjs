@@ -35,7 +35,7 @@ const epochMs = () => performance.timeOrigin + performance.now();
 export class RoomProtocolPeer {
   /**
    * @param {object} o
-   * @param {string} o.impl                  'node' | 'chromium'
+   * @param {string} o.impl                  'node' | 'chromium' | 'firefox'
    * @param {string} o.strategy
    * @param {object} o.trystero             the strategy module: {joinRoom, selfId, getRelaySockets}
    * @param {object} o.config               trystero config (appId, password, relayUrls, rtcConfig, ...)
@@ -158,8 +158,8 @@ export class RoomProtocolPeer {
   }
 
   /**
-   * add-stream {peerId, meta?} (browsers only): a stream of a drawn canvas video track and an
-   * oscillator audio track, added with room.addStream toward peerId. Answers stream-added once
+   * add-stream {peerId, meta?} (browsers only): a stream of a drawn canvas video track (160x120:
+   * red, green, blue and white quadrants, a black square moving between them) and a tone, added with room.addStream toward peerId. Answers stream-added once
    * the renegotiation it starts has settled (the connection stable and every media transceiver
    * given a direction by the answer): {signalingState, media: [{mid, kind, currentDirection}]}.
    */
@@ -173,16 +173,24 @@ export class RoomProtocolPeer {
     const g = canvas.getContext('2d');
     let frame = 0;
     this.drawTimers ??= [];
+    // A known picture (red, green, blue and white quadrants, as the native decode check expects)
+    // with a square moving along the middle, so that every frame differs.
     this.drawTimers.push(setInterval(() => {
-      g.fillStyle = `hsl(${(frame++ * 10) % 360} 80% 50%)`;
-      g.fillRect(0, 0, canvas.width, canvas.height);
+      const [w, h] = [canvas.width / 2, canvas.height / 2];
+      for (const [i, colour] of ['#ff0000', '#00ff00', '#0000ff', '#ffffff'].entries()) {
+        g.fillStyle = colour;
+        g.fillRect((i % 2) * w, Math.floor(i / 2) * h, w, h);
+      }
+      g.fillStyle = '#000000';
+      g.fillRect((frame++ * 4) % (canvas.width - 8), h - 4, 8, 8);
     }, 100));
-    const audio = new AudioContext();
-    const oscillator = audio.createOscillator();
-    const sink = audio.createMediaStreamDestination();
-    oscillator.connect(sink);
-    oscillator.start();
-    const stream = new MediaStream([...canvas.captureStream(10).getVideoTracks(), ...sink.stream.getAudioTracks()]);
+    let audioTracks;
+    try {
+      audioTracks = await toneTracks(this.impl);
+    } catch (e) {
+      return this.error(`add-stream: no audio: ${e?.message ?? e}`, id);
+    }
+    const stream = new MediaStream([...canvas.captureStream(10).getVideoTracks(), ...audioTracks]);
     this.lastStream = stream;
     const states = [];
     const onState = () => states.push(pc.signalingState);
@@ -522,6 +530,22 @@ export function parseArgs(argv) {
   }
   if (!o.strategy || !o.appId || !o.roomId) throw new Error('--strategy, --app-id and --room are required');
   return o;
+}
+
+/**
+ * An audio track of a steady tone, for add-stream. Chromium: an oscillator through WebAudio.
+ * Firefox cannot run an AudioContext without an audio output device (there is none here: it stays
+ * suspended and the track sends silence), so there the tone is its fake microphone's
+ * (media.navigator.streams.fake: a sine), which needs none.
+ */
+async function toneTracks(impl) {
+  if (impl === 'firefox') return (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks();
+  const audio = new AudioContext();
+  const oscillator = audio.createOscillator();
+  const sink = audio.createMediaStreamDestination();
+  oscillator.connect(sink);
+  oscillator.start();
+  return sink.stream.getAudioTracks();
 }
 
 /**

@@ -339,8 +339,11 @@ TEST_F(RelaySocketTest, WhenOpenQueuesUntilOpenAndRunsAtOnceWhenOpen) {
   TestServer server(serverLoop);
   Recorder r;
   std::vector<std::string> order;  // loop thread only
-  auto relay = create(server.url(), r);
+  std::shared_ptr<RelaySocket> relay;
+  // Created in the same loop task that queues the callbacks: on a busy machine the handshake
+  // could otherwise complete between create() on this thread and the task.
   client.invoke([&] {
+    relay = create(server.url(), r);
     ASSERT_EQ(relay->state(), RelaySocket::State::Connecting);
     relay->whenOpen([&] {
       order.push_back("first");

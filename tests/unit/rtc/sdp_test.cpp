@@ -452,6 +452,29 @@ TEST(SdpParse, MediaLevelWinsFromFirstAcceptedSection) {
   EXPECT_EQ(d.media[0].port, 0);
 }
 
+// Firefox 153 renegotiating: the sections it adds come with port 0 and a=bundle-only (RFC 8843),
+// on the BUNDLE transport, not rejected. Outside the BUNDLE group, port 0 still rejects.
+TEST(SdpParse, BundleOnlySectionsInTheGroupAreNotRejected) {
+  std::string text =
+      "v=0\r\ns=-\r\nt=0 0\r\n"
+      "a=fingerprint:sha-256 11:22\r\na=group:BUNDLE 0 3\r\n"
+      "m=application 52795 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n"
+      "a=ice-ufrag:c6e0353b\r\na=ice-pwd:941b9a33ebc8704d9292c2a8cb837f1e\r\n"
+      "a=setup:actpass\r\n"
+      "m=video 0 UDP/TLS/RTP/SAVPF 120\r\na=bundle-only\r\na=sendrecv\r\na=mid:3\r\n"
+      "a=ice-ufrag:c6e0353b\r\na=ice-pwd:941b9a33ebc8704d9292c2a8cb837f1e\r\n"
+      "a=rtpmap:120 VP8/90000\r\n"
+      "m=audio 0 UDP/TLS/RTP/SAVPF 109\r\na=bundle-only\r\na=mid:4\r\n"
+      "a=rtpmap:109 opus/48000/2\r\n";
+  auto d = parseOk(text);
+  ASSERT_EQ(d.media.size(), 3u);
+  EXPECT_EQ(d.media[0].port, 52795);
+  EXPECT_NE(d.media[1].port, 0);
+  EXPECT_EQ(d.media[1].direction, "sendrecv");
+  EXPECT_EQ(d.media[2].port, 0);  // mid 4 is not in the group
+  EXPECT_EQ(d.iceUfrag, "c6e0353b");
+}
+
 TEST(SdpParse, FingerprintIsNormalisedAndSha256Preferred) {
   auto d = parseOk(
       "v=0\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\na=ice-ufrag:abcd\n"
