@@ -55,15 +55,15 @@ void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
   auto result = assembler_->push(*packet);
   framesLost += result.framesLost;
   if (result.frames.empty()) return;
-  std::function<void(const MediaFrame&)> handler;
+  std::shared_ptr<std::function<void(const MediaFrame&)>> handler;
   {
     std::lock_guard lock(handlerMutex);
     handler = onFrame;
   }
   for (auto& frame : result.frames) {
     framesReceived++;
-    if (!handler) continue;
-    handler(MediaFrame{std::move(frame.data), frame.rtpTimestamp, frame.keyframe});
+    if (!handler || !*handler) continue;
+    (*handler)(MediaFrame{std::move(frame.data), frame.rtpTimestamp, frame.keyframe});
   }
 }
 
@@ -93,7 +93,7 @@ void RemoteTrack::onEnded(std::function<void()> f) {
 
 void RemoteTrack::onFrame(std::function<void(const MediaFrame&)> f) {
   std::lock_guard lock(state_->handlerMutex);
-  state_->onFrame = std::move(f);
+  state_->onFrame = std::make_shared<std::function<void(const MediaFrame&)>>(std::move(f));
 }
 
 }  // namespace trystero

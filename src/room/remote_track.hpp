@@ -19,7 +19,9 @@ struct RemoteTrack::State {
   std::uint32_t clockRate = 0;
   std::atomic<std::uint64_t> framesReceived{0}, framesLost{0};
   std::mutex handlerMutex;
-  std::function<void(const MediaFrame&)> onFrame;  // guarded by handlerMutex
+  // Shared, not copied per frame: a handler keeps its own state (a mutable lambda's counters)
+  // from frame to frame, and no frame pays for copying it. Guarded by handlerMutex.
+  std::shared_ptr<std::function<void(const MediaFrame&)>> onFrame;
   // Set once by the room when the track is created: sends a PLI from the loop thread.
   std::function<void()> keyframeRequester;
   std::atomic<bool> ended{false};

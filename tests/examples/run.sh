@@ -23,6 +23,8 @@ declare -A expect=(
   [relays]="$url: open"
   [scoped_room]='.'
 )
+# Built when trystero_codecs is (libvpx-dev, libopus-dev).
+[ -x "$build/examples/example_video_call" ] && expect[video_call]='pictures from 1 peer\(s\), sound from 1 peer'
 failed=0
 cd "$scratch"  # examples write what they receive into the current directory
 # run_pair NAME REGEX ARGS...: two instances of example_NAME with ARGS, both must exit 0 and

@@ -22,6 +22,9 @@ libdir=$(dirname "$(find "$prefix" -name 'libtrystero.a' | head -1)")
 echo "== find_package(trystero): shared and static"
 cmake -S "$here/consumer" -B "$scratch/consumer" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$scratch/consumer" -j2 >/dev/null
+if [ -e "$build/libtrystero_codecs.so" ] && [ ! -x "$scratch/consumer/video_call" ]; then
+  echo "trystero::trystero_codecs was built but the installed package does not offer it" >&2; exit 1
+fi
 
 echo "== pkg-config trystero"
 export PKG_CONFIG_PATH=$libdir/pkgconfig
