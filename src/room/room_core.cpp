@@ -625,6 +625,28 @@ void RoomCore::handleInternal(const std::string& peerId, const room::Peer* from,
   }
 }
 
+namespace {
+// The media sections of an SDP in a line, for the debug log of renegotiations: "mid direction".
+std::string mediaSummary(const std::string& sdp) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < sdp.size() && out.size() < 400) {
+    auto end = sdp.find('\n', start);
+    if (end == std::string::npos) end = sdp.size();
+    std::string_view line(sdp.data() + start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.starts_with("m=")) out += (out.empty() ? "" : ", ") + std::string(line.substr(2, 5));
+    if (line.starts_with("a=mid:")) out += " " + std::string(line.substr(6));
+    if (line == "a=sendrecv" || line == "a=sendonly" || line == "a=recvonly" ||
+        line == "a=inactive") {
+      out += " " + std::string(line.substr(2));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+}  // namespace
+
 // A browser that adds or removes a track renegotiates on the live connection: its offer comes
 // as {type, sdp} JSON on @_signal, and our answer goes back the same way (media.md). Until media
 // lands the answer rejects the audio and video sections, so that the remote's connection returns
@@ -648,6 +670,8 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
   }
   auto peer = it->second.peer;
   const auto& type = signal["type"].get_ref<const std::string&>();
+  g_debug("trystero: %s: %s on @_signal: %s", peerId.c_str(), type.c_str(),
+          mediaSummary(signal["sdp"].get_ref<const std::string&>()).c_str());
   if (type == "answer") {
     // To an offer of ours (media we send); a stale one is refused by the connection.
     peer->signal({rtc::SdpType::Answer, signal["sdp"].get<std::string>()}, [](auto) {});
@@ -663,6 +687,7 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
     if (!self || !current || !answer) return;
     auto it = self->peers_.find(peerId);
     if (it == self->peers_.end() || it->second.peer != current) return;
+    g_debug("trystero: %s: our answer: %s", peerId.c_str(), mediaSummary(answer->sdp).c_str());
     self->send(kSignal, Payload(nlohmann::json{{"type", "answer"}, {"sdp", answer->sdp}}),
                Targets(peerId), std::nullopt, {});
   });
@@ -870,6 +895,8 @@ void RoomCore::offerMedia(const std::string& peerId, const std::weak_ptr<room::P
   auto peer = weakPeer.lock();
   auto it = peers_.find(peerId);
   if (!peer || it == peers_.end() || it->second.peer != peer || !peer->connection()) return;
+  // Our sections are offered both ways when we take media, so that the peer can send on them.
+  if (onPeerTrack_ || onPeerStream_) receiveMediaFrom(peerId, it->second);
   std::weak_ptr<RoomCore> weak = weak_from_this();
   peer->connection()->createOffer([weak, peerId, weakPeer](auto offer, const std::string& error) {
     auto self = weak.lock();
@@ -881,6 +908,7 @@ void RoomCore::offerMedia(const std::string& peerId, const std::weak_ptr<room::P
     if (!self || !current) return;
     auto it = self->peers_.find(peerId);
     if (it == self->peers_.end() || it->second.peer != current) return;
+    g_debug("trystero: %s: our offer: %s", peerId.c_str(), mediaSummary(offer->sdp).c_str());
     self->send(kSignal, Payload(nlohmann::json{{"type", "offer"}, {"sdp", offer->sdp}}),
                Targets(peerId), std::nullopt, {});
   });

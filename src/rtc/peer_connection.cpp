@@ -371,23 +371,30 @@ struct PeerConnection::Impl {
     for (const auto& extension : answer.extensions) {
       if (extension.uri == kMidUri) midExtensionId = extension.id;
     }
+    recordRemoteMedia(offered, *rtp.section, codecs, sending);
+    return true;
+  }
+
+  // What the peer sends on a section: the first of `codecs` (the ones both sides have), its
+  // track (a=msid) and SSRCs, for routing its packets to the section.
+  void recordRemoteMedia(const sdp::MediaSection& theirs, const sdp::RtpSection& rtp,
+                         const std::vector<sdp::RtpCodec>& codecs, bool sending) {
     RemoteMedia remote;
     remote.sending = sending;
-    remote.mid = offered.mid;
-    remote.kind = offered.kind;
+    remote.mid = theirs.mid;
+    remote.kind = theirs.kind;
     remote.codec = codecs.front().name;
     remote.clockRate = codecs.front().clockRate;
     remote.channels = codecs.front().channels;
     for (const auto& codec : codecs) {
       if (codec.is(remote.codec)) remote.payloadTypes.push_back(codec.payloadType);
     }
-    if (rtp.section->msid) {
-      remote.streamId = rtp.section->msid->stream;
-      remote.trackId = rtp.section->msid->track;
+    if (rtp.msid) {
+      remote.streamId = rtp.msid->stream;
+      remote.trackId = rtp.msid->track;
     }
-    for (auto ssrc : rtp.section->ssrcs) midBySsrc[ssrc] = offered.mid;
-    acceptedMedia[offered.mid] = std::move(remote);
-    return true;
+    for (auto ssrc : rtp.ssrcs) midBySsrc[ssrc] = theirs.mid;
+    acceptedMedia[theirs.mid] = std::move(remote);
   }
 
   // ---- media we send -------------------------------------------------------------------------
@@ -597,8 +604,20 @@ struct PeerConnection::Impl {
       if (accepted && !wasSending && local->second.media.kind == "video") {
         requestKeyframe(section.mid);
       }
+      // We offer our sections sendrecv when we take media (see writeLocal): a browser that has
+      // a track of its own to send puts it on one (JSEP 5.10) and answers sendrecv.
+      const bool peerSends = receivesMedia && section.port != 0 && rtp.section &&
+                             !rtp.section->codecs.empty() &&
+                             (section.direction == "sendrecv" || section.direction == "sendonly");
+      if (peerSends) {
+        recordRemoteMedia(section, *rtp.section, rtp.section->codecs, true);
+      } else if (auto received = acceptedMedia.find(section.mid); received != acceptedMedia.end()) {
+        received->second.sending = false;
+      }
     }
     remote->media = std::move(answer.media);
+    indexPayloadTypes();
+    announceMedia();
     startReports();
     fail("");
     offerIfDue();
@@ -785,6 +804,13 @@ struct PeerConnection::Impl {
         sdp::MediaSection section;
         if (auto it = localSections.find(mid); it != localSections.end()) {
           if (!writeSendSection(it->second, nullptr, section)) continue;
+          // Taking media, we offer our sections both ways, as browsers do: a browser that has
+          // tracks waiting when it takes our offer (both sides added streams at once) puts them
+          // on our sections (JSEP 5.10); with sendonly it could never send them.
+          const auto received = acceptedMedia.find(mid);
+          const bool peerSends = received != acceptedMedia.end() && received->second.sending;
+          if (receivesMedia && !it->second.removed) section.direction = "sendrecv";
+          if (peerSends && it->second.removed) section.direction = "recvonly";
         } else if (auto last = lastLocalSections.find(mid); last != lastLocalSections.end()) {
           section = last->second;
         } else {
@@ -823,11 +849,27 @@ struct PeerConnection::Impl {
           section.maxMessageSize = kLocalMaxMessageSize;
         } else if (ours != localSections.end() && offered.kind == ours->second.media.kind) {
           // A section of ours the peer offers back (its own renegotiation): still ours to send.
+          // The peer may send on it too: a browser that had tracks waiting to be negotiated when
+          // it took our offer (glare) puts them on our sections of their kind (JSEP 5.10), and
+          // then offers them there.
+          sdp::MediaSection receiving = section;
+          const bool peerSends = offered.direction == "sendrecv" || offered.direction == "sendonly";
+          const bool receives =
+              receivesMedia && offered.port != 0 && peerSends && acceptMedia(offered, receiving);
+          if (!receives) acceptedMedia.erase(offered.mid);
           if (offered.port == 0 || !writeSendSection(ours->second, &offered, section)) {
-            section.port = 0;
-            listOfferedCodecs(offered, section);
+            if (receives) {
+              section = std::move(receiving);
+            } else {
+              section.port = 0;
+              listOfferedCodecs(offered, section);
+            }
+          } else if (receives) {
+            section.direction =
+                sdp::answerDirection(offered.direction, !ours->second.removed, true);
           }
-          const bool accepted = section.port != 0 && section.direction == "sendonly";
+          const bool accepted = section.port != 0 && (section.direction == "sendonly" ||
+                                                      section.direction == "sendrecv");
           if (accepted && !ours->second.sending && offered.kind == "video") {
             requestKeyframe(offered.mid);
           }

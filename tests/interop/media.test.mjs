@@ -26,6 +26,9 @@ import { buildBrowserBundle } from './peers/browser_peer.mjs';
 
 const STRATEGY = 'nostr';
 const BIN_SIZE = 1_000_000;
+// Glare rounds per browser (a fresh native peer and browser each).
+const GLARE_ROUNDS = { chromium: 20, firefox: 20 };
+if (process.env.GLARE_ROUNDS) for (const k of Object.keys(GLARE_ROUNDS)) GLARE_ROUNDS[k] = Number(process.env.GLARE_ROUNDS);
 const uid = () => Math.random().toString(36).slice(2, 10);
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 // The browser peer's add-stream canvas (peers/node_peer.mjs): red, green, blue and white
@@ -66,14 +69,32 @@ async function meetingPeers(t, { unavailable, relay }, kinds, label) {
   return [x, y];
 }
 
-// 1 MB on the 'bin' action from one peer to the other, byte for byte.
-async function transfer(from, to, seed) {
+// 1 MB (or `size` bytes) on the 'bin' action from one peer to the other, byte for byte.
+async function transfer(from, to, seed, size = BIN_SIZE) {
   const [sent, got] = await Promise.all([
-    from.request({ cmd: 'send', type: 'bin', kind: 'binary', binary: { size: BIN_SIZE, seed }, targets: [to.selfId] }, 60000),
-    to.waitEvent('receive', 60000, (o) => o.type === 'bin' && o.peerId === from.selfId, `${from.label} → ${to.label} 1 MB`),
+    from.request({ cmd: 'send', type: 'bin', kind: 'binary', binary: { size, seed }, targets: [to.selfId] }, 120000),
+    to.waitEvent('receive', 120000, (o) => o.type === 'bin' && o.peerId === from.selfId, `${from.label} → ${to.label} ${size} bytes`),
   ]);
   assert.equal(sent.event, 'sent', JSON.stringify(sent));
-  assert.equal(got.sha256, sha256(patternBytes(BIN_SIZE, seed)), `${from.label} → ${to.label}: bytes`);
+  assert.equal(got.sha256, sha256(patternBytes(size, seed)), `${from.label} → ${to.label}: bytes`);
+}
+
+// The native peer's generated picture (room_peer add-stream) as the browser shows it: red, green,
+// blue and white quadrants.
+const NATIVE_PICTURE_RGB = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]];
+
+// Polls the picture `browser` shows of `peer`'s video until it has the size and the native
+// quadrants (each channel within 48); fails after 20 s.
+async function waitForNativePicture(browser, peer, width, height) {
+  let picture;
+  for (const deadline = Date.now() + 20000; ;) {
+    picture = await browser.request({ cmd: 'video-picture', peerId: peer.selfId });
+    const near = picture.width === width && picture.height === height && picture.quadrants.length === 4
+      && picture.quadrants.every((rgb, q) => rgb.every((x, c) => Math.abs(x - NATIVE_PICTURE_RGB[q][c]) <= 48));
+    if (near) return picture;
+    if (Date.now() > deadline) assert.fail(`${browser.label} does not show the native ${width}x${height} picture: ${JSON.stringify(picture)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }
 
 // Polls what `receiver` (a browser) decoded of `sender`'s media until video frames (a keyframe
@@ -283,6 +304,84 @@ for (const BROWSER of ['chromium', 'firefox']) {
       assert.equal(browser.seen((o) => o.event === 'peer-leave').length + native.seen((o) => o.event === 'peer-leave').length, 0);
       console.log(`[media] native echo → ${BROWSER}: ${summary}; echoed frames ${echoed.echoes.map((e) => `${e.kind} ${e.framesSent}`).join(', ')}; `
         + `round trip from the native receiver reports ${receiverReports.map((x) => `${x.kind} ${(x.roundTripTime * 1000).toFixed(1)} ms`).join(', ')}`);
+    });
+  });
+
+  // The native peer's own media (VP8 and Opus it encodes, trystero_codecs): the browser shows its
+  // picture (the quadrants, read back from the <video>), decodes its sound, understands its RTCP;
+  // a 16 MiB action completes while the video runs; the native replaceTrack puts a 320x240
+  // picture on the same browser track (no new onPeerTrack); removeStream mutes or ends it.
+  describe(`media made by the native peer (${BROWSER})`, () => {
+    const shared = sharedRelay(strategyUnavailable(STRATEGY) ?? hostUnavailable(BROWSER));
+
+    test(`the native peer adds, replaces and removes a stream of its own toward ${BROWSER}`, { timeout: 4 * 60000 }, async (t) => {
+      const peers = await meetingPeers(t, shared, ['native', BROWSER], 'made');
+      if (!peers) return;
+      const [native, browser] = peers;
+      const sentAt = performance.now();
+      const added = await native.request({ cmd: 'add-stream', peerId: browser.selfId, meta: { made: 'native' } }, 30000);
+      assert.equal(added.event, 'stream-added', JSON.stringify(added));
+      const fromNative = (o) => o.peerId === native.selfId;
+      const stream = await browser.waitEvent('peer-stream', 20000, (o) => fromNative(o) && o.meta, 'onPeerStream with the metadata');
+      assert.deepEqual(stream.meta, { made: 'native' });
+      assert.equal(stream.streamId, added.streamId);
+      const { summary } = await waitForDecodedMedia(browser, native, sentAt);
+      const picture = await waitForNativePicture(browser, native, 160, 120);
+      await transfer(native, browser, 31, 16 * 1024 * 1024);
+      const afterTransfer = (await browser.request({ cmd: 'receive-stats', peerId: native.selfId })).inbound.find((x) => x.kind === 'video');
+
+      const replaced = await native.request({ cmd: 'replace-track', peerId: browser.selfId, width: 320, height: 240 });
+      assert.equal(replaced.event, 'track-replaced', JSON.stringify(replaced));
+      await waitForNativePicture(browser, native, 320, 240);
+      assert.equal(browser.seen((o) => o.event === 'peer-track' && fromNative(o)).length, 2, 'replaceTrack made no new track');
+
+      const removed = await native.request({ cmd: 'remove-stream', peerId: browser.selfId });
+      assert.equal(removed.event, 'stream-removed', JSON.stringify(removed));
+      const stopped = (o) => fromNative(o) && (o.event === 'track-muted' || o.event === 'track-ended');
+      await browser.waitFor((o) => stopped(o) && o.kind === 'video', 20000, 'the video track muted or ended');
+      await transfer(browser, native, 32);
+      assert.equal(browser.seen((o) => o.event === 'peer-leave').length + native.seen((o) => o.event === 'peer-leave').length, 0);
+      console.log(`[media] native-made → ${BROWSER}: ${summary}; shown ${JSON.stringify(picture.quadrants)}; `
+        + `16 MiB action during video (frames ${afterTransfer.framesDecoded} decoded by then); replaceTrack shows 320x240`);
+    });
+
+    // trystero's own test: both sides addStream at the same moment, each must receive the other's
+    // stream. In fresh rooms, GLARE_ROUNDS times.
+    test(`glare: the native peer and ${BROWSER} add streams at the same moment, ${GLARE_ROUNDS[BROWSER]} times`, { timeout: 10 * 60000 }, async (t) => {
+      if (shared.unavailable) { await meetingPeers(t, shared, [], 'glare'); return; }
+      const times = [];
+      for (let round = 1; round <= GLARE_ROUNDS[BROWSER]; round++) {
+        const started = performance.now();
+        await t.test(`round ${round}`, async (tr) => {
+          const [native, browser] = await meetingPeers(tr, shared, ['native', BROWSER], `glare${round}`);
+          const [a, b] = await Promise.all([
+            native.request({ cmd: 'add-stream', peerId: browser.selfId, meta: { side: 'native' } }, 30000),
+            browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { side: 'browser' } }, 30000),
+          ]);
+          assert.equal(a.event, 'stream-added', JSON.stringify(a));
+          assert.equal(b.event, 'stream-added', JSON.stringify(b));
+          for (const [receiver, sender] of [[native, browser], [browser, native]]) {
+            const tracks = [];
+            for (let i = 0; i < 2; i++) {
+              tracks.push(await receiver.waitEvent('peer-track', 20000, (o) => o.peerId === sender.selfId && !tracks.includes(o),
+                `round ${round}: ${receiver.label} onPeerTrack ${i + 1} (the browser's add-stream: ${JSON.stringify(b)})`));
+            }
+            assert.deepEqual(tracks.map((x) => x.kind).sort(), ['audio', 'video'], `round ${round}`);
+          }
+          // Media flows both ways on the connection both kept.
+          for (const deadline = Date.now() + 20000; ;) {
+            const mine = (await native.request({ cmd: 'media-stats' })).tracks;
+            const theirs = (await browser.request({ cmd: 'receive-stats', peerId: native.selfId })).inbound;
+            if (mine.some((x) => x.kind === 'video' && x.frames > 0) && theirs.some((x) => x.kind === 'video' && x.framesDecoded > 0)) break;
+            if (Date.now() > deadline) assert.fail(`round ${round}: no video both ways: ${JSON.stringify({ mine, theirs })}`);
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          await transfer(native, browser, round);
+          times.push(performance.now() - started);
+        });
+      }
+      console.log(`[media] glare native ↔ ${BROWSER}: ${times.length} of ${GLARE_ROUNDS[BROWSER]} rounds passed, `
+        + `${Math.round(times.reduce((x, y) => x + y, 0) / Math.max(times.length, 1))} ms a round`);
     });
   });
 }

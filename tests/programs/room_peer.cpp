@@ -215,6 +215,84 @@ struct ProgressCount {
   double last = 0;
 };
 
+#ifdef TRYSTERO_HAVE_CODECS
+// ---------------------------------------------------------------------------------------------
+// A media source of our own (add-stream): a VP8 picture of red, green, blue and white quadrants
+// (as the browser peer's canvas) with a black bar moving along the middle, 15 a second, and an
+// Opus tone of 440 Hz, encoded in real time on a thread of its own until destroyed.
+
+class GeneratedMedia {
+ public:
+  GeneratedMedia(int width, int height)
+      : video_(trystero::LocalTrack::create("video", "VP8")),
+        audio_(trystero::LocalTrack::create("audio", "opus")),
+        encoder_(std::make_shared<trystero::codecs::Vp8Encoder>(
+            trystero::codecs::Vp8Encoder::Settings{.width = width,
+                                                   .height = height,
+                                                   .kilobitsPerSecond = 400,
+                                                   .framesPerSecond = 15})),
+        width_(width),
+        height_(height) {
+    video_->onKeyframeRequest([weak = std::weak_ptr(encoder_)](const std::string&) {
+      if (auto encoder = weak.lock()) encoder->requestKeyframe();
+    });
+    thread_ = std::thread([this] { run(); });
+  }
+  ~GeneratedMedia() {
+    running_ = false;
+    thread_.join();
+  }
+  const std::shared_ptr<trystero::LocalTrack>& video() const { return video_; }
+  const std::shared_ptr<trystero::LocalTrack>& audio() const { return audio_; }
+
+ private:
+  trystero::codecs::I420Picture picture(int tick) const {
+    static constexpr std::uint8_t kQuadrants[4][3] = {
+        {81, 90, 240}, {145, 54, 34}, {41, 240, 110}, {235, 128, 128}};  // BT.601 studio
+    auto p = trystero::codecs::I420Picture::filled(width_, height_, 16, 128, 128);
+    const int cw = (width_ + 1) / 2;
+    for (int row = 0; row < height_; ++row) {
+      for (int col = 0; col < width_; ++col) {
+        const auto& c = kQuadrants[(row >= height_ / 2) * 2 + (col >= width_ / 2)];
+        const bool bar = row >= height_ / 2 - 4 && row < height_ / 2 + 4 &&
+                         col >= (tick * 4) % width_ && col < (tick * 4) % width_ + 8;
+        p.y[static_cast<std::size_t>(row) * width_ + col] = bar ? 16 : c[0];
+        p.u[static_cast<std::size_t>(row / 2) * cw + col / 2] = bar ? 128 : c[1];
+        p.v[static_cast<std::size_t>(row / 2) * cw + col / 2] = bar ? 128 : c[2];
+      }
+    }
+    return p;
+  }
+
+  void run() {
+    trystero::codecs::OpusEncoder opus(1);
+    std::vector<std::int16_t> tone(trystero::codecs::OpusEncoder::kSamplesPerPacket);
+    const auto start = std::chrono::steady_clock::now();
+    for (int tick = 0; running_; ++tick) {  // every 20 ms: a packet of sound, 3 in 10 a picture
+      const auto samples = static_cast<std::uint32_t>(tick) * 960;
+      for (std::size_t i = 0; i < tone.size(); ++i) {
+        tone[i] = static_cast<std::int16_t>(
+            8000 * std::sin(2 * 3.14159265358979 * 440 * (samples + i) / 48000.0));
+      }
+      if (auto packet = opus.encode(tone, samples)) audio_->sendFrame(std::move(*packet));
+      if (tick % 10 == 0 || tick % 10 == 3 || tick % 10 == 7) {
+        const auto rtpTime = static_cast<std::uint32_t>(tick) * 1800;
+        if (auto frame = encoder_->encode(picture(tick), rtpTime))
+          video_->sendFrame(std::move(*frame));
+      }
+      std::this_thread::sleep_until(start + std::chrono::milliseconds(20) * (tick + 1));
+    }
+  }
+
+  std::shared_ptr<trystero::LocalTrack> video_, audio_;
+  std::shared_ptr<trystero::codecs::Vp8Encoder>
+      encoder_;  // the encoding thread's, but for keyframe requests
+  const int width_, height_;
+  std::atomic<bool> running_{true};
+  std::thread thread_;
+};
+#endif
+
 class RoomPeer {
  public:
   RoomPeer(StrategyEntry strategy, std::string name)
@@ -425,6 +503,12 @@ class RoomPeer {
       } else if (cmd == "echo-media") {
         tracks_->echo = true;
         emit(withId({{"event", "echoing"}}, id));
+      } else if (cmd == "add-stream" || cmd == "replace-track" || cmd == "remove-stream") {
+#ifdef TRYSTERO_HAVE_CODECS
+        generatedMedia(cmd, msg, id);
+#else
+        emitError(cmd + " needs room_peer built with trystero_codecs (libvpx, libopus)", id);
+#endif
       } else if (cmd == "media-stats") {
         json list = json::array();
         std::lock_guard lock(tracks_->mutex);
@@ -705,6 +789,48 @@ class RoomPeer {
     return std::nullopt;
   }
 
+#ifdef TRYSTERO_HAVE_CODECS
+  // add-stream {peerId?, meta?, width?, height?}: our generated stream toward the peer (all
+  // peers without one), "stream-added" once its metadata went out. replace-track {peerId?,
+  // width, height}: a new generated video takes the stream's video's place (Room::replaceTrack).
+  // remove-stream {peerId?}.
+  void generatedMedia(const std::string& cmd, const json& msg, const json& id) {
+    trystero::Targets targets;
+    if (msg.contains("peerId")) targets = trystero::Targets(msg["peerId"].get<std::string>());
+    const int width = msg.value("width", 160), height = msg.value("height", 120);
+    if (cmd == "add-stream") {
+      if (!generated_) {
+        generated_ = std::make_shared<GeneratedMedia>(width, height);
+        generatedStream_ = {"native-" + trystero::selfId().substr(0, 8),
+                            {generated_->video(), generated_->audio()}};
+      }
+      trystero::Metadata meta;
+      if (msg.contains("meta")) meta = msg["meta"];
+      room_->addStream(generatedStream_, targets, meta)
+          .then([id, streamId = generatedStream_.id](const trystero::Future<void>& f) {
+            try {
+              f.get();
+              emit(withId({{"event", "stream-added"}, {"streamId", streamId}}, id));
+            } catch (const std::exception& e) {
+              emitError(std::string("add-stream: ") + e.what(), id);
+            }
+          });
+    } else if (!generated_) {
+      emitError(cmd + ": no add-stream before", id);
+    } else if (cmd == "replace-track") {
+      auto replacement = std::make_shared<GeneratedMedia>(width, height);
+      room_->replaceTrack(generated_->video(), replacement->video(), targets);
+      generatedStream_.tracks = {replacement->video(), generated_->audio()};
+      retired_.push_back(generated_);  // its audio is still the stream's
+      generated_ = replacement;
+      emit(withId({{"event", "track-replaced"}, {"width", width}, {"height", height}}, id));
+    } else {
+      room_->removeStream(generatedStream_, targets);
+      emit(withId({{"event", "stream-removed"}}, id));
+    }
+  }
+#endif
+
   static trystero::Targets targetsOf(const json& msg) {
     if (msg.contains("targets") && !msg["targets"].is_null()) {
       return trystero::Targets(msg["targets"].get<std::vector<std::string>>());
@@ -904,6 +1030,12 @@ class RoomPeer {
     std::vector<std::shared_ptr<trystero::LocalTrack>> echoes;  // guarded by mutex
   };
   std::shared_ptr<Tracks> tracks_ = std::make_shared<Tracks>();
+#ifdef TRYSTERO_HAVE_CODECS
+  // add-stream's source and stream (main thread); replaced sources keep running (their audio).
+  std::shared_ptr<GeneratedMedia> generated_;
+  std::vector<std::shared_ptr<GeneratedMedia>> retired_;
+  trystero::LocalStream generatedStream_;
+#endif
   // Network thread only (onPeerJoin): how many greetings went out.
   std::shared_ptr<int> greetings_ = std::make_shared<int>(0);
 

@@ -132,6 +132,7 @@ export class RoomProtocolPeer {
         case 'replace-track': return void this.replaceTrack(msg, id);
         case 'remove-stream': return void this.removeStream(msg, id);
         case 'receive-stats': return void this.receiveStats(msg.peerId, id);
+        case 'video-picture': return this.videoPicture(msg.peerId, id);
         default: return this.error(`unknown command: ${msg.cmd}`, id);
       }
     } catch (e) {
@@ -203,8 +204,12 @@ export class RoomProtocolPeer {
       return this.error(`add-stream: ${e?.message ?? e}`, id);
     }
     const deadline = performance.now() + (msg.timeoutMs ?? 15000);
+    // Settled: our own offer was answered, or (glare) the tracks went onto the peer's sections
+    // in our answer to its offer, and are sent.
+    const sendingAll = () => pc.getTransceivers().filter((t) => stream.getTracks().includes(t.sender.track))
+      .every((t) => t.currentDirection === 'sendrecv' || t.currentDirection === 'sendonly');
     while (performance.now() < deadline) {
-      if (states.includes('have-local-offer') && pc.signalingState === 'stable') break;
+      if (pc.signalingState === 'stable' && (states.includes('have-local-offer') || (states.length > 0 && sendingAll()))) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     pc.removeEventListener('signalingstatechange', onState);
@@ -290,6 +295,31 @@ export class RoomProtocolPeer {
    * peer (inbound-rtp), and what the RTCP of both directions said (remote-outbound-rtp: the
    * sender's reports; remote-inbound-rtp: the peer's receiver reports on what we send).
    */
+  /**
+   * video-picture {peerId} (browsers only): what the page shows of the peer's latest video track:
+   * {width, height, quadrants: [[R, G, B] × 4]}, the mean colour of each quadrant's middle half
+   * (top left, top right, bottom left, bottom right) in the element's current picture.
+   */
+  videoPicture(peerId, id) {
+    const shown = (this.incoming ?? []).filter((x) => x.peerId === peerId && x.track.kind === 'video').at(-1);
+    if (!shown) return this.error(`video-picture: no video from ${peerId}`, id);
+    const { element } = shown;
+    const [width, height] = [element.videoWidth, element.videoHeight];
+    if (!width || !height) return this.out({ event: 'video-picture', id, width, height, quadrants: [] });
+    const canvas = document.createElement('canvas');
+    [canvas.width, canvas.height] = [width, height];
+    const g = canvas.getContext('2d', { willReadFrequently: true });
+    g.drawImage(element, 0, 0);
+    const [qw, qh] = [Math.floor(width / 2), Math.floor(height / 2)];
+    const quadrants = [0, 1, 2, 3].map((q) => {
+      const { data } = g.getImageData((q % 2) * qw + Math.floor(qw / 4), Math.floor(q / 2) * qh + Math.floor(qh / 4), Math.floor(qw / 2), Math.floor(qh / 2));
+      const sum = [0, 0, 0];
+      for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+      return sum.map((x) => Math.round(x / (data.length / 4)));
+    });
+    this.out({ event: 'video-picture', id, width, height, quadrants });
+  }
+
   async receiveStats(peerId, id) {
     if (typeof document === 'undefined') return this.error('receive-stats needs a browser', id);
     const pc = this.room.getPeers()[peerId];
