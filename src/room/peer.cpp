@@ -86,7 +86,10 @@ void Peer::whenOffer(std::function<void(std::optional<rtc::SessionDescription>)>
 
 void Peer::signal(const rtc::SessionDescription& description,
                   std::function<void(std::optional<rtc::SessionDescription>)> f) {
-  if (dead_) return f(std::nullopt);
+  if (dead_) {
+    g_debug("trystero: a description for a connection already ended");
+    return f(std::nullopt);
+  }
   std::weak_ptr<Peer> weak = weak_from_this();
   bool isOffer = description.type == rtc::SdpType::Offer;
   pc_->setRemoteDescription(description, [weak, isOffer, f](const std::string& error) {

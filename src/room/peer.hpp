@@ -48,8 +48,11 @@ class Peer : public std::enable_shared_from_this<Peer> {
   rtc::DataChannel* channel() const { return channel_.get(); }
   // Accept the audio/video the remote offers from now on (see rtc::PeerConnection).
   void receiveMedia(rtc::PeerConnection::MediaHandlers handlers) {
-    if (!dead_) pc_->receiveMedia(std::move(handlers));
+    if (dead_) return;
+    receivesMedia_ = true;
+    pc_->receiveMedia(std::move(handlers));
   }
+  bool receivesMedia() const { return receivesMedia_; }
   bool send(std::span<const std::uint8_t> chunk);
   // The connection, for media we send (nullptr once destroyed).
   rtc::PeerConnection* connection() const { return dead_ ? nullptr : pc_.get(); }
@@ -74,6 +77,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   bool counted_ = false;  // in the process-wide ConnectionBudget
   bool opened_ = false;
   std::int64_t createdMs_ = loop_.nowMs();
+  bool receivesMedia_ = false;
   loop::Timer closeTimer_;  // closeGracefully's patience
   std::shared_ptr<rtc::PeerConnection> pc_;
   std::shared_ptr<rtc::DataChannel> channel_;

@@ -227,10 +227,12 @@ void RoomCore::swapPrimary(const std::string& peerId, const room::Peer* standbyP
   state.reassembler = std::move(promoted.reassembler);
   // Nothing but probes went out on the old primary (it was never heard), so nothing is sent
   // again; a message cut short on it starts over on the new one.
+  redirectSignals(peerId, state, old);
   for (auto& outgoing : state.outgoing) outgoing.next = 0;
   std::erase_if(state.outgoing, [](const Outgoing& o) { return o.probe; });
   attachPrimary(peerId, state.peer);
   heard(peerId);
+  carryMediaOver(peerId, state, old->connection());
   if (!old->isDead() && old->isOpen()) {
     // Kept as a standby: the remote may still send on it.
     Standby demoted;
@@ -344,7 +346,6 @@ void RoomCore::primaryClosed(const std::string& peerId) {
   standby.timer.cancel();
   auto dead = std::move(state.peer);
   state.peer = std::move(standby.peer);
-  endRemoteTracks(state);
   // Partial messages that came on the dead connection can never complete (their sender does
   // not go on elsewhere); those on the promoted one are kept.
   state.reassembler = std::move(standby.reassembler);
@@ -357,6 +358,7 @@ void RoomCore::primaryClosed(const std::string& peerId) {
   // which clears its pending state. The sender's progress callback starts over for it.
   // Messages completed on the dead connection are sent again (first, in their order) only if
   // it died young; else they are not: the remote was using it.
+  redirectSignals(peerId, state, nullptr);
   for (auto& outgoing : state.outgoing) outgoing.next = 0;
   if (state.young) {
     auto again = std::move(state.sentYoung);
@@ -366,6 +368,7 @@ void RoomCore::primaryClosed(const std::string& peerId) {
                           std::make_move_iterator(again.end()));
   }
   attachPrimary(peerId, state.peer);
+  carryMediaOver(peerId, state, nullptr);
   // A ping may have gone out on the dead connection: ask again (the first pong answers all).
   if (!state.pongs.empty()) sendInternal(kPing, peerId);
   pump(peerId);
@@ -385,7 +388,8 @@ void RoomCore::dropPrimaryForTest(const std::string& peerId) {
 
 Future<void> RoomCore::send(const std::string& type, Payload data, const Targets& targets,
                             Metadata meta,
-                            std::function<void(double, const std::string&)> onProgress) {
+                            std::function<void(double, const std::string&)> onProgress,
+                            bool onConnection) {
   auto job = std::make_shared<SendJob>();
   job->onProgress = std::move(onProgress);
   auto future = job->promise.future();
@@ -438,7 +442,8 @@ Future<void> RoomCore::send(const std::string& type, Payload data, const Targets
     return future;
   }
   for (const auto& id : ids) {
-    peers_[id].outgoing.push_back({encoder, 0, job});
+    auto& state = peers_[id];
+    state.outgoing.push_back({encoder, 0, job, false, onConnection ? state.peer.get() : nullptr});
     pump(id);
   }
   return future;
@@ -463,6 +468,11 @@ void RoomCore::pump(const std::string& peerId) {
     }
     Outgoing current = std::move(*pick);
     state.outgoing.erase(pick);
+    if (current.connection && current.connection != state.peer.get()) {
+      // Belongs to a connection that is not the primary any more (redirectSignals missed it).
+      if (current.job && --current.job->remaining == 0) current.job->promise.resolve();
+      continue;
+    }
     current.encoder->writeChunk(current.next, scratch_);
     if (!state.peer->send(scratch_)) {
       state.outgoing.push_front(std::move(current));
@@ -476,7 +486,7 @@ void RoomCore::pump(const std::string& peerId) {
     auto job = current.job;
     if (!done) {
       state.outgoing.push_back(std::move(current));
-    } else if (state.young && !current.probe) {
+    } else if (state.young && !current.probe && !current.connection) {
       state.sentYoung.push_back({current.encoder, 0, nullptr});
     }
     if (!job) continue;  // sent again after a promotion
@@ -651,16 +661,15 @@ std::string mediaSummary(const std::string& sdp) {
 // as {type, sdp} JSON on @_signal, and our answer goes back the same way (media.md). Until media
 // lands the answer rejects the audio and video sections, so that the remote's connection returns
 // to a stable state and the data channel carries on.
+// Every connection to the peer negotiates on its own, standbys included: while the two sides
+// sort out which one they keep, the remote's primary may be our standby, and an offer it makes
+// there is answered there (perfect negotiation per connection, as between two browsers).
 void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
                            const room::Message& message) {
   auto it = peers_.find(peerId);
-  // Only on the connection every send goes to: the answer must travel back on the one the offer
-  // came on.
-  if (it == peers_.end() || it->second.peer.get() != from) {
-    g_debug("trystero: %s: a renegotiation on a connection other than the one in use: dropped",
-            peerId.c_str());
-    return;
-  }
+  if (it == peers_.end()) return;
+  auto connection = connectionFrom(it->second, from);
+  if (!connection) return;
   if (message.kind != room::PayloadKind::kJson) return;
   auto signal = util::parseJsonBounded(crypto::textDecode(message.bytes));
   if (!signal.is_object() || !signal.contains("type") || !signal["type"].is_string() ||
@@ -668,63 +677,126 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
     ++stats_.droppedTransmissions;
     return;
   }
-  auto peer = it->second.peer;
   const auto& type = signal["type"].get_ref<const std::string&>();
-  g_debug("trystero: %s: %s on @_signal: %s", peerId.c_str(), type.c_str(),
+  g_debug("trystero: %s: %s on @_signal%s: %s", peerId.c_str(), type.c_str(),
+          connection == it->second.peer ? "" : " of a standby",
           mediaSummary(signal["sdp"].get_ref<const std::string&>()).c_str());
   if (type == "answer") {
     // To an offer of ours (media we send); a stale one is refused by the connection.
-    peer->signal({rtc::SdpType::Answer, signal["sdp"].get<std::string>()}, [](auto) {});
+    connection->signal({rtc::SdpType::Answer, signal["sdp"].get<std::string>()}, [](auto) {});
     return;
   }
   if (type != "offer") return;
-  if (onPeerTrack_ || onPeerStream_) receiveMediaFrom(peerId, it->second);
+  if (onPeerTrack_ || onPeerStream_) receiveMediaOn(peerId, connection);
   std::weak_ptr<RoomCore> weak = weak_from_this();
   rtc::SessionDescription offer{rtc::SdpType::Offer, signal["sdp"].get<std::string>()};
-  peer->signal(offer, [weak, peerId, weakPeer = std::weak_ptr(peer)](auto answer) {
-    auto self = weak.lock();
-    auto current = weakPeer.lock();
-    if (!self || !current || !answer) return;
-    auto it = self->peers_.find(peerId);
-    if (it == self->peers_.end() || it->second.peer != current) return;
-    g_debug("trystero: %s: our answer: %s", peerId.c_str(), mediaSummary(answer->sdp).c_str());
-    self->send(kSignal, Payload(nlohmann::json{{"type", "answer"}, {"sdp", answer->sdp}}),
-               Targets(peerId), std::nullopt, {});
+  connection->signal(
+      offer, [weak, peerId, weakConnection = std::weak_ptr(connection)](auto answer) {
+        auto self = weak.lock();
+        auto current = weakConnection.lock();
+        if (!answer) g_debug("trystero: %s: its offer is not answered", peerId.c_str());
+        if (!self || !current || !answer) return;
+        g_debug("trystero: %s: our answer: %s", peerId.c_str(), mediaSummary(answer->sdp).c_str());
+        self->signalOn(peerId, current, "answer", answer->sdp);
+      });
+}
+
+std::shared_ptr<room::Peer> RoomCore::connectionFrom(const PeerState& state,
+                                                     const room::Peer* from) {
+  if (state.peer.get() == from) return state.peer;
+  for (const auto& standby : state.standbys) {
+    if (standby.peer.get() == from) return standby.peer;
+  }
+  return nullptr;
+}
+
+void RoomCore::signalOn(const std::string& peerId, const std::shared_ptr<room::Peer>& connection,
+                        const std::string& type, const std::string& sdp) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end()) return;
+  if (!connectionFrom(it->second, connection.get())) return;  // gone meanwhile
+  auto text = encodeJson(nlohmann::json{{"type", type}, {"sdp", sdp}});
+  auto& nonce = actions_[kSignal].nonce;
+  auto encoder =
+      std::make_shared<room::ChunkEncoder>(kSignal, nonce, room::PayloadKind::kJson,
+                                           std::vector<std::uint8_t>(text.begin(), text.end()));
+  nonce = static_cast<std::uint8_t>(nonce + 1);
+  // On the primary, queued in order after the @_stream/@_track metadata before it.
+  if (connection == it->second.peer) {
+    it->second.outgoing.push_back({encoder, 0, nullptr, false, connection.get()});
+    pump(peerId);
+    return;
+  }
+  // A standby has no queue (nothing else is sent on it): the few chunks of a description go
+  // straight into its channel's buffer.
+  if (!sendWhole(*connection, *encoder)) {
+    g_debug("trystero: %s: a %s on a standby could not be sent", peerId.c_str(), type.c_str());
+  }
+}
+
+bool RoomCore::sendWhole(room::Peer& connection, const room::ChunkEncoder& encoder) {
+  for (std::size_t i = 0; i < encoder.chunkCount(); ++i) {
+    if (!connection.send(encoder.chunk(i))) return false;
+  }
+  return true;
+}
+
+void RoomCore::redirectSignals(const std::string& peerId, PeerState& state,
+                               const std::shared_ptr<room::Peer>& formerPrimary) {
+  std::erase_if(state.outgoing, [&](const Outgoing& outgoing) {
+    if (!outgoing.connection || outgoing.connection == state.peer.get()) return false;
+    auto standby = connectionFrom(state, outgoing.connection);
+    if (!standby && formerPrimary && formerPrimary.get() == outgoing.connection &&
+        !formerPrimary->isDead()) {
+      standby = formerPrimary;
+    }
+    if (standby && outgoing.next == 0 && !sendWhole(*standby, *outgoing.encoder)) {
+      g_debug("trystero: %s: a description for a standby could not be sent", peerId.c_str());
+    }
+    // Media metadata whose connection died is sent again with its tracks (carryMediaOver).
+    if (outgoing.job && --outgoing.job->remaining == 0) outgoing.job->promise.resolve();
+    return true;
   });
 }
 
-// The primary connection to a peer accepts the peer's audio and video from now on; its packets
-// reach the track of their section.
-void RoomCore::receiveMediaFrom(const std::string& peerId, PeerState& state) {
-  if (state.receivingMedia) return;
-  state.receivingMedia = true;
+void RoomCore::receiveMediaOn(const std::string& peerId,
+                              const std::shared_ptr<room::Peer>& connection) {
+  if (connection->receivesMedia()) return;
   std::weak_ptr<RoomCore> weak = weak_from_this();
-  rtc::PeerConnection::MediaHandlers handlers;
-  handlers.section = [weak, peerId](const rtc::PeerConnection::RemoteMedia& media) {
-    if (auto self = weak.lock()) self->remoteTrack(peerId, media);
+  // Routed only while the connection is the primary: a standby's mids may be the primary's too.
+  auto tracksOf = [weak, peerId, source = connection.get()](
+                      const std::string& mid) -> std::shared_ptr<RemoteTrack::State>* {
+    auto self = weak.lock();
+    if (!self) return nullptr;
+    auto it = self->peers_.find(peerId);
+    if (it == self->peers_.end() || it->second.peer.get() != source) return nullptr;
+    auto track = it->second.tracks.find(mid);
+    return track == it->second.tracks.end() ? nullptr : &track->second;
   };
-  handlers.rtp = [weak, peerId](const std::string& mid, std::span<const std::uint8_t> packet) {
+  rtc::PeerConnection::MediaHandlers handlers;
+  handlers.section = [weak, peerId,
+                      source = connection.get()](const rtc::PeerConnection::RemoteMedia& media) {
     auto self = weak.lock();
     if (!self) return;
     auto it = self->peers_.find(peerId);
-    if (it == self->peers_.end()) return;
-    auto track = it->second.tracks.find(mid);
-    if (track == it->second.tracks.end()) return;
-    auto state = track->second;  // the frame handler may leave the room
+    if (it != self->peers_.end() && it->second.peer.get() == source) {
+      self->remoteTrack(peerId, media);
+    }
+  };
+  handlers.rtp = [tracksOf](const std::string& mid, std::span<const std::uint8_t> packet) {
+    auto* track = tracksOf(mid);
+    if (!track) return;
+    auto state = *track;  // the frame handler may leave the room
     state->push(packet);
   };
-  handlers.ended = [weak, peerId](const std::string& mid) {
-    auto self = weak.lock();
-    if (!self) return;
-    auto it = self->peers_.find(peerId);
-    if (it == self->peers_.end()) return;
-    auto track = it->second.tracks.find(mid);
-    if (track == it->second.tracks.end()) return;
-    auto state = std::move(track->second);
-    it->second.tracks.erase(track);
+  handlers.ended = [tracksOf, weak, peerId](const std::string& mid) {
+    auto* track = tracksOf(mid);
+    if (!track) return;
+    auto state = std::move(*track);
+    if (auto self = weak.lock()) self->peers_[peerId].tracks.erase(mid);
     state->end();
   };
-  state.peer->receiveMedia(std::move(handlers));
+  connection->receiveMedia(std::move(handlers));
 }
 
 // A track the peer sends: onPeerTrack, then onPeerStream, with the pending metadata (JS order).
@@ -782,7 +854,7 @@ Future<void> RoomCore::sendMediaMeta(const std::string& type, const std::vector<
                                      const Metadata& meta) {
   if (meta && !ids.empty()) {
     Payload payload = meta->is_string() ? Payload(meta->get<std::string>()) : Payload(*meta);
-    return send(type, std::move(payload), Targets(ids), std::nullopt, {});
+    return send(type, std::move(payload), Targets(ids), std::nullopt, {}, /*onConnection=*/true);
   }
   Promise<void> done;
   done.resolve();
@@ -794,21 +866,64 @@ Future<void> RoomCore::addTracks(const std::vector<std::shared_ptr<LocalTrack::S
                                  const Metadata& meta, bool asStream) {
   auto ids = presentPeers(targets);
   auto metaSent = sendMediaMeta(asStream ? kStream : kTrack, ids, meta);
-  for (const auto& id : ids) {
-    auto& state = peers_[id];
-    auto* pc = connectionOf(state);
-    if (!pc) continue;
-    sendMediaTo(id, state);
-    for (const auto& track : tracks) {
-      const bool already = std::any_of(state.localTracks.begin(), state.localTracks.end(),
-                                       [&](const auto& entry) { return entry.second == track; });
-      if (already) continue;
-      auto mid = pc->addLocalMedia({track->kind, track->codec, streamId, track->id});
-      state.localTracks[mid] = track;
-      track->bindings.push_back({weak_from_this(), id, mid});
+  for (const auto& id : ids) attachLocalTracks(id, peers_[id], tracks, streamId, asStream, meta);
+  return metaSent;
+}
+
+void RoomCore::attachLocalTracks(const std::string& peerId, PeerState& state,
+                                 const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
+                                 const std::string& streamId, bool asStream, const Metadata& meta) {
+  auto* pc = connectionOf(state);
+  if (!pc) return;
+  sendMediaTo(peerId, state);
+  for (const auto& track : tracks) {
+    const bool already =
+        std::any_of(state.localTracks.begin(), state.localTracks.end(),
+                    [&](const auto& entry) { return entry.second.track == track; });
+    if (already) continue;
+    auto mid = pc->addLocalMedia({track->kind, track->codec, streamId, track->id});
+    state.localTracks[mid] = {track, streamId, asStream, meta};
+    track->bindings.push_back({weak_from_this(), peerId, mid});
+  }
+}
+
+// The new primary is a connection the peer has had all along: its tracks there are new (the ones
+// on the old primary ended), and ours are offered on it again, each after its metadata, as to a
+// peer that just joined, so that a stream added while the connections were being sorted out (in
+// onPeerJoin, say) is not lost with the connection the peer dropped.
+void RoomCore::carryMediaOver(const std::string& peerId, PeerState& state,
+                              rtc::PeerConnection* previous) {
+  endRemoteTracks(state);
+  state.sendingMedia = false;
+  auto sends = std::move(state.localTracks);
+  state.localTracks.clear();
+  // One group per addStream / addTrack call, in the order of the sections they had.
+  std::vector<std::pair<LocalSend, std::vector<std::shared_ptr<LocalTrack::State>>>> groups;
+  for (auto& [mid, send] : sends) {
+    // The old connection lives on as a standby the remote does not use: its sections stop.
+    if (previous) previous->removeLocalMedia(mid);
+    std::erase_if(send.track->bindings, [&](const LocalTrack::State::Binding& binding) {
+      return binding.peerId == peerId && binding.mid == mid && binding.core.lock().get() == this;
+    });
+    auto group = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
+      return send.asStream && g.first.asStream && g.first.streamId == send.streamId;
+    });
+    if (group == groups.end()) {
+      groups.push_back({send, {send.track}});
+    } else {
+      group->second.push_back(send.track);
     }
   }
-  return metaSent;
+  if (!groups.empty()) {
+    g_debug("trystero: %s: %zu of our tracks offered again on the new primary", peerId.c_str(),
+            sends.size());
+  }
+  for (const auto& [send, tracks] : groups) {
+    sendMediaMeta(send.asStream ? kStream : kTrack, {peerId}, send.meta);
+    attachLocalTracks(peerId, state, tracks, send.streamId, send.asStream, send.meta);
+  }
+  // What the peer already sends on the new primary (last: onPeerTrack runs user code).
+  if (auto* pc = connectionOf(state); pc && state.peer->receivesMedia()) pc->announceMediaAgain();
 }
 
 Future<void> RoomCore::replaceTrack(const std::shared_ptr<LocalTrack::State>& from,
@@ -823,8 +938,8 @@ Future<void> RoomCore::replaceTrack(const std::shared_ptr<LocalTrack::State>& fr
     auto* pc = connectionOf(state);
     for (auto& entry : state.localTracks) {
       const auto& mid = entry.first;
-      if (entry.second != from || from == to) continue;
-      entry.second = to;
+      if (entry.second.track != from || from == to) continue;
+      entry.second.track = to;
       std::erase_if(from->bindings, [&](const LocalTrack::State::Binding& binding) {
         return binding.peerId == id && binding.mid == mid && binding.core.lock().get() == this;
       });
@@ -849,7 +964,7 @@ void RoomCore::removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>
     }
     auto* pc = connectionOf(state);
     for (auto entry = state.localTracks.begin(); entry != state.localTracks.end();) {
-      if (std::find(tracks.begin(), tracks.end(), entry->second) == tracks.end()) {
+      if (std::find(tracks.begin(), tracks.end(), entry->second.track) == tracks.end()) {
         ++entry;
         continue;
       }
@@ -886,7 +1001,7 @@ void RoomCore::sendMediaTo(const std::string& peerId, PeerState& state) {
     if (it == self->peers_.end()) return;
     auto track = it->second.localTracks.find(mid);
     if (track == it->second.localTracks.end()) return;
-    auto state = track->second;  // the handler may remove the track
+    auto state = track->second.track;  // the handler may remove the track
     state->keyframeRequested(peerId);
   });
 }
@@ -894,9 +1009,12 @@ void RoomCore::sendMediaTo(const std::string& peerId, PeerState& state) {
 void RoomCore::offerMedia(const std::string& peerId, const std::weak_ptr<room::Peer>& weakPeer) {
   auto peer = weakPeer.lock();
   auto it = peers_.find(peerId);
-  if (!peer || it == peers_.end() || it->second.peer != peer || !peer->connection()) return;
+  if (!peer || it == peers_.end() || !peer->connection()) return;
+  // The primary, or a former one whose sections stopped when it was demoted.
+  auto connection = connectionFrom(it->second, peer.get());
+  if (!connection) return;
   // Our sections are offered both ways when we take media, so that the peer can send on them.
-  if (onPeerTrack_ || onPeerStream_) receiveMediaFrom(peerId, it->second);
+  if (onPeerTrack_ || onPeerStream_) receiveMediaOn(peerId, connection);
   std::weak_ptr<RoomCore> weak = weak_from_this();
   peer->connection()->createOffer([weak, peerId, weakPeer](auto offer, const std::string& error) {
     auto self = weak.lock();
@@ -906,11 +1024,8 @@ void RoomCore::offerMedia(const std::string& peerId, const std::weak_ptr<room::P
       return;
     }
     if (!self || !current) return;
-    auto it = self->peers_.find(peerId);
-    if (it == self->peers_.end() || it->second.peer != current) return;
     g_debug("trystero: %s: our offer: %s", peerId.c_str(), mediaSummary(offer->sdp).c_str());
-    self->send(kSignal, Payload(nlohmann::json{{"type", "offer"}, {"sdp", offer->sdp}}),
-               Targets(peerId), std::nullopt, {});
+    self->signalOn(peerId, current, "offer", offer->sdp);
   });
 }
 

@@ -42,6 +42,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -91,8 +92,11 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
 
   // Everything below runs on the loop thread.
   void registerAction(const std::string& type);
+  // onConnection: the message belongs to the primary connection it was queued for (media
+  // metadata, which must travel with the descriptions that follow it).
   Future<void> send(const std::string& type, Payload data, const Targets& targets, Metadata meta,
-                    std::function<void(double, const std::string&)> onProgress);
+                    std::function<void(double, const std::string&)> onProgress,
+                    bool onConnection = false);
   void setReceiver(const std::string& type, ReceiveHandler handler);
   void setProgress(const std::string& type, ProgressHandler handler);
   void setOnPeerJoin(std::function<void(const std::string&)> f) { onPeerJoin_ = std::move(f); }
@@ -135,12 +139,20 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::size_t next = 0;
     std::shared_ptr<struct SendJob> job;
     bool probe = false;  // a @_ping asking whether the remote reads this connection
+    // A description for one connection (@_signal): it goes on that one only.
+    const room::Peer* connection = nullptr;
   };
   // A further connection to a connected peer, with its own reassembly state.
   struct Standby {
     std::shared_ptr<room::Peer> peer;
     room::Reassembler reassembler;
     loop::Timer timer;  // its end (grace or fallback)
+  };
+  struct LocalSend {
+    std::shared_ptr<LocalTrack::State> track;
+    std::string streamId;
+    bool asStream = false;  // added by addStream (metadata as @_stream), else by addTrack
+    Metadata meta;
   };
   struct PeerState {
     std::shared_ptr<room::Peer> peer;  // the primary: every send goes here
@@ -163,11 +175,11 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::vector<std::pair<Promise<double>, std::int64_t>> pongs;  // (promise, start in us)
     bool pumping = false;
     // Media the peer sends on the primary: its tracks by mid, once accepted.
-    bool receivingMedia = false;
     std::map<std::string, std::shared_ptr<RemoteTrack::State>> tracks;
-    // Media we send on the primary: our tracks by mid.
+    // Media we send on the primary: our tracks by mid, with how they were added (a promoted
+    // standby offers them again).
     bool sendingMedia = false;
-    std::map<std::string, std::shared_ptr<LocalTrack::State>> localTracks;
+    std::map<std::string, LocalSend> localTracks;
   };
 
   RoomCore(loop::Loop& loop, std::string selfId, std::string appId, std::string roomId)
@@ -181,13 +193,32 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   void handleInternal(const std::string& peerId, const room::Peer* from,
                       const room::Message& message);
   void renegotiate(const std::string& peerId, const room::Peer* from, const room::Message& message);
-  void receiveMediaFrom(const std::string& peerId, PeerState& state);
+  // The connection (primary or standby) a message came on; null if it is neither.
+  static std::shared_ptr<room::Peer> connectionFrom(const PeerState& state, const room::Peer* from);
+  // A connection accepts the peer's audio and video from now on; what comes on it reaches our
+  // tracks while it is the primary.
+  void receiveMediaOn(const std::string& peerId, const std::shared_ptr<room::Peer>& connection);
+  // An offer or answer for that connection, sent on it.
+  void signalOn(const std::string& peerId, const std::shared_ptr<room::Peer>& connection,
+                const std::string& type, const std::string& sdp);
   std::vector<std::string> presentPeers(const Targets& targets) const;
   void endRemoteTracks(PeerState& state);
   Future<void> sendMediaMeta(const std::string& type, const std::vector<std::string>& ids,
                              const Metadata& meta);
   void remoteTrack(const std::string& peerId, const rtc::PeerConnection::RemoteMedia& media);
   void sendMediaTo(const std::string& peerId, PeerState& state);
+  // Puts tracks on the primary's connection (no metadata: the caller sends it first).
+  void attachLocalTracks(const std::string& peerId, PeerState& state,
+                         const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
+                         const std::string& streamId, bool asStream, const Metadata& meta);
+  // A standby became the primary: the peer's tracks on the old one ended, ours go again.
+  // The primary changed: descriptions queued for another connection go there if it lives on as
+  // a standby, else nowhere.
+  void redirectSignals(const std::string& peerId, PeerState& state,
+                       const std::shared_ptr<room::Peer>& formerPrimary);
+  static bool sendWhole(room::Peer& connection, const room::ChunkEncoder& encoder);
+  // previous: the old primary when it lives on as a standby.
+  void carryMediaOver(const std::string& peerId, PeerState& state, rtc::PeerConnection* previous);
   // The primary's connection, for media; nullptr when there is none (or it is destroyed).
   static rtc::PeerConnection* connectionOf(const PeerState& state) {
     return state.peer ? state.peer->connection() : nullptr;

@@ -1077,6 +1077,11 @@ void PeerConnection::receiveMedia(MediaHandlers handlers) {
   impl_->receivesMedia = true;
 }
 
+void PeerConnection::announceMediaAgain() {
+  impl_->announcedMedia.clear();
+  impl_->announceMedia();
+}
+
 std::string PeerConnection::addLocalMedia(const LocalMedia& media) {
   auto& impl = *impl_;
   // Random, so that mids the two sides pick while offering at the same moment never collide

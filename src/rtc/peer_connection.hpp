@@ -107,6 +107,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   // From now on audio/video sections of offers are accepted (recvonly, Opus/VP8/H.264) and their
   // packets handed up, instead of rejected. Loop thread.
   void receiveMedia(MediaHandlers handlers);
+  // Tells `section` again of every section the peer sends on (for a receiver that ignored them
+  // until now). Loop thread.
+  void announceMediaAgain();
   // Asks the peer for a keyframe on a section it sends us (RTCP PLI). False when nothing is
   // known to arrive there yet.
   bool requestKeyframe(const std::string& mid);

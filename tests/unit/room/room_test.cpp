@@ -861,3 +861,116 @@ TEST_F(RoomTest, ReplaceTrackSendsTheNewTracksFramesOnTheSameSection) {
   inbox.held[0]->onEnded([&] { ranAtOnce = true; });
   EXPECT_TRUE(ranAtOnce);
 }
+
+// Streams both ways, then the primary dies: the standby takes over on both sides, each side's
+// tracks from the other end with the old connection and come again on the new one, announced
+// with their metadata as before, and frames flow on them. Nobody sees the other leave.
+TEST_F(StandbyTest, StreamsGoOnOnThePromotedStandby) {
+  auto a = joinNew(standbyTiming(1, 300ms, 9000ms));
+  auto b = joinNew(standbyTiming(1, 300ms, 9000ms));
+  MediaInbox aInbox, bInbox;
+  aInbox.listen(*a);
+  bInbox.listen(*b);
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }));
+  std::string aId = identities[0].id, bId = identities[1].id;
+  auto aVideo = LocalTrack::create("video", "VP8");
+  auto aAudio = LocalTrack::create("audio", "opus");
+  auto bAudio = LocalTrack::create("audio", "opus");
+  a->addStream({"from-a", {aVideo, aAudio}}, bId, nlohmann::json{{"from", "a"}});
+  b->addTrack(bAudio, {"from-b", {}}, aId, nlohmann::json("b's track"));
+  ASSERT_TRUE(eventually([&] { return bInbox.trackCount() == 2 && aInbox.trackCount() == 1; }));
+
+  // Frames go until `want` of each kind have arrived (frames pushed before a section is
+  // negotiated go nowhere).
+  std::uint32_t clock = 0;
+  auto flowUntil = [&](std::size_t want) {
+    return eventually(
+        [&] {
+          clock += 3000;
+          aVideo->sendFrame(pattern(1200, 0x10, clock));
+          aAudio->sendFrame(pattern(80, 0x78, clock));
+          bAudio->sendFrame(pattern(90, 0x70, clock));
+          return bInbox.frameCount("video") >= want && bInbox.frameCount("audio") >= want &&
+                 aInbox.frameCount("audio") >= want;
+        },
+        15s);
+  };
+  ASSERT_TRUE(flowUntil(3));
+
+  auto aCore = core(0);
+  loop::Loop::shared().post([aCore, bId] { aCore->dropPrimaryForTest(bId); });
+  ASSERT_TRUE(eventually([&] { return bInbox.trackCount() == 4 && aInbox.trackCount() == 2; }, 15s))
+      << bInbox.trackCount() << " " << aInbox.trackCount();
+  auto sorted = [](std::vector<std::string> kinds) {
+    std::sort(kinds.begin(), kinds.end());
+    return kinds;
+  };
+  ASSERT_TRUE(eventually([&] { return bInbox.endedKinds().size() == 2; }));
+  EXPECT_EQ(sorted(bInbox.endedKinds()), (std::vector<std::string>{"audio", "video"}));
+  EXPECT_EQ(aInbox.endedKinds(), std::vector<std::string>{"audio"});
+  const auto before = std::max(bInbox.frameCount("video"), aInbox.frameCount("audio"));
+  ASSERT_TRUE(flowUntil(before + 5));
+  {
+    std::lock_guard lock(bInbox.mutex);
+    EXPECT_EQ(bInbox.streams.size(), 4u);
+    EXPECT_EQ(bInbox.streams[2],
+              std::make_pair(std::string("from-a"), Metadata(nlohmann::json{{"from", "a"}})));
+    EXPECT_EQ(bInbox.tracks[2].second, Metadata());
+    EXPECT_FALSE(bInbox.held[2]->ended());
+    EXPECT_FALSE(bInbox.held[3]->ended());
+    EXPECT_EQ(bInbox.frames["video"].back().data, pattern(1200, 0x10, 0).data);
+  }
+  {
+    std::lock_guard lock(aInbox.mutex);
+    EXPECT_EQ(aInbox.tracks[1].second, Metadata(nlohmann::json("b's track")));
+    EXPECT_EQ(aInbox.frames["audio"].back().data, pattern(90, 0x70, 0).data);
+  }
+  EXPECT_EQ(connections(0, 1), 1u);
+  exchange(a, b);
+  EXPECT_EQ(events[0].leaveCount(), 0u);
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+}
+
+// Both add a stream while each still sends on a different connection (each one's offer arrives
+// on what the other holds as a standby): the offers wait there, and when the two converge on
+// one connection both streams arrive, with their metadata, and carry frames.
+TEST_F(StandbyTest, StreamsAddedWhileThePicksDifferArriveOnceTheyConverge) {
+  auto a = joinNew(standbyTiming(1, 1000ms, 2000ms));
+  auto b = joinNew(standbyTiming(0, 1000ms, 2000ms));
+  MediaInbox aInbox, bInbox;
+  aInbox.listen(*a);
+  bInbox.listen(*b);
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }, 5s));
+  auto aVideo = LocalTrack::create("video", "VP8");
+  auto bVideo = LocalTrack::create("video", "VP8");
+  a->addStream({"from-a", {aVideo}}, identities[1].id, nlohmann::json("a"));
+  b->addStream({"from-b", {bVideo}}, identities[0].id, nlohmann::json("b"));
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        clock += 3000;
+        aVideo->sendFrame(pattern(700, 0x10, clock));
+        bVideo->sendFrame(pattern(900, 0x20, clock));
+        return aInbox.frameCount("video") >= 5 && bInbox.frameCount("video") >= 5;
+      },
+      20s))
+      << aInbox.frameCount("video") << " " << bInbox.frameCount("video");
+  for (auto [inbox, stream, meta] :
+       {std::tuple{&aInbox, "from-b", "b"}, std::tuple{&bInbox, "from-a", "a"}}) {
+    std::lock_guard lock(inbox->mutex);
+    ASSERT_FALSE(inbox->streams.empty());
+    EXPECT_EQ(inbox->streams.front(),
+              std::make_pair(std::string(stream), Metadata(nlohmann::json(meta))));
+    EXPECT_FALSE(inbox->held.back()->ended());
+  }
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 1 && connections(1, 0) == 1; }, 10s));
+  exchange(a, b);
+  EXPECT_EQ(events[0].leaveCount(), 0u);
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+}
