@@ -345,6 +345,56 @@ for (const BROWSER of ['chromium', 'firefox']) {
         + `16 MiB action during video (frames ${afterTransfer.framesDecoded} decoded by then); replaceTrack shows 320x240`);
     });
 
+    // addTrack / removeTrack after join, each way: the receiver gets onPeerTrack with the track's
+    // metadata (@_track) and decodes the picture; removeTrack ends (native) or mutes/ends (browser)
+    // the receiver's track; the data channel carries on.
+    test(`addTrack and removeTrack both ways with ${BROWSER}`, { timeout: 3 * 60000 }, async (t) => {
+      const peers = await meetingPeers(t, shared, ['native', BROWSER], 'tracks');
+      if (!peers) return;
+      const [native, browser] = peers;
+      const fromNative = (o) => o.peerId === native.selfId;
+      const fromBrowser = (o) => o.peerId === browser.selfId;
+
+      const added = await browser.request({ cmd: 'add-track', peerId: native.selfId, meta: { track: 'browser' } }, 30000);
+      assert.equal(added.event, 'track-added', JSON.stringify(added));
+      assert.equal(added.signalingState, 'stable', JSON.stringify(added));
+      assert.deepEqual(added.sendersAdded, ['video'], JSON.stringify(added));
+      const track = await native.waitEvent('peer-track', 15000, fromBrowser, 'onPeerTrack for the browser\'s track');
+      assert.equal(track.kind, 'video');
+      assert.deepEqual(track.meta, { track: 'browser' }, 'the track metadata on onPeerTrack');
+      let picture;
+      for (const deadline = Date.now() + 20000; ;) {
+        const [mine] = (await native.request({ cmd: 'media-stats' })).tracks;
+        picture = mine?.decoded;
+        if (picture?.frames >= 5) break;
+        if (Date.now() > deadline) assert.fail(`the browser's track is not decoded: ${JSON.stringify(mine)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      picture.quadrants.forEach((yuv, q) => yuv.forEach((value, i) => assert.ok(Math.abs(value - KNOWN_QUADRANTS[BROWSER][q][i]) <= 24,
+        `quadrant ${q} is ${JSON.stringify(yuv)}: ${JSON.stringify(picture)}`)));
+
+      const nativeAdded = await native.request({ cmd: 'add-track', peerId: browser.selfId, meta: { track: 'native' } }, 30000);
+      assert.equal(nativeAdded.event, 'track-added', JSON.stringify(nativeAdded));
+      const theirs = await browser.waitEvent('peer-track', 20000, fromNative, 'onPeerTrack for the native track');
+      assert.equal(theirs.kind, 'video');
+      assert.deepEqual(theirs.meta, { track: 'native' }, 'the track metadata on onPeerTrack');
+      assert.equal(theirs.streamId, nativeAdded.streamId);
+      const shown = await waitForNativePicture(browser, native, 160, 120);
+
+      const removed = await browser.request({ cmd: 'remove-track', peerId: native.selfId });
+      assert.equal(removed.event, 'track-removed', JSON.stringify(removed));
+      const ended = await native.waitEvent('track-ended', 20000, fromBrowser, 'the native track from the browser ends');
+      assert.equal(ended.kind, 'video');
+      const nativeRemoved = await native.request({ cmd: 'remove-track', peerId: browser.selfId });
+      assert.equal(nativeRemoved.event, 'track-removed', JSON.stringify(nativeRemoved));
+      await browser.waitFor((o) => fromNative(o) && (o.event === 'track-muted' || o.event === 'track-ended'), 20000, 'the browser\'s track from native muted or ended');
+      await transfer(browser, native, 41);
+      await transfer(native, browser, 42);
+      assert.equal(browser.seen((o) => o.event === 'peer-leave').length + native.seen((o) => o.event === 'peer-leave').length, 0);
+      console.log(`[media] addTrack/removeTrack with ${BROWSER}: native decoded ${picture.frames} frames of the browser's track, `
+        + `${BROWSER} shows ${JSON.stringify(shown.quadrants)}; both removed tracks stopped`);
+    });
+
     // trystero's own test: both sides addStream at the same moment, each must receive the other's
     // stream. In fresh rooms, GLARE_ROUNDS times.
     test(`glare: the native peer and ${BROWSER} add streams at the same moment, ${GLARE_ROUNDS[BROWSER]} times`, { timeout: 10 * 60000 }, async (t) => {

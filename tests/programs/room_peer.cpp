@@ -503,7 +503,8 @@ class RoomPeer {
       } else if (cmd == "echo-media") {
         tracks_->echo = true;
         emit(withId({{"event", "echoing"}}, id));
-      } else if (cmd == "add-stream" || cmd == "replace-track" || cmd == "remove-stream") {
+      } else if (cmd == "add-stream" || cmd == "replace-track" || cmd == "remove-stream" ||
+                 cmd == "add-track" || cmd == "remove-track") {
 #ifdef TRYSTERO_HAVE_CODECS
         generatedMedia(cmd, msg, id);
 #else
@@ -793,19 +794,41 @@ class RoomPeer {
   // add-stream {peerId?, meta?, width?, height?}: our generated stream toward the peer (all
   // peers without one), "stream-added" once its metadata went out. replace-track {peerId?,
   // width, height}: a new generated video takes the stream's video's place (Room::replaceTrack).
-  // remove-stream {peerId?}.
+  // remove-stream {peerId?}. add-track {peerId?, meta?, width?, height?} / remove-track {peerId?}:
+  // a generated video of its own with Room::addTrack / removeTrack.
   void generatedMedia(const std::string& cmd, const json& msg, const json& id) {
     trystero::Targets targets;
     if (msg.contains("peerId")) targets = trystero::Targets(msg["peerId"].get<std::string>());
     const int width = msg.value("width", 160), height = msg.value("height", 120);
+    trystero::Metadata meta;
+    if (msg.contains("meta")) meta = msg["meta"];
+    if (cmd == "add-track") {
+      // A generated video alone, in a stream of its own (Room::addTrack).
+      if (!extra_) extra_ = std::make_shared<GeneratedMedia>(width, height);
+      trystero::LocalStream stream{"native-track-" + trystero::selfId().substr(0, 8), {}};
+      room_->addTrack(extra_->video(), stream, targets, meta)
+          .then([id, streamId = stream.id](const trystero::Future<void>& f) {
+            try {
+              f.get();
+              emit(withId({{"event", "track-added"}, {"streamId", streamId}}, id));
+            } catch (const std::exception& e) {
+              emitError(std::string("add-track: ") + e.what(), id);
+            }
+          });
+      return;
+    }
+    if (cmd == "remove-track") {
+      if (!extra_) return emitError("remove-track: no add-track before", id);
+      room_->removeTrack(extra_->video(), targets);
+      emit(withId({{"event", "track-removed"}}, id));
+      return;
+    }
     if (cmd == "add-stream") {
       if (!generated_) {
         generated_ = std::make_shared<GeneratedMedia>(width, height);
         generatedStream_ = {"native-" + trystero::selfId().substr(0, 8),
                             {generated_->video(), generated_->audio()}};
       }
-      trystero::Metadata meta;
-      if (msg.contains("meta")) meta = msg["meta"];
       room_->addStream(generatedStream_, targets, meta)
           .then([id, streamId = generatedStream_.id](const trystero::Future<void>& f) {
             try {
@@ -1034,6 +1057,7 @@ class RoomPeer {
   // add-stream's source and stream (main thread); replaced sources keep running (their audio).
   std::shared_ptr<GeneratedMedia> generated_;
   std::vector<std::shared_ptr<GeneratedMedia>> retired_;
+  std::shared_ptr<GeneratedMedia> extra_;  // add-track's source
   trystero::LocalStream generatedStream_;
 #endif
   // Network thread only (onPeerJoin): how many greetings went out.

@@ -131,6 +131,8 @@ export class RoomProtocolPeer {
         case 'add-stream': return void this.addStream(msg, id);
         case 'replace-track': return void this.replaceTrack(msg, id);
         case 'remove-stream': return void this.removeStream(msg, id);
+        case 'add-track': return void this.addTrack(msg, id);
+        case 'remove-track': return void this.removeTrack(msg, id);
         case 'receive-stats': return void this.receiveStats(msg.peerId, id);
         case 'video-picture': return this.videoPicture(msg.peerId, id);
         default: return this.error(`unknown command: ${msg.cmd}`, id);
@@ -168,14 +170,28 @@ export class RoomProtocolPeer {
     if (typeof document === 'undefined') return this.error('add-stream needs a browser', id);
     const pc = this.room.getPeers()[msg.peerId];
     if (!pc) return this.error(`add-stream: no peer ${msg.peerId}`, id);
+    let audioTracks;
+    try {
+      audioTracks = await toneTracks(this.impl);
+    } catch (e) {
+      return this.error(`add-stream: no audio: ${e?.message ?? e}`, id);
+    }
+    const stream = new MediaStream([this.quadrantVideo(), ...audioTracks]);
+    this.lastStream = stream;
+    await this.addAndSettle(pc, stream.getTracks(), () => this.room.addStream(stream, msg.peerId, msg.meta ?? null), 'stream-added', msg, id);
+  }
+
+  /**
+   * A canvas video track (160x120: red, green, blue and white quadrants, as the native decode
+   * check expects, with a black square moving along the middle so that every frame differs).
+   */
+  quadrantVideo() {
     const canvas = document.createElement('canvas');
     canvas.width = 160;
     canvas.height = 120;
     const g = canvas.getContext('2d');
     let frame = 0;
     this.drawTimers ??= [];
-    // A known picture (red, green, blue and white quadrants, as the native decode check expects)
-    // with a square moving along the middle, so that every frame differs.
     this.drawTimers.push(setInterval(() => {
       const [w, h] = [canvas.width / 2, canvas.height / 2];
       for (const [i, colour] of ['#ff0000', '#00ff00', '#0000ff', '#ffffff'].entries()) {
@@ -185,28 +201,48 @@ export class RoomProtocolPeer {
       g.fillStyle = '#000000';
       g.fillRect((frame++ * 4) % (canvas.width - 8), h - 4, 8, 8);
     }, 100));
-    let audioTracks;
-    try {
-      audioTracks = await toneTracks(this.impl);
-    } catch (e) {
-      return this.error(`add-stream: no audio: ${e?.message ?? e}`, id);
-    }
-    const stream = new MediaStream([...canvas.captureStream(10).getVideoTracks(), ...audioTracks]);
-    this.lastStream = stream;
+    return canvas.captureStream(10).getVideoTracks()[0];
+  }
+
+  /**
+   * add-track {peerId, meta?} (browsers only): room.addTrack of a quadrant video track in a stream
+   * of its own toward peerId; answers track-added once the renegotiation settled (as add-stream).
+   */
+  async addTrack(msg, id) {
+    if (typeof document === 'undefined') return this.error('add-track needs a browser', id);
+    const pc = this.room.getPeers()[msg.peerId];
+    if (!pc) return this.error(`add-track: no peer ${msg.peerId}`, id);
+    const track = this.quadrantVideo();
+    this.lastTrack = track;
+    const stream = new MediaStream([track]);
+    await this.addAndSettle(pc, [track], () => this.room.addTrack(track, stream, msg.peerId, msg.meta ?? null), 'track-added', msg, id);
+  }
+
+  /** remove-track {peerId}: room.removeTrack of the last add-track's track. */
+  removeTrack(msg, id) {
+    if (!this.lastTrack) return this.error('remove-track: no track added', id);
+    const pc = this.room.getPeers()[msg.peerId];
+    this.room.removeTrack(this.lastTrack, msg.peerId);
+    this.out({ event: 'track-removed', id, signalingState: pc?.signalingState });
+  }
+
+  // Runs add (room.addStream / addTrack of `tracks`), then waits until the renegotiation it
+  // started settled, and answers `event` with what the connection says.
+  async addAndSettle(pc, tracks, add, event, msg, id) {
     const states = [];
     const onState = () => states.push(pc.signalingState);
     pc.addEventListener('signalingstatechange', onState);
     const sendersAdded = [];
     try {
-      await Promise.all(this.room.addStream(stream, msg.peerId, msg.meta ?? null));
-      sendersAdded.push(...pc.getSenders().filter((s) => stream.getTracks().includes(s.track)).map((s) => s.track.kind));
+      await Promise.all(add());
+      sendersAdded.push(...pc.getSenders().filter((s) => tracks.includes(s.track)).map((s) => s.track.kind));
     } catch (e) {
-      return this.error(`add-stream: ${e?.message ?? e}`, id);
+      return this.error(`${msg.cmd}: ${e?.message ?? e}`, id);
     }
     const deadline = performance.now() + (msg.timeoutMs ?? 15000);
     // Settled: our own offer was answered, or (glare) the tracks went onto the peer's sections
     // in our answer to its offer, and are sent.
-    const sendingAll = () => pc.getTransceivers().filter((t) => stream.getTracks().includes(t.sender.track))
+    const sendingAll = () => pc.getTransceivers().filter((t) => tracks.includes(t.sender.track))
       .every((t) => t.currentDirection === 'sendrecv' || t.currentDirection === 'sendonly');
     while (performance.now() < deadline) {
       if (pc.signalingState === 'stable' && (states.includes('have-local-offer') || (states.length > 0 && sendingAll()))) break;
@@ -216,7 +252,7 @@ export class RoomProtocolPeer {
     // A transceiver whose section the answer rejected is stopped, and gone from the list once
     // that answer is applied.
     this.out({
-      event: 'stream-added', id, peerId: msg.peerId, sendersAdded, states,
+      event, id, peerId: msg.peerId, sendersAdded, states,
       signalingState: pc.signalingState, connectionState: pc.connectionState,
       media: pc.getTransceivers().map((t) => ({ mid: t.mid, kind: t.receiver.track?.kind, currentDirection: t.currentDirection })),
     });
