@@ -79,4 +79,10 @@ struct Inbox {
   }
 };
 
+// Media between two rooms that see each other (gtest assertions): each adds a stream (VP8 video
+// and Opus audio) toward the other with metadata; each gets onPeerTrack for both kinds and
+// onPeerStream with the metadata, then 20 frames of each kind whole and in order; removeStream
+// on both ends every track. The rooms' media handlers are cleared before it returns.
+void expectMediaBothWays(Room& a, const std::string& aId, Room& b, const std::string& bId);
+
 }  // namespace trystero::testing

@@ -82,7 +82,8 @@ std::vector<std::string> sorted(std::vector<std::string> ids) {
 
 // Two identities join, exchange an action, and leave one after the other; getOccupants sees
 // two, one, none (both leavers remove their presence: firebase-server never runs onDisconnect).
-void meetTalkAndLeave(const std::string& databaseUrl, const std::string& token = {}) {
+void meetTalkAndLeave(const std::string& databaseUrl, const std::string& token = {},
+                      bool withMedia = false) {
   auto config = trystero::testing::testConfig(databaseUrl, {});
   config.firebaseAuthToken = token;
   config.rootPath = "room-test";
@@ -100,6 +101,7 @@ void meetTalkAndLeave(const std::string& databaseUrl, const std::string& token =
   send("muted post horn").get();
   ASSERT_TRUE(eventually([&] { return inbox.size() == 1; }));
   EXPECT_EQ(inbox.copy()[0], std::make_pair(identities[0].id, std::string("muted post horn")));
+  if (withMedia) trystero::testing::expectMediaBothWays(*a, identities[0].id, *b, identities[1].id);
 
   auto occupants = [&] { return sorted(firebase::getOccupants(config, "vineland").get()); };
   ASSERT_TRUE(eventually([&] {
@@ -125,7 +127,8 @@ TEST(FirebaseRoom, TwoIdentitiesMeetThroughFirebaseServer) {
   if (!unavailable.empty()) GTEST_SKIP() << unavailable;
   trystero::testing::NodeServer server("firebase-server", "firebase_server.mjs",
                                        {"--port", "0", "--name", "roomtest"});
-  meetTalkAndLeave("http://127.0.0.1:" + std::to_string(server.port()) + "?ns=roomtest");
+  meetTalkAndLeave("http://127.0.0.1:" + std::to_string(server.port()) + "?ns=roomtest", {},
+                   /*withMedia=*/true);
 }
 
 // Rules that want sign-in: with the right token the room works as without rules.

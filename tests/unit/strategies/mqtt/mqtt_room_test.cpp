@@ -231,6 +231,8 @@ TEST_F(MqttRoomTest, TwoIdentitiesJoinAndExchangeAnAction) {
     EXPECT_NE(identities[0].strategy->clientId(0), identities[1].strategy->clientId(0));
   });
 
+  trystero::testing::expectMediaBothWays(*roomA, identities[0].id, *roomB, identities[1].id);
+
   // Leaving unsubscribes both topics.
   roomA->leave().get();
   EXPECT_TRUE(onLoop([&] { return identities[0].strategy->subscribedTopics(0).empty(); }));

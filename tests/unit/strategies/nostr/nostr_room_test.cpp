@@ -133,6 +133,7 @@ TEST_F(NostrRoomTest, TwoIdentitiesExchangeAnAction) {
   auto got = inbox.copy();
   EXPECT_EQ(got[0], std::make_pair(identities[0].id, std::string("muted post horn")));
   EXPECT_EQ(got[1], std::make_pair(identities[0].id, std::string("{\"w\":\"a.s.t.e.\"}")));
+  trystero::testing::expectMediaBothWays(*a, identities[0].id, *b, identities[1].id);
 
   auto sockets = loop::Loop::shared().invoke(
       [&] { return identities[0].signaller->strategy().relaySockets(); });

@@ -145,6 +145,7 @@ TEST_F(SupabaseRoomTest, TwoIdentitiesMeetAndLeaveTheirChannels) {
   EXPECT_GE(stats.joinsOk, 2u);  // root and self, plus b's self topic once a signalled b
   EXPECT_EQ(stats.malformedFrames, 0u);
   EXPECT_GE(stats.broadcastsDelivered, 1u);
+  trystero::testing::expectMediaBothWays(*roomA, a.id, *roomB, b.id);
   roomA->leave().get();
   // The room's root and self channels are left; a peer channel may stay for a while.
   ASSERT_TRUE(

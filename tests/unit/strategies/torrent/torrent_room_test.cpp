@@ -106,6 +106,7 @@ TEST_F(TorrentRoomTest, TwoIdentitiesMeetAndExchangeAnAction) {
   EXPECT_EQ(atB.copy()[0], std::make_pair(identities[0].id, std::string("over the tracker")));
   EXPECT_EQ(atA.copy()[0], std::make_pair(identities[1].id, std::string("and back")));
   EXPECT_GE(a->ping(identities[1].id).get(), 0.0);
+  trystero::testing::expectMediaBothWays(*a, identities[0].id, *b, identities[1].id);
 
   auto sockets = loop::Loop::shared().invoke(
       [&] { return identities[0].signaller->strategy().relaySockets(); });
