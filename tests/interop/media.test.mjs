@@ -307,6 +307,34 @@ for (const BROWSER of ['chromium', 'firefox']) {
     });
   });
 
+  // H.264 where the browser has it (Debian's Chromium: RTCRtpSender.getCapabilities lists H.264
+  // with packetization-mode 1, profiles 42001f, 42e01f and 4d001f): the browser offers its video
+  // as H.264 only; the native peer receives H.264 access units (keyframes among them) and its echo
+  // bot sends them back in a section of its own, which the browser decodes.
+  describe(`H.264 with the native peer (${BROWSER})`, () => {
+    const shared = sharedRelay(strategyUnavailable(STRATEGY) ?? hostUnavailable(BROWSER));
+
+    test(`${BROWSER} sends H.264, the native echo bot sends it back, ${BROWSER} decodes it`, { timeout: 3 * 60000 }, async (t) => {
+      if (BROWSER !== 'chromium') { t.skip('H.264 is checked with Chromium, whose Debian build offers it'); return; }
+      const peers = await meetingPeers(t, shared, ['native', BROWSER], 'h264');
+      if (!peers) return;
+      const [native, browser] = peers;
+      assert.equal((await native.request({ cmd: 'echo-media' })).event, 'echoing');
+      const sentAt = performance.now();
+      const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId, meta: { codec: 'h264' }, videoCodec: 'video/H264' }, 30000);
+      assert.equal(added.event, 'stream-added', JSON.stringify(added));
+      const video = await native.waitEvent('peer-track', 15000, (o) => o.peerId === browser.selfId && o.kind === 'video', 'onPeerTrack for the video');
+      assert.equal(video.codec, 'H264', JSON.stringify(video));
+      const { stats, summary } = await waitForDecodedMedia(browser, native, sentAt);
+      const decoded = stats.inbound.find((x) => x.kind === 'video');
+      assert.equal(decoded.codec, 'video/H264', JSON.stringify(decoded));
+      const received = (await native.request({ cmd: 'media-stats' })).tracks.find((x) => x.kind === 'video');
+      assert.ok(received.frames >= 10 && received.keyframes >= 1 && received.lost === 0, JSON.stringify(received));
+      await transfer(native, browser, 51);
+      console.log(`[media] H.264 ${BROWSER} → native → ${BROWSER}: native received ${received.frames} access units (${received.keyframes} key); ${summary}`);
+    });
+  });
+
   // The native peer's own media (VP8 and Opus it encodes, trystero_codecs): the browser shows its
   // picture (the quadrants, read back from the <video>), decodes its sound, understands its RTCP;
   // a 16 MiB action completes while the video runs; the native replaceTrack puts a 320x240

@@ -161,7 +161,8 @@ export class RoomProtocolPeer {
   }
 
   /**
-   * add-stream {peerId, meta?} (browsers only): a stream of a drawn canvas video track (160x120:
+   * add-stream {peerId, meta?, videoCodec?} (browsers only; videoCodec: a mimeType such as
+   * 'video/H264', the only one offered for the video): a stream of a drawn canvas video track (160x120:
    * red, green, blue and white quadrants, a black square moving between them) and a tone, added with room.addStream toward peerId. Answers stream-added once
    * the renegotiation it starts has settled (the connection stable and every media transceiver
    * given a direction by the answer): {signalingState, media: [{mid, kind, currentDirection}]}.
@@ -178,6 +179,18 @@ export class RoomProtocolPeer {
     }
     const stream = new MediaStream([this.quadrantVideo(), ...audioTracks]);
     this.lastStream = stream;
+    if (msg.videoCodec) {
+      // Only that codec for the video (RTCRtpTransceiver.setCodecPreferences), set inside
+      // pc.addTrack, which trystero calls after the metadata went out and before it offers.
+      const codecs = RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => c.mimeType === msg.videoCodec);
+      if (!codecs.length) return this.error(`add-stream: no ${msg.videoCodec} here`, id);
+      const addTrack = pc.addTrack.bind(pc);
+      pc.addTrack = (track, ...streams) => {
+        const sender = addTrack(track, ...streams);
+        if (track.kind === 'video') pc.getTransceivers().find((t) => t.sender === sender).setCodecPreferences(codecs);
+        return sender;
+      };
+    }
     await this.addAndSettle(pc, stream.getTracks(), () => this.room.addStream(stream, msg.peerId, msg.meta ?? null), 'stream-added', msg, id);
   }
 
