@@ -25,3 +25,11 @@ row("mb_per_cpu_s", "MB per CPU-second", "high")
 # Media: one 2 Mbit/s video track to 1 and 4 peers, beside the same bytes over the data channel.
 echo
 "$build/bench/media_bench" "$seconds" 1,4
+
+# Media latency: a browser's addStream to the first decoded frame, native receiver beside Chromium.
+echo
+if [ -x /usr/bin/chromium ] || [ -n "${CHROMIUM:-}" ]; then
+  sh bench/media/run.sh 5 "$build" || echo "media latency bench skipped or failed (rc=$?)" >&2
+else
+  echo "media latency bench skipped: no Chromium" >&2
+fi

@@ -48,14 +48,4 @@ fi
 
 set -- node "$here/rooms_bench.mjs" --reps "$reps" --build "$build" "$@"
 
-if [ -z "${BENCH_NO_NETNS:-}" ] && command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 \
-   && unshare --net true 2>/dev/null; then
-  echo "rooms bench: running in a loopback-only network namespace" >&2
-  exec unshare --net sh -c 'ip link set lo up && exec "$@"' sh "$@"
-elif [ -z "${BENCH_NO_NETNS:-}" ] && command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 \
-   && unshare --user --map-root-user --net true 2>/dev/null; then
-  echo "rooms bench: running in a loopback-only user+network namespace" >&2
-  exec unshare --user --map-root-user --net sh -c 'ip link set lo up && exec "$@"' sh "$@"
-fi
-echo "rooms bench: no network namespace available; running on the host network (loopback relays)" >&2
-exec "$@"
+exec sh "$root/bench/netns.sh" "$@"
