@@ -899,7 +899,9 @@ void RoomCore::carryMediaOver(const std::string& peerId, PeerState& state,
   state.localTracks.clear();
   // One group per addStream / addTrack call, in the order of the sections they had.
   std::vector<std::pair<LocalSend, std::vector<std::shared_ptr<LocalTrack::State>>>> groups;
-  for (auto& [mid, send] : sends) {
+  for (auto& entry : sends) {
+    const std::string& mid = entry.first;
+    const LocalSend& send = entry.second;
     // The old connection lives on as a standby the remote does not use: its sections stop.
     if (previous) previous->removeLocalMedia(mid);
     std::erase_if(send.track->bindings, [&](const LocalTrack::State::Binding& binding) {

@@ -160,7 +160,7 @@ void expectMediaBothWays(Room& a, const std::string& aId, Room& b, const std::st
                     {LocalTrack::create("video", "VP8"), LocalTrack::create("audio", "opus")}};
   for (auto [stream, counter] : {std::pair{&fromA, bGot}, std::pair{&fromB, aGot}}) {
     stream->tracks[0]->onKeyframeRequest(
-        [counter](const std::string&) { counter->keyframeRequests++; });
+        [side = counter](const std::string&) { side->keyframeRequests++; });
   }
   a.addStream(fromA, bId, nlohmann::json{{"from", "a"}});
   b.addStream(fromB, aId, nlohmann::json{{"from", "b"}});
