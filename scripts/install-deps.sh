@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
+  build-essential cmake ninja-build pkg-config clang lld libclang-rt-14-dev clang-format
   libglib2.0-dev libnice-dev libusrsctp-dev libssl-dev libsrtp2-dev libsoup-3.0-dev
   libvpx-dev libopus-dev
   glib-networking libgnutls28-dev libsecp256k1-dev nlohmann-json3-dev libgtest-dev libgmock-dev
