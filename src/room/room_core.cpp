@@ -31,6 +31,9 @@ constexpr std::chrono::milliseconds kProbeInterval{50};
 constexpr int kMaxProbes = 100;
 // How long a standby being ended may take to hand over what the remote sent on it.
 constexpr std::chrono::milliseconds kGracefulClose{5000};
+// How long the next group of our media waits for the peer's answer to the offer of the one
+// before, when that answer does not come (the peer's offer crossed ours and carried them).
+constexpr std::chrono::milliseconds kAnswerWait{5000};
 
 // Logged at the 1st, 2nd, 4th, 8th... drop, so a flood costs a few lines, not one per message.
 void warnDeepJson(std::uint64_t dropped, const std::string& peerId) {
@@ -51,6 +54,30 @@ struct SendJob {
   std::size_t remaining = 0;
   std::function<void(double, const std::string&)> onProgress;
 };
+
+// While one is alive, user code waits (RoomCore::userCode); the last one to go runs it.
+class RoomCore::Hold {
+ public:
+  explicit Hold(RoomCore& core) : core_(core.shared_from_this()) { ++core_->holding_; }
+  ~Hold() {
+    if (--core_->holding_ > 0) return;
+    while (!core_->deferred_.empty() && core_->holding_ == 0) {
+      auto batch = std::move(core_->deferred_);
+      core_->deferred_.clear();
+      for (auto& f : batch) f();
+    }
+  }
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+
+ private:
+  std::shared_ptr<RoomCore> core_;
+};
+
+void RoomCore::userCode(std::function<void()> f) {
+  if (holding_ > 0) return deferred_.push_back(std::move(f));
+  f();
+}
 
 std::shared_ptr<RoomCore> RoomCore::create(loop::Loop& loop, std::string selfId, std::string appId,
                                            std::string roomId,
@@ -95,7 +122,9 @@ void RoomCore::destroyConnections(PeerState& state) {
 void RoomCore::endRemoteTracks(PeerState& state) {
   auto tracks = std::move(state.tracks);
   state.tracks.clear();
-  for (auto& [mid, track] : tracks) track->end();
+  userCode([tracks = std::move(tracks)] {
+    for (const auto& entry : tracks) entry.second->end();
+  });
 }
 
 std::shared_ptr<Room> RoomCore::makeRoom() {
@@ -217,6 +246,7 @@ void RoomCore::swapPrimary(const std::string& peerId, const room::Peer* standbyP
   auto next = std::find_if(state.standbys.begin(), state.standbys.end(),
                            [standbyPeer](const Standby& s) { return s.peer.get() == standbyPeer; });
   if (next == state.standbys.end() || next->peer->isDead() || !next->peer->isOpen()) return;
+  Hold hold(*this);
   g_debug("trystero: %s: the remote answers on a standby: it becomes the primary", peerId.c_str());
   auto promoted = std::move(*next);
   state.standbys.erase(next);
@@ -227,12 +257,13 @@ void RoomCore::swapPrimary(const std::string& peerId, const room::Peer* standbyP
   state.reassembler = std::move(promoted.reassembler);
   // Nothing but probes went out on the old primary (it was never heard), so nothing is sent
   // again; a message cut short on it starts over on the new one.
-  redirectSignals(peerId, state, old);
+  auto strandedMeta = redirectSignals(peerId, state, old);
   for (auto& outgoing : state.outgoing) outgoing.next = 0;
   std::erase_if(state.outgoing, [](const Outgoing& o) { return o.probe; });
+  carryMediaOver(peerId, state, old, std::move(strandedMeta));
   attachPrimary(peerId, state.peer);
   heard(peerId);
-  carryMediaOver(peerId, state, old->connection());
+  offerWaitingMedia(peerId);
   if (!old->isDead() && old->isOpen()) {
     // Kept as a standby: the remote may still send on it.
     Standby demoted;
@@ -337,6 +368,7 @@ void RoomCore::primaryClosed(const std::string& peerId) {
     return;
   }
   state.awaiting.cancel();
+  Hold hold(*this);
 
   // Promote it silently: same peer, no leave/join.
   g_debug("trystero: %s: primary connection closed, standby promoted%s", peerId.c_str(),
@@ -358,7 +390,7 @@ void RoomCore::primaryClosed(const std::string& peerId) {
   // which clears its pending state. The sender's progress callback starts over for it.
   // Messages completed on the dead connection are sent again (first, in their order) only if
   // it died young; else they are not: the remote was using it.
-  redirectSignals(peerId, state, nullptr);
+  auto strandedMeta = redirectSignals(peerId, state, nullptr);
   for (auto& outgoing : state.outgoing) outgoing.next = 0;
   if (state.young) {
     auto again = std::move(state.sentYoung);
@@ -367,11 +399,12 @@ void RoomCore::primaryClosed(const std::string& peerId) {
     state.outgoing.insert(state.outgoing.begin(), std::make_move_iterator(again.begin()),
                           std::make_move_iterator(again.end()));
   }
+  carryMediaOver(peerId, state, dead, std::move(strandedMeta));
   attachPrimary(peerId, state.peer);
-  carryMediaOver(peerId, state, nullptr);
   // A ping may have gone out on the dead connection: ask again (the first pong answers all).
   if (!state.pongs.empty()) sendInternal(kPing, peerId);
   pump(peerId);
+  offerWaitingMedia(peerId);
 }
 
 std::size_t RoomCore::connectionCount(const std::string& peerId) const {
@@ -386,17 +419,8 @@ void RoomCore::dropPrimaryForTest(const std::string& peerId) {
   primaryClosed(peerId);
 }
 
-Future<void> RoomCore::send(const std::string& type, Payload data, const Targets& targets,
-                            Metadata meta,
-                            std::function<void(double, const std::string&)> onProgress,
-                            bool onConnection) {
-  auto job = std::make_shared<SendJob>();
-  job->onProgress = std::move(onProgress);
-  auto future = job->promise.future();
-  if (left_) {
-    job->promise.reject("trystero: the room was left");
-    return future;
-  }
+std::shared_ptr<room::ChunkEncoder> RoomCore::encode(const std::string& type, const Payload& data,
+                                                     const Metadata& meta) {
   auto action = actions_.find(type);
   if (action == actions_.end()) action = actions_.try_emplace(type).first;
 
@@ -423,6 +447,20 @@ Future<void> RoomCore::send(const std::string& type, Payload data, const Targets
   auto encoder = std::make_shared<room::ChunkEncoder>(type, action->second.nonce, kind,
                                                       std::move(bytes), std::move(metaJson));
   action->second.nonce = static_cast<std::uint8_t>(action->second.nonce + 1);
+  return encoder;
+}
+
+Future<void> RoomCore::send(const std::string& type, Payload data, const Targets& targets,
+                            Metadata meta,
+                            std::function<void(double, const std::string&)> onProgress) {
+  auto job = std::make_shared<SendJob>();
+  job->onProgress = std::move(onProgress);
+  auto future = job->promise.future();
+  if (left_) {
+    job->promise.reject("trystero: the room was left");
+    return future;
+  }
+  auto encoder = encode(type, data, meta);
 
   std::vector<std::string> ids;
   if (targets.all()) {
@@ -443,7 +481,7 @@ Future<void> RoomCore::send(const std::string& type, Payload data, const Targets
   }
   for (const auto& id : ids) {
     auto& state = peers_[id];
-    state.outgoing.push_back({encoder, 0, job, false, onConnection ? state.peer.get() : nullptr});
+    state.outgoing.push_back({encoder, 0, job});
     pump(id);
   }
   return future;
@@ -470,7 +508,11 @@ void RoomCore::pump(const std::string& peerId) {
     state.outgoing.erase(pick);
     if (current.connection && current.connection != state.peer.get()) {
       // Belongs to a connection that is not the primary any more (redirectSignals missed it).
-      if (current.job && --current.job->remaining == 0) current.job->promise.resolve();
+      if (current.job) {
+        userCode([job = current.job] {
+          job->promise.reject("trystero: its connection closed before it was sent");
+        });
+      }
       continue;
     }
     current.encoder->writeChunk(current.next, scratch_);
@@ -490,8 +532,11 @@ void RoomCore::pump(const std::string& peerId) {
       state.sentYoung.push_back({current.encoder, 0, nullptr});
     }
     if (!job) continue;  // sent again after a promotion
-    if (job->onProgress) job->onProgress(progress, peerId);
-    if (done && --job->remaining == 0) job->promise.resolve();
+    const bool complete = done && --job->remaining == 0;
+    userCode([job, progress, peerId, complete] {
+      if (job->onProgress) job->onProgress(progress, peerId);
+      if (complete) job->promise.resolve();
+    });
   }
   if (it != peers_.end()) it->second.pumping = false;
 }
@@ -683,7 +728,13 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
           mediaSummary(signal["sdp"].get_ref<const std::string&>()).c_str());
   if (type == "answer") {
     // To an offer of ours (media we send); a stale one is refused by the connection.
-    connection->signal({rtc::SdpType::Answer, signal["sdp"].get<std::string>()}, [](auto) {});
+    connection->signal({rtc::SdpType::Answer, signal["sdp"].get<std::string>()},
+                       [weak = weak_from_this(), peerId, weakConnection = std::weak_ptr(connection)](
+                           auto) {
+                         auto self = weak.lock();
+                         auto answered = weakConnection.lock();
+                         if (self && answered) self->mediaAnswered(peerId, answered.get());
+                       });
     return;
   }
   if (type != "offer") return;
@@ -741,22 +792,31 @@ bool RoomCore::sendWhole(room::Peer& connection, const room::ChunkEncoder& encod
   return true;
 }
 
-void RoomCore::redirectSignals(const std::string& peerId, PeerState& state,
-                               const std::shared_ptr<room::Peer>& formerPrimary) {
-  std::erase_if(state.outgoing, [&](const Outgoing& outgoing) {
-    if (!outgoing.connection || outgoing.connection == state.peer.get()) return false;
+std::vector<RoomCore::Outgoing> RoomCore::redirectSignals(
+    const std::string& peerId, PeerState& state, const std::shared_ptr<room::Peer>& formerPrimary) {
+  std::vector<Outgoing> strandedMeta;
+  std::deque<Outgoing> kept;
+  for (auto& outgoing : state.outgoing) {
+    if (!outgoing.connection || outgoing.connection == state.peer.get()) {
+      kept.push_back(std::move(outgoing));
+      continue;
+    }
+    // Descriptions for that connection go on it if it lives on (a standby negotiates on its
+    // own), unless they were cut short there; so does a copy of media metadata, which the
+    // remote pairs with the tracks of the offer after it. The metadata itself goes again, with
+    // its tracks, on the new primary (carryMediaOver), and its future waits for that.
     auto standby = connectionFrom(state, outgoing.connection);
     if (!standby && formerPrimary && formerPrimary.get() == outgoing.connection &&
         !formerPrimary->isDead()) {
       standby = formerPrimary;
     }
-    if (standby && outgoing.next == 0 && !sendWhole(*standby, *outgoing.encoder)) {
-      g_debug("trystero: %s: a description for a standby could not be sent", peerId.c_str());
+    if (!standby || outgoing.next != 0 || !sendWhole(*standby, *outgoing.encoder)) {
+      g_debug("trystero: %s: a message for a former primary could not be sent", peerId.c_str());
     }
-    // Media metadata whose connection died is sent again with its tracks (carryMediaOver).
-    if (outgoing.job && --outgoing.job->remaining == 0) outgoing.job->promise.resolve();
-    return true;
-  });
+    if (outgoing.mediaGroup != 0) strandedMeta.push_back(std::move(outgoing));
+  }
+  state.outgoing = std::move(kept);
+  return strandedMeta;
 }
 
 void RoomCore::receiveMediaOn(const std::string& peerId,
@@ -816,7 +876,9 @@ void RoomCore::remoteTrack(const std::string& peerId,
     });
   };
   // Another track on the same section (the peer's codec or track changed): the old one ended.
-  if (auto old = std::exchange(it->second.tracks[media.mid], state)) old->end();
+  if (auto old = std::exchange(it->second.tracks[media.mid], state)) {
+    userCode([old] { old->end(); });
+  }
   auto takeMeta = [&](std::map<std::string, Metadata>& slots) {
     Metadata meta;
     if (auto slot = slots.find(peerId); slot != slots.end()) {
@@ -827,10 +889,11 @@ void RoomCore::remoteTrack(const std::string& peerId,
   };
   auto trackMeta = takeMeta(pendingTrackMeta_);
   auto streamMeta = takeMeta(pendingStreamMeta_);
-  if (auto handler = onPeerTrack_) {
-    handler(std::make_shared<RemoteTrack>(state), media.streamId, peerId, trackMeta);
-  }
-  if (auto handler = onPeerStream_) handler(media.streamId, peerId, streamMeta);
+  userCode([onTrack = onPeerTrack_, onStream = onPeerStream_, state, streamId = media.streamId,
+            peerId, trackMeta = std::move(trackMeta), streamMeta = std::move(streamMeta)] {
+    if (onTrack) onTrack(std::make_shared<RemoteTrack>(state), streamId, peerId, trackMeta);
+    if (onStream) onStream(streamId, peerId, streamMeta);
+  });
 }
 
 // ---- media we send ----------------------------------------------------------------------------
@@ -849,83 +912,154 @@ std::vector<std::string> RoomCore::presentPeers(const Targets& targets) const {
   return ids;
 }
 
-// @_stream / @_track: the metadata of the next stream or track, to each of ids.
-Future<void> RoomCore::sendMediaMeta(const std::string& type, const std::vector<std::string>& ids,
-                                     const Metadata& meta) {
-  if (meta && !ids.empty()) {
-    Payload payload = meta->is_string() ? Payload(meta->get<std::string>()) : Payload(*meta);
-    return send(type, std::move(payload), Targets(ids), std::nullopt, {}, /*onConnection=*/true);
-  }
-  Promise<void> done;
-  done.resolve();
-  return done.future();
+// @_stream / @_track: the metadata of the next stream or track (a string goes as text).
+std::shared_ptr<room::ChunkEncoder> RoomCore::encodeMediaMeta(bool asStream,
+                                                              const nlohmann::json& meta) {
+  Payload payload = meta.is_string() ? Payload(meta.get<std::string>()) : Payload(meta);
+  return encode(asStream ? kStream : kTrack, payload, std::nullopt);
 }
 
+// The future completes once the metadata went out to every target (at once without metadata):
+// with each group's turn (see PeerState), possibly after earlier groups were answered.
 Future<void> RoomCore::addTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
                                  const std::string& streamId, const Targets& targets,
                                  const Metadata& meta, bool asStream) {
   auto ids = presentPeers(targets);
-  auto metaSent = sendMediaMeta(asStream ? kStream : kTrack, ids, meta);
-  for (const auto& id : ids) attachLocalTracks(id, peers_[id], tracks, streamId, asStream, meta);
-  return metaSent;
+  auto job = std::make_shared<SendJob>();
+  auto future = job->promise.future();
+  std::shared_ptr<room::ChunkEncoder> metaEncoder;
+  if (meta && !ids.empty()) metaEncoder = encodeMediaMeta(asStream, *meta);
+  job->remaining = metaEncoder ? ids.size() : 0;
+  const auto group = ++mediaGroups_;
+  for (const auto& id : ids) {
+    MediaGroup waiting{group, tracks, streamId, asStream, meta, std::nullopt};
+    if (metaEncoder) waiting.metaMessage = Outgoing{metaEncoder, 0, job, false, nullptr, group};
+    peers_[id].waitingMedia.push_back(std::move(waiting));
+  }
+  if (!metaEncoder) job->promise.resolve();
+  for (const auto& id : ids) offerWaitingMedia(id);
+  return future;
 }
 
-void RoomCore::attachLocalTracks(const std::string& peerId, PeerState& state,
-                                 const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
-                                 const std::string& streamId, bool asStream, const Metadata& meta) {
+void RoomCore::offerWaitingMedia(const std::string& peerId) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end()) return;
+  auto& state = it->second;
   auto* pc = connectionOf(state);
-  if (!pc) return;
-  sendMediaTo(peerId, state);
-  for (const auto& track : tracks) {
-    const bool already =
-        std::any_of(state.localTracks.begin(), state.localTracks.end(),
-                    [&](const auto& entry) { return entry.second.track == track; });
-    if (already) continue;
-    auto mid = pc->addLocalMedia({track->kind, track->codec, streamId, track->id});
-    state.localTracks[mid] = {track, streamId, asStream, meta};
-    track->bindings.push_back({weak_from_this(), peerId, mid});
+  bool queued = false;
+  while (pc && state.unansweredMids.empty() && !state.waitingMedia.empty()) {
+    auto group = std::move(state.waitingMedia.front());
+    state.waitingMedia.pop_front();
+    if (group.metaMessage) {
+      group.metaMessage->next = 0;
+      group.metaMessage->connection = state.peer.get();
+      state.outgoing.push_back(std::move(*group.metaMessage));
+      queued = true;
+    }
+    sendMediaTo(peerId, state);
+    for (const auto& track : group.tracks) {
+      const bool already =
+          std::any_of(state.localTracks.begin(), state.localTracks.end(),
+                      [&](const auto& entry) { return entry.second.track == track; });
+      if (already) continue;
+      auto mid = pc->addLocalMedia({track->kind, track->codec, group.streamId, track->id});
+      state.localTracks[mid] = {track, group.id, group.streamId, group.asStream, group.meta};
+      track->bindings.push_back({weak_from_this(), peerId, mid});
+      state.unansweredMids.push_back(mid);
+    }
   }
+  if (!state.unansweredMids.empty() && !state.answerWait) {
+    std::weak_ptr<RoomCore> weak = weak_from_this();
+    state.answerWait = loop_.after(kAnswerWait, [weak, peerId] {
+      auto self = weak.lock();
+      if (!self) return;
+      auto it = self->peers_.find(peerId);
+      if (it == self->peers_.end()) return;
+      g_debug("trystero: %s: no answer for our media; the next goes anyway", peerId.c_str());
+      it->second.answerWait = {};
+      it->second.unansweredMids.clear();
+      self->offerWaitingMedia(peerId);
+    });
+  }
+  if (queued) pump(peerId);
+}
+
+void RoomCore::mediaAnswered(const std::string& peerId, const room::Peer* connection) {
+  auto it = peers_.find(peerId);
+  if (it == peers_.end() || it->second.peer.get() != connection) return;
+  auto& state = it->second;
+  auto* pc = connectionOf(state);
+  if (!pc || state.unansweredMids.empty()) return;
+  std::erase_if(state.unansweredMids,
+                [pc](const std::string& mid) { return pc->sectionAnswered(mid); });
+  if (!state.unansweredMids.empty()) return;
+  state.answerWait.cancel();
+  offerWaitingMedia(peerId);
 }
 
 // The new primary is a connection the peer has had all along: its tracks there are new (the ones
-// on the old primary ended), and ours are offered on it again, each after its metadata, as to a
-// peer that just joined, so that a stream added while the connections were being sorted out (in
-// onPeerJoin, say) is not lost with the connection the peer dropped.
+// on the old primary ended), and ours are offered on it again, each group after its metadata, as
+// to a peer that just joined, so that a stream added while the connections were being sorted out
+// (in onPeerJoin, say) is not lost with the connection the peer dropped. Metadata still queued
+// for the old connection goes with its group, its future with it.
 void RoomCore::carryMediaOver(const std::string& peerId, PeerState& state,
-                              rtc::PeerConnection* previous) {
+                              const std::shared_ptr<room::Peer>& former,
+                              std::vector<Outgoing> strandedMeta) {
   endRemoteTracks(state);
   state.sendingMedia = false;
-  auto sends = std::move(state.localTracks);
-  state.localTracks.clear();
-  // One group per addStream / addTrack call, in the order of the sections they had.
-  std::vector<std::pair<LocalSend, std::vector<std::shared_ptr<LocalTrack::State>>>> groups;
-  for (auto& entry : sends) {
-    const std::string& mid = entry.first;
-    const LocalSend& send = entry.second;
+  state.unansweredMids.clear();
+  state.answerWait.cancel();
+  auto* formerPc = former ? former->connection() : nullptr;
+  std::map<std::uint64_t, MediaGroup> again;  // by group id: in call order
+  for (auto entry = state.localTracks.begin(); entry != state.localTracks.end();) {
+    const std::string& mid = entry->first;
+    const LocalSend& send = entry->second;
     // The old connection lives on as a standby the remote does not use: its sections stop.
-    if (previous) previous->removeLocalMedia(mid);
+    if (formerPc) formerPc->removeLocalMedia(mid);
     std::erase_if(send.track->bindings, [&](const LocalTrack::State::Binding& binding) {
       return binding.peerId == peerId && binding.mid == mid && binding.core.lock().get() == this;
     });
-    auto group = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
-      return send.asStream && g.first.asStream && g.first.streamId == send.streamId;
-    });
-    if (group == groups.end()) {
-      groups.push_back({send, {send.track}});
-    } else {
-      group->second.push_back(send.track);
+    auto& group = again[send.group];
+    group.id = send.group;
+    group.tracks.push_back(send.track);
+    group.streamId = send.streamId;
+    group.asStream = send.asStream;
+    group.meta = send.meta;
+    entry = state.localTracks.erase(entry);
+  }
+  for (auto& meta : strandedMeta) {
+    auto group = again.find(meta.mediaGroup);
+    if (group != again.end()) {
+      group->second.metaMessage = std::move(meta);
+    } else if (meta.job) {
+      // Its tracks were removed before they reached the peer.
+      userCode([job = meta.job] {
+        job->promise.reject("trystero: the media was removed before it reached the peer");
+      });
     }
   }
-  if (!groups.empty()) {
-    g_debug("trystero: %s: %zu of our tracks offered again on the new primary", peerId.c_str(),
-            sends.size());
+  if (!again.empty()) {
+    g_debug("trystero: %s: %zu groups of our tracks offered again on the new primary",
+            peerId.c_str(), again.size());
   }
-  for (const auto& [send, tracks] : groups) {
-    sendMediaMeta(send.asStream ? kStream : kTrack, {peerId}, send.meta);
-    attachLocalTracks(peerId, state, tracks, send.streamId, send.asStream, send.meta);
+  for (auto group = again.rbegin(); group != again.rend(); ++group) {
+    // Sent on the old connection already: again, with nobody waiting.
+    if (group->second.meta && !group->second.metaMessage) {
+      group->second.metaMessage = Outgoing{encodeMediaMeta(group->second.asStream,
+                                                           *group->second.meta),
+                                           0, nullptr, false, nullptr, group->first};
+    }
+    state.waitingMedia.push_front(std::move(group->second));
   }
-  // What the peer already sends on the new primary (last: onPeerTrack runs user code).
+  // What the peer already sends on the new primary (its onPeerTrack waits: user code).
   if (auto* pc = connectionOf(state); pc && state.peer->receivesMedia()) pc->announceMediaAgain();
+}
+
+void RoomCore::rejectWaitingMedia(PeerState& state, const std::string& reason) {
+  for (auto& group : state.waitingMedia) {
+    if (group.metaMessage && group.metaMessage->job) group.metaMessage->job->promise.reject(reason);
+  }
+  state.waitingMedia.clear();
 }
 
 Future<void> RoomCore::replaceTrack(const std::shared_ptr<LocalTrack::State>& from,
@@ -933,11 +1067,22 @@ Future<void> RoomCore::replaceTrack(const std::shared_ptr<LocalTrack::State>& fr
                                     const Targets& targets, const Metadata& meta) {
   auto ids = presentPeers(targets);
   // The JS sends the metadata to every target, whether or not it was sent the old track.
-  auto metaSent = sendMediaMeta(kTrack, ids, meta);
+  Future<void> metaSent;
+  if (meta && !ids.empty()) {
+    Payload payload = meta->is_string() ? Payload(meta->get<std::string>()) : Payload(*meta);
+    metaSent = send(kTrack, std::move(payload), Targets(ids), std::nullopt, {});
+  } else {
+    Promise<void> done;
+    done.resolve();
+    metaSent = done.future();
+  }
   std::vector<std::string> switched;
   for (const auto& id : ids) {
     auto& state = peers_[id];
     auto* pc = connectionOf(state);
+    for (auto& group : state.waitingMedia) {
+      if (from != to) std::replace(group.tracks.begin(), group.tracks.end(), from, to);
+    }
     for (auto& entry : state.localTracks) {
       const auto& mid = entry.first;
       if (entry.second.track != from || from == to) continue;
@@ -972,6 +1117,22 @@ void RoomCore::removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>
       }
       if (pc) pc->removeLocalMedia(entry->first);
       entry = state.localTracks.erase(entry);
+    }
+    auto removed = [&](const std::shared_ptr<LocalTrack::State>& track) {
+      return std::find(tracks.begin(), tracks.end(), track) != tracks.end();
+    };
+    for (auto group = state.waitingMedia.begin(); group != state.waitingMedia.end();) {
+      std::erase_if(group->tracks, removed);
+      if (!group->tracks.empty()) {
+        ++group;
+        continue;
+      }
+      if (group->metaMessage && group->metaMessage->job) {
+        userCode([job = group->metaMessage->job] {
+          job->promise.reject("trystero: the media was removed before it reached the peer");
+        });
+      }
+      group = state.waitingMedia.erase(group);
     }
   }
 }
@@ -1051,18 +1212,18 @@ Future<double> RoomCore::ping(const std::string& peerId) {
 void RoomCore::exitPeer(const std::string& peerId, const std::string& reason) {
   auto it = peers_.find(peerId);
   if (it == peers_.end()) return;
-  auto state = std::move(it->second);
+  auto state = std::make_shared<PeerState>(std::move(it->second));
   peers_.erase(it);
-  destroyConnections(state);
-  for (auto& outgoing : state.outgoing) {
-    if (outgoing.job)
-      outgoing.job->promise.reject("trystero: peer " + peerId + " is gone: " + reason);
-  }
-  for (auto& [promise, start] : state.pongs) {
-    promise.reject("trystero: peer " + peerId + " is gone: " + reason);
-  }
-  if (onPeerLeave_) onPeerLeave_(peerId);
-  if (onPeerLeft_) onPeerLeft_(peerId);
+  destroyConnections(*state);
+  userCode([this, state, peerId, error = "trystero: peer " + peerId + " is gone: " + reason] {
+    for (auto& outgoing : state->outgoing) {
+      if (outgoing.job) outgoing.job->promise.reject(error);
+    }
+    for (auto& [promise, start] : state->pongs) promise.reject(error);
+    rejectWaitingMedia(*state, error);
+    if (onPeerLeave_) onPeerLeave_(peerId);
+    if (onPeerLeft_) onPeerLeft_(peerId);
+  });
 }
 
 Future<void> RoomCore::leave() {
@@ -1103,6 +1264,7 @@ Future<void> RoomCore::leave() {
         if (outgoing.job) outgoing.job->promise.reject("trystero: room left");
       }
       for (auto& [promise, start] : state.pongs) promise.reject("trystero: room left");
+      self->rejectWaitingMedia(state, "trystero: room left");
     }
     if (self->onSelfLeave_) self->onSelfLeave_();
     auto resolve = done;

@@ -92,11 +92,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
 
   // Everything below runs on the loop thread.
   void registerAction(const std::string& type);
-  // onConnection: the message belongs to the primary connection it was queued for (media
-  // metadata, which must travel with the descriptions that follow it).
   Future<void> send(const std::string& type, Payload data, const Targets& targets, Metadata meta,
-                    std::function<void(double, const std::string&)> onProgress,
-                    bool onConnection = false);
+                    std::function<void(double, const std::string&)> onProgress);
   void setReceiver(const std::string& type, ReceiveHandler handler);
   void setProgress(const std::string& type, ProgressHandler handler);
   void setOnPeerJoin(std::function<void(const std::string&)> f) { onPeerJoin_ = std::move(f); }
@@ -139,8 +136,10 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::size_t next = 0;
     std::shared_ptr<struct SendJob> job;
     bool probe = false;  // a @_ping asking whether the remote reads this connection
-    // A description for one connection (@_signal): it goes on that one only.
+    // A description for one connection (@_signal), or the metadata of media added on it
+    // (@_stream, @_track): it goes on that one only.
     const room::Peer* connection = nullptr;
+    std::uint64_t mediaGroup = 0;  // metadata: the MediaGroup it announces
   };
   // A further connection to a connected peer, with its own reassembly state.
   struct Standby {
@@ -148,10 +147,22 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     room::Reassembler reassembler;
     loop::Timer timer;  // its end (grace or fallback)
   };
-  struct LocalSend {
-    std::shared_ptr<LocalTrack::State> track;
+  // One addStream / addTrack call to one peer, while its tracks wait for their turn (see
+  // "Media we send" below).
+  struct MediaGroup {
+    std::uint64_t id = 0;  // in call order
+    std::vector<std::shared_ptr<LocalTrack::State>> tracks;
     std::string streamId;
     bool asStream = false;  // added by addStream (metadata as @_stream), else by addTrack
+    Metadata meta;
+    std::optional<Outgoing> metaMessage;  // sent just before the tracks go on the connection
+  };
+  // One track of ours on the primary's connection.
+  struct LocalSend {
+    std::shared_ptr<LocalTrack::State> track;
+    std::uint64_t group = 0;
+    std::string streamId;
+    bool asStream = false;
     Metadata meta;
   };
   struct PeerState {
@@ -176,10 +187,16 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     bool pumping = false;
     // Media the peer sends on the primary: its tracks by mid, once accepted.
     std::map<std::string, std::shared_ptr<RemoteTrack::State>> tracks;
-    // Media we send on the primary: our tracks by mid, with how they were added (a promoted
-    // standby offers them again).
+    // Media we send. A peer keeps one pending metadata slot per kind (as the JS), so each group
+    // goes out (metadata, then its sections in an offer) only once the peer answered the offer
+    // for the one before: the groups wait in order, while there is no connection too. On the
+    // primary: our tracks by mid, with how they were added (a promoted standby offers them
+    // again, each group waiting its turn as at first).
     bool sendingMedia = false;
     std::map<std::string, LocalSend> localTracks;
+    std::deque<MediaGroup> waitingMedia;
+    std::vector<std::string> unansweredMids;  // of the last group put on the connection
+    loop::Timer answerWait;                    // in case that answer never comes
   };
 
   RoomCore(loop::Loop& loop, std::string selfId, std::string appId, std::string roomId)
@@ -203,22 +220,27 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
                 const std::string& type, const std::string& sdp);
   std::vector<std::string> presentPeers(const Targets& targets) const;
   void endRemoteTracks(PeerState& state);
-  Future<void> sendMediaMeta(const std::string& type, const std::vector<std::string>& ids,
-                             const Metadata& meta);
+  std::shared_ptr<room::ChunkEncoder> encode(const std::string& type, const Payload& data,
+                                             const Metadata& meta);
+  std::shared_ptr<room::ChunkEncoder> encodeMediaMeta(bool asStream, const nlohmann::json& meta);
   void remoteTrack(const std::string& peerId, const rtc::PeerConnection::RemoteMedia& media);
   void sendMediaTo(const std::string& peerId, PeerState& state);
-  // Puts tracks on the primary's connection (no metadata: the caller sends it first).
-  void attachLocalTracks(const std::string& peerId, PeerState& state,
-                         const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
-                         const std::string& streamId, bool asStream, const Metadata& meta);
-  // A standby became the primary: the peer's tracks on the old one ended, ours go again.
+  // Puts the next waiting group on the primary's connection, metadata first, unless the peer
+  // has not answered for the one before.
+  void offerWaitingMedia(const std::string& peerId);
+  // An answer of the peer's was applied on that connection.
+  void mediaAnswered(const std::string& peerId, const room::Peer* connection);
   // The primary changed: descriptions queued for another connection go there if it lives on as
-  // a standby, else nowhere.
-  void redirectSignals(const std::string& peerId, PeerState& state,
-                       const std::shared_ptr<room::Peer>& formerPrimary);
+  // a standby, else nowhere. Returns the media metadata bound to the old one (carryMediaOver
+  // sends it again).
+  std::vector<Outgoing> redirectSignals(const std::string& peerId, PeerState& state,
+                                        const std::shared_ptr<room::Peer>& formerPrimary);
   static bool sendWhole(room::Peer& connection, const room::ChunkEncoder& encoder);
-  // previous: the old primary when it lives on as a standby.
-  void carryMediaOver(const std::string& peerId, PeerState& state, rtc::PeerConnection* previous);
+  // A standby became the primary: the peer's tracks on the old one ended, ours wait to go
+  // again (with their metadata: strandedMeta), ahead of the groups waiting already.
+  void carryMediaOver(const std::string& peerId, PeerState& state,
+                      const std::shared_ptr<room::Peer>& former, std::vector<Outgoing> strandedMeta);
+  void rejectWaitingMedia(PeerState& state, const std::string& reason);
   // The primary's connection, for media; nullptr when there is none (or it is destroyed).
   static rtc::PeerConnection* connectionOf(const PeerState& state) {
     return state.peer ? state.peer->connection() : nullptr;
@@ -258,6 +280,13 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   std::function<void()> onSelfLeave_;
   std::function<bool(const std::string&)> hasPendingConnection_;
   std::vector<std::uint8_t> scratch_;
+  std::uint64_t mediaGroups_ = 0;
+  // User code (future continuations, callbacks) reached while the primary is being switched
+  // waits here until the switch is complete (see Hold), so it never sees a half-done state.
+  int holding_ = 0;
+  std::vector<std::function<void()>> deferred_;
+  class Hold;
+  void userCode(std::function<void()> f);
   bool left_ = false;
   loop::Timer leaving_;  // the next step of leave(): the leave message's time, then the drain
   std::chrono::milliseconds standbyGrace_{3000};

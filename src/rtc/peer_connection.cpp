@@ -136,7 +136,8 @@ struct PeerConnection::Impl {
     std::uint8_t payloadType = 0;
     std::uint32_t clockRate = 0;
     bool removed = false;
-    bool sending = false;  // the peer's answer accepted it
+    bool sending = false;   // the peer's answer accepted it
+    bool answered = false;  // a peer's answer covered it (accepted or not)
     std::uint32_t packets = 0, octets = 0;
     std::uint32_t lastTimestamp = 0;  // RTP, offset included
     std::int64_t lastFrameMs = 0;
@@ -601,6 +602,7 @@ struct PeerConnection::Impl {
       const bool accepted = section.port != 0 && rtp.section && !local->second.removed &&
                             (section.direction == "recvonly" || section.direction == "sendrecv");
       local->second.sending = accepted;
+      local->second.answered = true;
       if (accepted && !wasSending && local->second.media.kind == "video") {
         requestKeyframe(section.mid);
       }
@@ -1117,6 +1119,11 @@ bool PeerConnection::sendFrame(const std::string& mid, std::span<const std::uint
 bool PeerConnection::requestRetransmission(const std::string& mid,
                                            std::vector<std::uint16_t> sequenceNumbers) {
   return impl_->sendNack(mid, sequenceNumbers);
+}
+
+bool PeerConnection::sectionAnswered(const std::string& mid) const {
+  auto it = impl_->localSections.find(mid);
+  return it != impl_->localSections.end() && it->second.answered;
 }
 
 void PeerConnection::continueTimeline(const std::string& mid) {

@@ -135,6 +135,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   // section (or after it was removed). rtpTimestamp is in the codec's clock (48 kHz / 90 kHz).
   bool sendFrame(const std::string& mid, std::span<const std::uint8_t> frame,
                  std::uint32_t rtpTimestamp);
+  // Whether an answer of the peer's covered the section (accepted or rejected it): the peer has
+  // seen it, and its track event, if any, has run.
+  bool sectionAnswered(const std::string& mid) const;
   // Another source takes over a section (replaceTrack): the next frame's RTP timestamp follows
   // on from the last one sent, by the time that passed, whatever its own timestamp says.
   void continueTimeline(const std::string& mid);

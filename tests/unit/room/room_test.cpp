@@ -974,3 +974,126 @@ TEST_F(StandbyTest, StreamsAddedWhileThePicksDifferArriveOnceTheyConverge) {
   EXPECT_EQ(events[0].leaveCount(), 0u);
   EXPECT_EQ(events[1].leaveCount(), 0u);
 }
+
+namespace {
+// Frames on each of our video tracks (told apart by their first byte) until b has `want` of
+// each: frames pushed before a section is negotiated go nowhere.
+bool flowOnEach(MediaInbox& inbox, const std::vector<std::shared_ptr<LocalTrack>>& tracks,
+                std::size_t want, std::uint32_t& clock) {
+  return eventually(
+      [&] {
+        clock += 3000;
+        std::map<std::uint8_t, std::size_t> got;
+        for (std::size_t i = 0; i < tracks.size(); ++i) {
+          tracks[i]->sendFrame(pattern(600, static_cast<std::uint8_t>(0x10 * (i + 1)), clock));
+          got[static_cast<std::uint8_t>(0x10 * (i + 1))] = 0;
+        }
+        std::lock_guard lock(inbox.mutex);
+        for (const auto& frame : inbox.frames["video"]) {
+          if (got.count(frame.data[0])) ++got[frame.data[0]];
+        }
+        return std::all_of(got.begin(), got.end(), [&](const auto& g) { return g.second >= want; });
+      },
+      15s);
+}
+}  // namespace
+
+// A peer keeps one pending metadata slot per kind, so streams added one after the other go one
+// offer at a time, each after its metadata; when the primary dies they go again on the promoted
+// standby the same way, in the order they were added, each with its own metadata.
+TEST_F(StandbyTest, SeveralStreamsGoAgainEachWithItsOwnMetadata) {
+  auto a = joinNew(standbyTiming(1, 300ms, 9000ms));
+  auto b = joinNew(standbyTiming(1, 300ms, 9000ms));
+  MediaInbox bInbox;
+  bInbox.listen(*b);
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }));
+  std::string bId = identities[1].id;
+  std::vector<std::shared_ptr<LocalTrack>> tracks;
+  for (int i = 0; i < 3; ++i) tracks.push_back(LocalTrack::create("video", "VP8"));
+  std::vector<Future<void>> added;
+  added.push_back(a->addStream({"one", {tracks[0]}}, bId, nlohmann::json("1")));
+  added.push_back(a->addStream({"two", {tracks[1]}}, bId, nlohmann::json{{"n", 2}}));
+  added.push_back(a->addTrack(tracks[2], {"three", {}}, bId, nlohmann::json("3")));
+  ASSERT_TRUE(eventually([&] { return bInbox.trackCount() == 3; }, 15s)) << bInbox.trackCount();
+  for (auto& future : added) ASSERT_NO_THROW(future.get());
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(flowOnEach(bInbox, tracks, 2, clock));
+
+  auto aCore = core(0);
+  loop::Loop::shared().post([aCore, bId] { aCore->dropPrimaryForTest(bId); });
+  ASSERT_TRUE(eventually([&] { return bInbox.trackCount() == 6; }, 20s)) << bInbox.trackCount();
+  std::size_t before = 0;
+  {
+    std::lock_guard lock(bInbox.mutex);
+    before = bInbox.frames["video"].size();
+  }
+  ASSERT_TRUE(flowOnEach(bInbox, tracks, 2 + before / 3 + 3, clock));
+  std::lock_guard lock(bInbox.mutex);
+  ASSERT_EQ(bInbox.streams.size(), 6u);
+  ASSERT_EQ(bInbox.tracks.size(), 6u);
+  for (std::size_t round = 0; round < 2; ++round) {
+    const auto* streams = &bInbox.streams[round * 3];
+    const auto* trackMetas = &bInbox.tracks[round * 3];
+    EXPECT_EQ(streams[0], std::make_pair(std::string("one"), Metadata(nlohmann::json("1"))));
+    EXPECT_EQ(streams[1],
+              std::make_pair(std::string("two"), Metadata(nlohmann::json{{"n", 2}})));
+    EXPECT_EQ(streams[2], std::make_pair(std::string("three"), Metadata()));
+    EXPECT_EQ(trackMetas[0].second, Metadata());
+    EXPECT_EQ(trackMetas[1].second, Metadata());
+    EXPECT_EQ(trackMetas[2].second, Metadata(nlohmann::json("3")));
+  }
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+}
+
+// The primary dies while a stream's metadata still waits behind a bulk message: the stream's
+// future completes once that metadata went on the promoted standby, and a stream added from that
+// future's continuation (user code in the middle of the switch) goes there too, after it. The
+// peer gets each stream once, with its own metadata, and frames on both.
+TEST_F(StandbyTest, MediaAddedAsThePrimaryDiesGoesOnThePromotedStandby) {
+  auto a = joinNew(standbyTiming(1, 300ms, 9000ms));
+  auto b = joinNew(standbyTiming(1, 300ms, 9000ms));
+  MediaInbox bInbox;
+  bInbox.listen(*b);
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }));
+  exchange(a, b);  // each side's primary is heard: sends go out at once
+  std::string bId = identities[1].id;
+  std::vector<std::shared_ptr<LocalTrack>> tracks = {LocalTrack::create("video", "VP8"),
+                                                     LocalTrack::create("video", "VP8")};
+  auto bulk = a->makeAction("bulk");
+  auto bBulk = b->makeAction("bulk");
+  std::atomic<int> bulkGot{0};
+  bBulk.receive([&](const Payload&, const std::string&, const Metadata&) { ++bulkGot; });
+  std::promise<Future<void>> secondAdded;
+  auto aCore = core(0);
+  Future<void> firstAdded, bulkSent;
+  loop::Loop::shared().invoke([&] {
+    bulkSent = bulk.send(std::vector<std::uint8_t>(4 << 20, 7), bId);
+    firstAdded = a->addStream({"one", {tracks[0]}}, bId, nlohmann::json("1"));
+    EXPECT_FALSE(firstAdded.ready());
+    firstAdded.then([&, a, bId](const Future<void>&) {
+      secondAdded.set_value(a->addStream({"two", {tracks[1]}}, bId, nlohmann::json("2")));
+    });
+    aCore->dropPrimaryForTest(bId);
+    EXPECT_FALSE(firstAdded.ready()) << "its metadata was not sent";
+  });
+  ASSERT_NO_THROW(firstAdded.get());
+  auto second = secondAdded.get_future().get();
+  ASSERT_NO_THROW(second.get());
+  ASSERT_NO_THROW(bulkSent.get());
+  ASSERT_TRUE(eventually([&] { return bInbox.trackCount() == 2 && bulkGot == 1; }, 15s))
+      << bInbox.trackCount();
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(flowOnEach(bInbox, tracks, 3, clock));
+  EXPECT_EQ(bInbox.trackCount(), 2u);
+  std::lock_guard lock(bInbox.mutex);
+  ASSERT_EQ(bInbox.streams.size(), 2u);
+  EXPECT_EQ(bInbox.streams[0], std::make_pair(std::string("one"), Metadata(nlohmann::json("1"))));
+  EXPECT_EQ(bInbox.streams[1], std::make_pair(std::string("two"), Metadata(nlohmann::json("2"))));
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+}
