@@ -422,8 +422,10 @@ class Room {
 
   // Media we send, as trystero@0.22.0's addStream/addTrack: for each target peer the metadata
   // (if any) goes first on @_stream / @_track, then the tracks are added to the connection,
-  // which renegotiates over the data channel (perfect negotiation, as peer.js). The future
-  // completes once the metadata went out to every target (at once without metadata). Targets
+  // which renegotiates over the data channel (perfect negotiation, as peer.js). Each call goes to
+  // a peer only once it answered the offer for the call before (the peer has one metadata slot
+  // per kind), in call order. The future completes once the metadata went out to every target
+  // (at once without metadata), and fails if a target leaves or the media is removed first. Targets
   // default to every peer in the room now; peers joining later need their own call (in
   // onPeerJoin, as in the JS README). An empty stream id is replaced by a random one.
   Future<void> addStream(const LocalStream& stream, Targets targets = {},

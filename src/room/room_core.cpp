@@ -728,13 +728,13 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
           mediaSummary(signal["sdp"].get_ref<const std::string&>()).c_str());
   if (type == "answer") {
     // To an offer of ours (media we send); a stale one is refused by the connection.
-    connection->signal({rtc::SdpType::Answer, signal["sdp"].get<std::string>()},
-                       [weak = weak_from_this(), peerId, weakConnection = std::weak_ptr(connection)](
-                           auto) {
-                         auto self = weak.lock();
-                         auto answered = weakConnection.lock();
-                         if (self && answered) self->mediaAnswered(peerId, answered.get());
-                       });
+    connection->signal(
+        {rtc::SdpType::Answer, signal["sdp"].get<std::string>()},
+        [weak = weak_from_this(), peerId, weakConnection = std::weak_ptr(connection)](auto) {
+          auto self = weak.lock();
+          auto answered = weakConnection.lock();
+          if (self && answered) self->mediaAnswered(peerId, answered.get());
+        });
     return;
   }
   if (type != "offer") return;
@@ -1045,9 +1045,13 @@ void RoomCore::carryMediaOver(const std::string& peerId, PeerState& state,
   for (auto group = again.rbegin(); group != again.rend(); ++group) {
     // Sent on the old connection already: again, with nobody waiting.
     if (group->second.meta && !group->second.metaMessage) {
-      group->second.metaMessage = Outgoing{encodeMediaMeta(group->second.asStream,
-                                                           *group->second.meta),
-                                           0, nullptr, false, nullptr, group->first};
+      group->second.metaMessage =
+          Outgoing{encodeMediaMeta(group->second.asStream, *group->second.meta),
+                   0,
+                   nullptr,
+                   false,
+                   nullptr,
+                   group->first};
     }
     state.waitingMedia.push_front(std::move(group->second));
   }

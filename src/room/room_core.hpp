@@ -196,7 +196,7 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::map<std::string, LocalSend> localTracks;
     std::deque<MediaGroup> waitingMedia;
     std::vector<std::string> unansweredMids;  // of the last group put on the connection
-    loop::Timer answerWait;                    // in case that answer never comes
+    loop::Timer answerWait;                   // in case that answer never comes
   };
 
   RoomCore(loop::Loop& loop, std::string selfId, std::string appId, std::string roomId)
@@ -239,7 +239,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   // A standby became the primary: the peer's tracks on the old one ended, ours wait to go
   // again (with their metadata: strandedMeta), ahead of the groups waiting already.
   void carryMediaOver(const std::string& peerId, PeerState& state,
-                      const std::shared_ptr<room::Peer>& former, std::vector<Outgoing> strandedMeta);
+                      const std::shared_ptr<room::Peer>& former,
+                      std::vector<Outgoing> strandedMeta);
   void rejectWaitingMedia(PeerState& state, const std::string& reason);
   // The primary's connection, for media; nullptr when there is none (or it is destroyed).
   static rtc::PeerConnection* connectionOf(const PeerState& state) {

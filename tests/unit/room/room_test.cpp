@@ -1038,8 +1038,7 @@ TEST_F(StandbyTest, SeveralStreamsGoAgainEachWithItsOwnMetadata) {
     const auto* streams = &bInbox.streams[round * 3];
     const auto* trackMetas = &bInbox.tracks[round * 3];
     EXPECT_EQ(streams[0], std::make_pair(std::string("one"), Metadata(nlohmann::json("1"))));
-    EXPECT_EQ(streams[1],
-              std::make_pair(std::string("two"), Metadata(nlohmann::json{{"n", 2}})));
+    EXPECT_EQ(streams[1], std::make_pair(std::string("two"), Metadata(nlohmann::json{{"n", 2}})));
     EXPECT_EQ(streams[2], std::make_pair(std::string("three"), Metadata()));
     EXPECT_EQ(trackMetas[0].second, Metadata());
     EXPECT_EQ(trackMetas[1].second, Metadata());
@@ -1096,4 +1095,40 @@ TEST_F(StandbyTest, MediaAddedAsThePrimaryDiesGoesOnThePromotedStandby) {
   EXPECT_EQ(bInbox.streams[0], std::make_pair(std::string("one"), Metadata(nlohmann::json("1"))));
   EXPECT_EQ(bInbox.streams[1], std::make_pair(std::string("two"), Metadata(nlohmann::json("2"))));
   EXPECT_EQ(events[1].leaveCount(), 0u);
+}
+
+// The primary dies while another connection to the peer is still on its way (its open is handled
+// late here): a stream added meanwhile waits for that connection and goes on it, with its
+// metadata, once it is there; its future completes only then.
+TEST_F(StandbyTest, MediaAddedWhileTheNextConnectionIsOnItsWayGoesOnIt) {
+  auto a = joinNew(standbyTiming(1, 2000ms, 9000ms));
+  auto b = joinNew(standbyTiming(1, 0ms, 9000ms));
+  MediaInbox bInbox;
+  bInbox.listen(*b);
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  ASSERT_TRUE(eventually([&] { return events[0].joinCount() == 1 && events[1].joinCount() == 1; }));
+  std::string bId = identities[1].id;
+  auto track = LocalTrack::create("video", "VP8");
+  auto aCore = core(0);
+  Future<void> added;
+  bool awaiting = false, addedAtOnce = true;
+  loop::Loop::shared().invoke([&] {
+    aCore->dropPrimaryForTest(bId);
+    awaiting = aCore->connectionCount(bId) == 1;  // b is kept while its next connection comes
+    added = a->addStream({"late", {track}}, bId, nlohmann::json("late"));
+    addedAtOnce = added.ready();
+  });
+  ASSERT_TRUE(awaiting) << "no connection to b was on its way";
+  EXPECT_FALSE(addedAtOnce) << "its metadata cannot have been sent";
+  ASSERT_NO_THROW(added.get());
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(flowOnEach(bInbox, {track}, 3, clock));
+  EXPECT_EQ(bInbox.trackCount(), 1u);
+  std::lock_guard lock(bInbox.mutex);
+  ASSERT_EQ(bInbox.streams.size(), 1u);
+  EXPECT_EQ(bInbox.streams[0],
+            std::make_pair(std::string("late"), Metadata(nlohmann::json("late"))));
+  EXPECT_EQ(events[0].leaveCount(), 0u);
 }
