@@ -1108,6 +1108,7 @@ Future<void> RoomCore::replaceTrack(const std::shared_ptr<LocalTrack::State>& fr
 
 void RoomCore::removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
                             const Targets& targets) {
+  Hold hold(*this);  // a rejected future's continuation may add media: not while we walk
   for (auto& [id, state] : peers_) {
     if (!targets.all() &&
         std::find(targets.ids().begin(), targets.ids().end(), id) == targets.ids().end()) {
