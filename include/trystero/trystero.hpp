@@ -4,7 +4,8 @@
 // that thread: keep them short, or hand work to your own thread. Every public call is safe
 // from any thread, including from inside a callback. A Future's get()/wait() called on the
 // network thread (inside a callback) before the result is ready throws std::logic_error
-// instead of deadlocking: use then() there.
+// instead of deadlocking: use then() there. Callbacks must not throw: an exception that leaves
+// one ends the process (std::terminate), as it would leave the network thread's loop.
 #pragma once
 
 #include <nlohmann/json.hpp>

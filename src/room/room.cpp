@@ -60,6 +60,14 @@ Future<void> onNetworkThread(RoomCore& core, Start start) {
   return result;
 }
 
+// As onNetworkThread, for a call with no outcome: at once on the network thread (in order with
+// the calls made there inline), else posted.
+template <typename Run>
+void onNetworkThreadNoWait(RoomCore& core, Run run) {
+  if (core.loop().isLoopThread()) return run();
+  core.loop().post(std::move(run));
+}
+
 std::vector<std::shared_ptr<LocalTrack::State>> trackStates(const LocalStream& stream) {
   std::vector<std::shared_ptr<LocalTrack::State>> states;
   for (const auto& track : stream.tracks) {
@@ -128,14 +136,14 @@ Future<void> Room::addTrack(const std::shared_ptr<LocalTrack>& track, const Loca
 void Room::removeStream(const LocalStream& stream, Targets targets) {
   auto states = trackStates(stream);
   auto core = core_;
-  core->loop().post([core, states, targets] { core->removeTracks(states, targets); });
+  onNetworkThreadNoWait(*core, [core, states, targets] { core->removeTracks(states, targets); });
 }
 
 void Room::removeTrack(const std::shared_ptr<LocalTrack>& track, Targets targets) {
   if (!track) return;
   auto core = core_;
-  core->loop().post(
-      [core, state = track->state(), targets] { core->removeTracks({state}, targets); });
+  onNetworkThreadNoWait(
+      *core, [core, state = track->state(), targets] { core->removeTracks({state}, targets); });
 }
 
 Future<void> Room::replaceTrack(const std::shared_ptr<LocalTrack>& oldTrack,

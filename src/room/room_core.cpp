@@ -186,14 +186,10 @@ void RoomCore::attachPrimary(const std::string& peerId, const std::shared_ptr<ro
   state.youngTimer.cancel();
   state.sentYoung.clear();
   state.young = true;
-  state.youngTimer = loop_.after(standbyGrace_ / 3, [weak, peerId] {
-    auto self = weak.lock();
-    if (!self) return;
-    auto it = self->peers_.find(peerId);
-    if (it == self->peers_.end()) return;
-    it->second.youngTimer = {};
-    it->second.young = false;
-    it->second.sentYoung.clear();
+  state.youngTimer = peerTimer(standbyGrace_ / 3, peerId, [](RoomCore&, PeerState& young) {
+    young.youngTimer = {};
+    young.young = false;
+    young.sentYoung.clear();
   });
   state.listening = false;
   state.probes = 0;
@@ -217,14 +213,9 @@ void RoomCore::probe(const std::string& peerId) {
   // Ahead of everything else, and only one at a time.
   std::erase_if(state.outgoing, [](const Outgoing& o) { return o.probe && o.next == 0; });
   state.outgoing.push_front({encoder, 0, nullptr, true});
-  std::weak_ptr<RoomCore> weak = weak_from_this();
-  state.probeTimer = loop_.after(kProbeInterval, [weak, peerId] {
-    auto self = weak.lock();
-    if (!self) return;
-    auto it = self->peers_.find(peerId);
-    if (it == self->peers_.end()) return;
-    it->second.probeTimer = {};
-    self->probe(peerId);
+  state.probeTimer = peerTimer(kProbeInterval, peerId, [peerId](RoomCore& self, PeerState& peer) {
+    peer.probeTimer = {};
+    self.probe(peerId);
   });
   pump(peerId);
 }
@@ -356,14 +347,9 @@ void RoomCore::primaryClosed(const std::string& peerId) {
     // refuses sends, which stay queued. A primary that died young stays so while we wait.
     state.peer->destroy();
     state.youngTimer.cancel();
-    std::weak_ptr<RoomCore> weak = weak_from_this();
-    state.awaiting = loop_.after(standbyGrace_, [weak, peerId] {
-      auto self = weak.lock();
-      if (!self) return;
-      auto it = self->peers_.find(peerId);
-      if (it == self->peers_.end()) return;
-      it->second.awaiting = {};
-      self->exitPeer(peerId, "connection closed");
+    state.awaiting = peerTimer(standbyGrace_, peerId, [peerId](RoomCore& self, PeerState& peer) {
+      peer.awaiting = {};
+      self.exitPeer(peerId, "connection closed");
     });
     return;
   }
@@ -530,6 +516,8 @@ void RoomCore::pump(const std::string& peerId) {
       state.outgoing.push_back(std::move(current));
     } else if (state.young && !current.probe && !current.connection) {
       state.sentYoung.push_back({current.encoder, 0, nullptr});
+    } else if (current.mediaOffer && !state.unansweredMids.empty()) {
+      awaitAnswer(peerId, state);
     }
     if (!job) continue;  // sent again after a promotion
     const bool complete = done && --job->remaining == 0;
@@ -774,7 +762,9 @@ void RoomCore::signalOn(const std::string& peerId, const std::shared_ptr<room::P
   nonce = static_cast<std::uint8_t>(nonce + 1);
   // On the primary, queued in order after the @_stream/@_track metadata before it.
   if (connection == it->second.peer) {
-    it->second.outgoing.push_back({encoder, 0, nullptr, false, connection.get()});
+    Outgoing description{encoder, 0, nullptr, false, connection.get()};
+    description.mediaOffer = type == "offer";
+    it->second.outgoing.push_back(std::move(description));
     pump(peerId);
     return;
   }
@@ -950,6 +940,25 @@ void RoomCore::offerWaitingMedia(const std::string& peerId) {
   while (pc && state.unansweredMids.empty() && !state.waitingMedia.empty()) {
     auto group = std::move(state.waitingMedia.front());
     state.waitingMedia.pop_front();
+    std::vector<std::shared_ptr<LocalTrack::State>> fresh;
+    for (const auto& track : group.tracks) {
+      const bool already =
+          std::any_of(state.localTracks.begin(), state.localTracks.end(),
+                      [&](const auto& entry) { return entry.second.track == track; }) ||
+          std::find(fresh.begin(), fresh.end(), track) != fresh.end();
+      if (!already) fresh.push_back(track);
+    }
+    if (fresh.empty()) {
+      // Its tracks go to the peer already (added by an earlier call): the metadata would fill
+      // the peer's slot with no track to pair it with, so it is not sent (as the JS, whose
+      // addTrack of a track already on the connection throws).
+      if (group.metaMessage && group.metaMessage->job) {
+        userCode([job = group.metaMessage->job] {
+          job->promise.reject("trystero: that media already goes to the peer");
+        });
+      }
+      continue;
+    }
     if (group.metaMessage) {
       group.metaMessage->next = 0;
       group.metaMessage->connection = state.peer.get();
@@ -957,31 +966,40 @@ void RoomCore::offerWaitingMedia(const std::string& peerId) {
       queued = true;
     }
     sendMediaTo(peerId, state);
-    for (const auto& track : group.tracks) {
-      const bool already =
-          std::any_of(state.localTracks.begin(), state.localTracks.end(),
-                      [&](const auto& entry) { return entry.second.track == track; });
-      if (already) continue;
+    for (const auto& track : fresh) {
       auto mid = pc->addLocalMedia({track->kind, track->codec, group.streamId, track->id});
-      state.localTracks[mid] = {track, group.id, group.streamId, group.asStream, group.meta};
+      state.localTracks[mid] = {track,          group.id,       ++localSends_,
+                                group.streamId, group.asStream, group.meta};
       track->bindings.push_back({weak_from_this(), peerId, mid});
       state.unansweredMids.push_back(mid);
     }
   }
-  if (!state.unansweredMids.empty() && !state.answerWait) {
-    std::weak_ptr<RoomCore> weak = weak_from_this();
-    state.answerWait = loop_.after(kAnswerWait, [weak, peerId] {
-      auto self = weak.lock();
-      if (!self) return;
-      auto it = self->peers_.find(peerId);
-      if (it == self->peers_.end()) return;
-      g_debug("trystero: %s: no answer for our media; the next goes anyway", peerId.c_str());
-      it->second.answerWait = {};
-      it->second.unansweredMids.clear();
-      self->offerWaitingMedia(peerId);
-    });
-  }
+  if (!state.unansweredMids.empty() && !state.answerWait) awaitAnswer(peerId, state);
   if (queued) pump(peerId);
+}
+
+// The fallback for an answer that never comes counts from when our offer left: the offer may wait
+// in the queue (behind a probing new primary, or a full channel) for longer than that.
+void RoomCore::awaitAnswer(const std::string& peerId, PeerState& state) {
+  state.answerWait = peerTimer(kAnswerWait, peerId, [peerId](RoomCore& self, PeerState& peer) {
+    const bool offerQueued = std::any_of(peer.outgoing.begin(), peer.outgoing.end(),
+                                         [](const Outgoing& o) { return o.mediaOffer; });
+    if (offerQueued) return self.awaitAnswer(peerId, peer);
+    g_debug("trystero: %s: no answer for our media; the next goes anyway", peerId.c_str());
+    peer.answerWait = {};
+    peer.unansweredMids.clear();
+    self.offerWaitingMedia(peerId);
+  });
+}
+
+loop::Timer RoomCore::peerTimer(std::chrono::milliseconds delay, const std::string& peerId,
+                                std::function<void(RoomCore&, PeerState&)> then) {
+  return loop_.after(delay, [weak = weak_from_this(), peerId, then = std::move(then)] {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->peers_.find(peerId);
+    if (it != self->peers_.end()) then(*self, it->second);
+  });
 }
 
 void RoomCore::mediaAnswered(const std::string& peerId, const room::Peer* connection) {
@@ -1010,13 +1028,18 @@ void RoomCore::carryMediaOver(const std::string& peerId, PeerState& state,
   state.unansweredMids.clear();
   state.answerWait.cancel();
   auto* formerPc = former ? former->connection() : nullptr;
+  // In the order they were added (the map is by mid, which is random).
+  std::vector<std::pair<std::string, LocalSend>> sends(
+      std::make_move_iterator(state.localTracks.begin()),
+      std::make_move_iterator(state.localTracks.end()));
+  state.localTracks.clear();
+  std::sort(sends.begin(), sends.end(),
+            [](const auto& x, const auto& y) { return x.second.order < y.second.order; });
   std::map<std::uint64_t, MediaGroup> again;  // by group id: in call order
-  for (auto entry = state.localTracks.begin(); entry != state.localTracks.end();) {
-    const std::string& mid = entry->first;
-    const LocalSend& send = entry->second;
+  for (const auto& [mid, send] : sends) {
     // The old connection lives on as a standby the remote does not use: its sections stop.
     if (formerPc) formerPc->removeLocalMedia(mid);
-    std::erase_if(send.track->bindings, [&](const LocalTrack::State::Binding& binding) {
+    std::erase_if(send.track->bindings, [&, &mid = mid](const LocalTrack::State::Binding& binding) {
       return binding.peerId == peerId && binding.mid == mid && binding.core.lock().get() == this;
     });
     auto& group = again[send.group];
@@ -1025,7 +1048,6 @@ void RoomCore::carryMediaOver(const std::string& peerId, PeerState& state,
     group.streamId = send.streamId;
     group.asStream = send.asStream;
     group.meta = send.meta;
-    entry = state.localTracks.erase(entry);
   }
   for (auto& meta : strandedMeta) {
     auto group = again.find(meta.mediaGroup);
@@ -1115,17 +1137,32 @@ void RoomCore::removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>
       continue;
     }
     auto* pc = connectionOf(state);
+    auto removed = [&](const std::shared_ptr<LocalTrack::State>& track) {
+      return std::find(tracks.begin(), tracks.end(), track) != tracks.end();
+    };
     for (auto entry = state.localTracks.begin(); entry != state.localTracks.end();) {
-      if (std::find(tracks.begin(), tracks.end(), entry->second.track) == tracks.end()) {
+      if (!removed(entry->second.track)) {
         ++entry;
         continue;
       }
       if (pc) pc->removeLocalMedia(entry->first);
       entry = state.localTracks.erase(entry);
     }
-    auto removed = [&](const std::shared_ptr<LocalTrack::State>& track) {
-      return std::find(tracks.begin(), tracks.end(), track) != tracks.end();
-    };
+    // Metadata queued for tracks that are all gone now would fill the peer's slot with nothing
+    // to pair it with (once its first chunk left, it goes on).
+    std::erase_if(state.outgoing, [&](const Outgoing& outgoing) {
+      if (outgoing.mediaGroup == 0 || outgoing.next != 0) return false;
+      const bool tracksLeft =
+          std::any_of(state.localTracks.begin(), state.localTracks.end(),
+                      [&](const auto& entry) { return entry.second.group == outgoing.mediaGroup; });
+      if (tracksLeft) return false;
+      if (outgoing.job) {
+        userCode([job = outgoing.job] {
+          job->promise.reject("trystero: the media was removed before it reached the peer");
+        });
+      }
+      return true;
+    });
     for (auto group = state.waitingMedia.begin(); group != state.waitingMedia.end();) {
       std::erase_if(group->tracks, removed);
       if (!group->tracks.empty()) {

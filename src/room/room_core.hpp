@@ -140,6 +140,7 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     // (@_stream, @_track): it goes on that one only.
     const room::Peer* connection = nullptr;
     std::uint64_t mediaGroup = 0;  // metadata: the MediaGroup it announces
+    bool mediaOffer = false;       // an offer of ours (its answer lets the next group go)
   };
   // A further connection to a connected peer, with its own reassembly state.
   struct Standby {
@@ -161,6 +162,7 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   struct LocalSend {
     std::shared_ptr<LocalTrack::State> track;
     std::uint64_t group = 0;
+    std::uint64_t order = 0;  // of addition, across groups
     std::string streamId;
     bool asStream = false;
     Metadata meta;
@@ -228,6 +230,11 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   // Puts the next waiting group on the primary's connection, metadata first, unless the peer
   // has not answered for the one before.
   void offerWaitingMedia(const std::string& peerId);
+  // (Re)starts the wait for the answer to our offer of the group on the connection.
+  void awaitAnswer(const std::string& peerId, PeerState& state);
+  // A timer that runs `then` if this core and the peer are still there.
+  loop::Timer peerTimer(std::chrono::milliseconds delay, const std::string& peerId,
+                        std::function<void(RoomCore&, PeerState&)> then);
   // An answer of the peer's was applied on that connection.
   void mediaAnswered(const std::string& peerId, const room::Peer* connection);
   // The primary changed: descriptions queued for another connection go there if it lives on as
@@ -282,6 +289,7 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   std::function<bool(const std::string&)> hasPendingConnection_;
   std::vector<std::uint8_t> scratch_;
   std::uint64_t mediaGroups_ = 0;
+  std::uint64_t localSends_ = 0;
   // User code (future continuations, callbacks) reached while the primary is being switched
   // waits here until the switch is complete (see Hold), so it never sees a half-done state.
   int holding_ = 0;

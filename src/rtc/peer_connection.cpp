@@ -144,8 +144,10 @@ struct PeerConnection::Impl {
     media::Vp8Packetizer vp8;
     media::RetransmitBuffer history;  // video only
     bool continueTimeline = false;    // the next frame rebases timestampOffset
+    std::uint64_t added = 0;          // order of addLocalMedia: new m-lines go in that order
   };
   std::map<std::string, LocalSection> localSections;
+  std::uint64_t localSectionsAdded = 0;
   std::string cname = "trystero-" + std::to_string(randomU32());
   // m-line order of the last description (offer or answer); later offers keep it.
   std::vector<std::string> sessionMids;
@@ -758,8 +760,15 @@ struct PeerConnection::Impl {
       announcedMedia.erase(mid);
       if (media.ended) media.ended(mid);
     }
+    // In m-line order, as a browser fires its track events: a stream's tracks as they were added.
+    std::vector<std::string> order = sessionMids;
     for (const auto& [mid, remote] : acceptedMedia) {
-      if (!remote.sending) continue;
+      if (std::find(order.begin(), order.end(), mid) == order.end()) order.push_back(mid);
+    }
+    for (const auto& mid : order) {
+      auto accepted = acceptedMedia.find(mid);
+      if (accepted == acceptedMedia.end() || !accepted->second.sending) continue;
+      const auto remote = accepted->second;  // the handler reaches user code
       auto known = announcedMedia.find(mid);
       if (known != announcedMedia.end() && known->second.codec == remote.codec &&
           known->second.trackId == remote.trackId) {
@@ -799,9 +808,14 @@ struct PeerConnection::Impl {
       // A later offer: the m-lines in their order, ours appended; the DTLS role stays.
       local.setup = dtls->role() == DtlsTransport::Role::Client ? "active" : "passive";
       std::vector<std::string> mids = sessionMids;
+      std::vector<const LocalSection*> added;
       for (const auto& [mid, section] : localSections) {
-        if (std::find(mids.begin(), mids.end(), mid) == mids.end()) mids.push_back(mid);
+        if (std::find(mids.begin(), mids.end(), mid) == mids.end()) added.push_back(&section);
       }
+      // The peer fires its track events in m-line order: a stream's tracks as they were added.
+      std::sort(added.begin(), added.end(),
+                [](const LocalSection* x, const LocalSection* y) { return x->added < y->added; });
+      for (const auto* section : added) mids.push_back(section->mid);
       for (const auto& mid : mids) {
         sdp::MediaSection section;
         if (auto it = localSections.find(mid); it != localSections.end()) {
@@ -1098,6 +1112,7 @@ std::string PeerConnection::addLocalMedia(const LocalMedia& media) {
   auto& local = impl.localSections[mid];
   local.media = media;
   local.mid = mid;
+  local.added = ++impl.localSectionsAdded;
   if (media.kind == "video") local.history = media::RetransmitBuffer(kRetransmitSlots);
   impl.negotiationNeeded();
   return mid;
