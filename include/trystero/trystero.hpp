@@ -426,9 +426,11 @@ class Room {
   // which renegotiates over the data channel (perfect negotiation, as peer.js). Each call goes to
   // a peer only once it answered the offer for the call before (the peer has one metadata slot
   // per kind), in call order. The future completes once the metadata went out to every target
-  // (at once without metadata), and fails if a target leaves or the media is removed first. Targets
-  // default to every peer in the room now; peers joining later need their own call (in
-  // onPeerJoin, as in the JS README). An empty stream id is replaced by a random one.
+  // (at once without metadata), and fails if a target leaves or the media is removed first, or if
+  // every track of the call already goes to a target (its metadata is then not sent: it would
+  // pair with the next stream). The tracks reach the peer in the order given. Targets default to
+  // every peer in the room now; peers joining later need their own call (in onPeerJoin, as in the
+  // JS README). An empty stream id is replaced by a random one.
   Future<void> addStream(const LocalStream& stream, Targets targets = {},
                          Metadata meta = std::nullopt);
   Future<void> addTrack(const std::shared_ptr<LocalTrack>& track, const LocalStream& stream,

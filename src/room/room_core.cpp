@@ -244,6 +244,7 @@ void RoomCore::swapPrimary(const std::string& peerId, const room::Peer* standbyP
   promoted.timer.cancel();
   auto old = std::move(state.peer);
   auto oldReassembler = std::move(state.reassembler);
+  auto oldMeta = std::exchange(state.nextMeta, std::move(promoted.nextMeta));
   state.peer = std::move(promoted.peer);
   state.reassembler = std::move(promoted.reassembler);
   // Nothing but probes went out on the old primary (it was never heard), so nothing is sent
@@ -260,6 +261,7 @@ void RoomCore::swapPrimary(const std::string& peerId, const room::Peer* standbyP
     Standby demoted;
     demoted.peer = std::move(old);
     demoted.reassembler = std::move(oldReassembler);
+    demoted.nextMeta = std::move(oldMeta);
     addStandbyState(peerId, std::move(demoted));
   } else {
     old->destroy();
@@ -367,6 +369,7 @@ void RoomCore::primaryClosed(const std::string& peerId) {
   // Partial messages that came on the dead connection can never complete (their sender does
   // not go on elsewhere); those on the promoted one are kept.
   state.reassembler = std::move(standby.reassembler);
+  state.nextMeta = std::move(standby.nextMeta);
   dead->destroy();
   // Sends: a message that was partly sent on the dead connection starts over from its first
   // chunk, with the same nonce, on the new one. Its chunks already sent may or may not have
@@ -664,7 +667,17 @@ void RoomCore::handleInternal(const std::string& peerId, const room::Peer* from,
     } else {
       meta = nlohmann::json(text);
     }
-    (type == kStream ? pendingStreamMeta_ : pendingTrackMeta_)[peerId] = std::move(meta);
+    // It pairs with the offer that follows on the same connection: a standby keeps its own.
+    auto it = peers_.find(peerId);
+    if (it == peers_.end()) return;
+    NextMediaMeta* slots = nullptr;
+    if (it->second.peer.get() == from) slots = &it->second.nextMeta;
+    for (auto* list : {&it->second.standbys, &it->second.closing}) {
+      for (auto& standby : *list) {
+        if (standby.peer.get() == from) slots = &standby.nextMeta;
+      }
+    }
+    if (slots) (type == kStream ? slots->stream : slots->track) = std::move(meta);
   }
 }
 
@@ -869,16 +882,8 @@ void RoomCore::remoteTrack(const std::string& peerId,
   if (auto old = std::exchange(it->second.tracks[media.mid], state)) {
     userCode([old] { old->end(); });
   }
-  auto takeMeta = [&](std::map<std::string, Metadata>& slots) {
-    Metadata meta;
-    if (auto slot = slots.find(peerId); slot != slots.end()) {
-      meta = std::move(slot->second);
-      slots.erase(slot);
-    }
-    return meta;
-  };
-  auto trackMeta = takeMeta(pendingTrackMeta_);
-  auto streamMeta = takeMeta(pendingStreamMeta_);
+  auto trackMeta = std::exchange(it->second.nextMeta.track, std::nullopt);
+  auto streamMeta = std::exchange(it->second.nextMeta.stream, std::nullopt);
   userCode([onTrack = onPeerTrack_, onStream = onPeerStream_, state, streamId = media.streamId,
             peerId, trackMeta = std::move(trackMeta), streamMeta = std::move(streamMeta)] {
     if (onTrack) onTrack(std::make_shared<RemoteTrack>(state), streamId, peerId, trackMeta);

@@ -142,10 +142,16 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::uint64_t mediaGroup = 0;  // metadata: the MediaGroup it announces
     bool mediaOffer = false;       // an offer of ours (its answer lets the next group go)
   };
+  // Metadata of the peer's next stream / track (@_stream, @_track), per connection: one slot
+  // each, as the JS, filled by the message that comes before the offer on that connection.
+  struct NextMediaMeta {
+    Metadata stream, track;
+  };
   // A further connection to a connected peer, with its own reassembly state.
   struct Standby {
     std::shared_ptr<room::Peer> peer;
     room::Reassembler reassembler;
+    NextMediaMeta nextMeta;
     loop::Timer timer;  // its end (grace or fallback)
   };
   // One addStream / addTrack call to one peer, while its tracks wait for their turn (see
@@ -170,6 +176,7 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   struct PeerState {
     std::shared_ptr<room::Peer> peer;  // the primary: every send goes here
     room::Reassembler reassembler;     // of data arriving on the primary
+    NextMediaMeta nextMeta;            // of media arriving on the primary
     std::vector<Standby> standbys;
     // Standbys being closed gracefully: what still arrives on them is delivered.
     std::vector<Standby> closing;
@@ -282,8 +289,6 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   std::function<void(const std::string&)> onPeerJoin_, onPeerLeave_;
   PeerTrackHandler onPeerTrack_;
   PeerStreamHandler onPeerStream_;
-  // Metadata of a peer's next stream / track (@_stream, @_track): one slot each, as the JS.
-  std::map<std::string, Metadata> pendingStreamMeta_, pendingTrackMeta_;
   std::function<void(const std::string&)> onPeerLeft_;
   std::function<void()> onSelfLeave_;
   std::function<bool(const std::string&)> hasPendingConnection_;
