@@ -1136,11 +1136,12 @@ Future<void> RoomCore::replaceTrack(const std::shared_ptr<LocalTrack::State>& fr
 void RoomCore::removeTracks(const std::vector<std::shared_ptr<LocalTrack::State>>& tracks,
                             const Targets& targets) {
   Hold hold(*this);  // a rejected future's continuation may add media: not while we walk
-  for (auto& [id, state] : peers_) {
+  for (auto& [id, peer] : peers_) {
     if (!targets.all() &&
         std::find(targets.ids().begin(), targets.ids().end(), id) == targets.ids().end()) {
       continue;
     }
+    PeerState& state = peer;  // a structured binding, which clang's lambdas cannot capture
     auto* pc = connectionOf(state);
     auto removed = [&](const std::shared_ptr<LocalTrack::State>& track) {
       return std::find(tracks.begin(), tracks.end(), track) != tracks.end();
