@@ -34,6 +34,8 @@ constexpr std::chrono::milliseconds kGracefulClose{5000};
 // How long the next group of our media waits for the peer's answer to the offer of the one
 // before, when that answer does not come (the peer's offer crossed ours and carried them).
 constexpr std::chrono::milliseconds kAnswerWait{5000};
+// Metadata a standby holds for the peer's sections on it, at most (per standby).
+constexpr std::size_t kMaxHeldSectionMeta = 64;
 
 // Logged at the 1st, 2nd, 4th, 8th... drop, so a flood costs a few lines, not one per message.
 void warnDeepJson(std::uint64_t dropped, const std::string& peerId) {
@@ -245,6 +247,7 @@ void RoomCore::swapPrimary(const std::string& peerId, const room::Peer* standbyP
   auto old = std::move(state.peer);
   auto oldReassembler = std::move(state.reassembler);
   auto oldMeta = std::exchange(state.nextMeta, std::move(promoted.nextMeta));
+  state.metaBySection = std::move(promoted.metaBySection);
   state.peer = std::move(promoted.peer);
   state.reassembler = std::move(promoted.reassembler);
   // Nothing but probes went out on the old primary (it was never heard), so nothing is sent
@@ -370,6 +373,7 @@ void RoomCore::primaryClosed(const std::string& peerId) {
   // not go on elsewhere); those on the promoted one are kept.
   state.reassembler = std::move(standby.reassembler);
   state.nextMeta = std::move(standby.nextMeta);
+  state.metaBySection = std::move(standby.metaBySection);
   dead->destroy();
   // Sends: a message that was partly sent on the dead connection starts over from its first
   // chunk, with the same nonce, on the new one. Its chunks already sent may or may not have
@@ -842,8 +846,16 @@ void RoomCore::receiveMediaOn(const std::string& peerId,
     auto self = weak.lock();
     if (!self) return;
     auto it = self->peers_.find(peerId);
-    if (it != self->peers_.end() && it->second.peer.get() == source) {
-      self->remoteTrack(peerId, media);
+    if (it == self->peers_.end()) return;
+    if (it->second.peer.get() == source) return self->remoteTrack(peerId, media);
+    // A standby's track fires once it is the primary (announceMediaAgain), with the metadata
+    // that came before it on that connection: kept by section, as later offers refill the slots.
+    for (auto& standby : it->second.standbys) {
+      if (standby.peer.get() != source) continue;
+      if (standby.metaBySection.size() < kMaxHeldSectionMeta ||
+          standby.metaBySection.count(media.mid)) {
+        standby.metaBySection[media.mid] = std::exchange(standby.nextMeta, {});
+      }
     }
   };
   handlers.rtp = [tracksOf](const std::string& mid, std::span<const std::uint8_t> packet) {
@@ -882,8 +894,16 @@ void RoomCore::remoteTrack(const std::string& peerId,
   if (auto old = std::exchange(it->second.tracks[media.mid], state)) {
     userCode([old] { old->end(); });
   }
-  auto trackMeta = std::exchange(it->second.nextMeta.track, std::nullopt);
-  auto streamMeta = std::exchange(it->second.nextMeta.stream, std::nullopt);
+  auto& held = it->second.metaBySection;
+  NextMediaMeta meta;
+  if (auto kept = held.find(media.mid); kept != held.end()) {
+    meta = std::move(kept->second);
+    held.erase(kept);
+  } else {
+    meta = std::exchange(it->second.nextMeta, {});
+  }
+  auto trackMeta = std::move(meta.track);
+  auto streamMeta = std::move(meta.stream);
   userCode([onTrack = onPeerTrack_, onStream = onPeerStream_, state, streamId = media.streamId,
             peerId, trackMeta = std::move(trackMeta), streamMeta = std::move(streamMeta)] {
     if (onTrack) onTrack(std::make_shared<RemoteTrack>(state), streamId, peerId, trackMeta);
@@ -958,8 +978,9 @@ void RoomCore::offerWaitingMedia(const std::string& peerId) {
       // the peer's slot with no track to pair it with, so it is not sent (as the JS, whose
       // addTrack of a track already on the connection throws).
       if (group.metaMessage && group.metaMessage->job) {
-        userCode([job = group.metaMessage->job] {
-          job->promise.reject("trystero: that media already goes to the peer");
+        userCode([job = group.metaMessage->job, empty = group.tracks.empty()] {
+          job->promise.reject(empty ? "trystero: metadata with no track to go with it"
+                                    : "trystero: that media already goes to the peer");
         });
       }
       continue;

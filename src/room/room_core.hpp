@@ -152,6 +152,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::shared_ptr<room::Peer> peer;
     room::Reassembler reassembler;
     NextMediaMeta nextMeta;
+    // Taken by each of the peer's sections on it as it was announced, for when it is promoted.
+    std::map<std::string, NextMediaMeta> metaBySection;
     loop::Timer timer;  // its end (grace or fallback)
   };
   // One addStream / addTrack call to one peer, while its tracks wait for their turn (see
@@ -177,6 +179,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
     std::shared_ptr<room::Peer> peer;  // the primary: every send goes here
     room::Reassembler reassembler;     // of data arriving on the primary
     NextMediaMeta nextMeta;            // of media arriving on the primary
+    // Of sections announced while the primary was a standby, not fired yet (see Standby).
+    std::map<std::string, NextMediaMeta> metaBySection;
     std::vector<Standby> standbys;
     // Standbys being closed gracefully: what still arrives on them is delivered.
     std::vector<Standby> closing;

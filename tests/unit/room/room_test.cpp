@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "room/config.hpp"
 #include "room/id.hpp"
@@ -498,11 +499,16 @@ class StandbyTest : public ::testing::Test {
     }
   }
   void TearDown() override {
+    std::vector<Future<void>> left;
     for (auto& room : rooms) {
       room->onPeerJoin(nullptr);
       room->onPeerLeave(nullptr);
-      room->leave().waitFor(2s);
+      room->onPeerTrack(nullptr);
+      room->onPeerStream(nullptr);
+      left.push_back(room->leave());
     }
+    // A leave drains for up to 2 s; the inboxes its tracks' ends write to go after it.
+    for (auto& future : left) EXPECT_TRUE(future.waitFor(10s)) << "a room did not leave";
     rooms.clear();
     loop::Loop::shared().invoke([&] { identities.clear(); });
   }
@@ -1018,6 +1024,39 @@ TEST_F(StandbyTest, StreamsAddedWhileThePicksDifferArriveOnceTheyConverge) {
   EXPECT_EQ(events[1].leaveCount(), 0u);
 }
 
+// b sends two streams while its primary is what a holds as a standby (their picks differ): each
+// stream's metadata comes before its offer on that connection, so a keeps each with its section,
+// and whichever connection the two keep, each stream reaches a with its own metadata.
+TEST_F(StandbyTest, StreamsSentOnAStandbyKeepTheirOwnMetadata) {
+  joinListening(standbyTiming(1, 1000ms, 2000ms), standbyTiming(0, 1000ms, 2000ms));
+  auto a = rooms[0], b = rooms[1];
+  MediaInbox& aInbox = inbox[0];
+  ASSERT_TRUE(bothHoldTwoConnections(5s));
+  std::vector<std::shared_ptr<LocalTrack>> tracks = {LocalTrack::create("video", "VP8"),
+                                                     LocalTrack::create("video", "VP8")};
+  const auto aId = identities[0].id;
+  ASSERT_TRUE(resolves(b->addStream({"first", {tracks[0]}}, aId, nlohmann::json("1"))));
+  ASSERT_TRUE(resolves(b->addStream({"second", {tracks[1]}}, aId, nlohmann::json("2"))));
+  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 1 && connections(1, 0) == 1; }, 15s));
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(flowOnEach(aInbox, tracks, 3, clock));
+  const std::map<std::string, Metadata> own = {{"first", Metadata(nlohmann::json("1"))},
+                                               {"second", Metadata(nlohmann::json("2"))}};
+  std::lock_guard lock(aInbox.mutex);
+  std::set<std::string> seen;
+  for (const auto& [stream, meta] : aInbox.streams) {
+    ASSERT_TRUE(own.count(stream)) << stream;
+    // The first time a stream arrives it has its metadata; if it arrives again (the connection
+    // it came on ended), with its own or none.
+    if (seen.insert(stream).second || meta) {
+      EXPECT_EQ(meta, own.at(stream)) << stream;
+    }
+  }
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_EQ(events[0].leaveCount(), 0u);
+  EXPECT_EQ(events[1].leaveCount(), 0u);
+}
+
 // A peer keeps one pending metadata slot per kind, so streams added one after the other go one
 // offer at a time, each after its metadata, the tracks of a stream in the order given; when the
 // primary dies they go again on the promoted standby the same way, in the order they were added,
@@ -1090,6 +1129,7 @@ TEST_F(StandbyTest, MediaAddedAsThePrimaryDiesGoesOnThePromotedStandby) {
                                                      LocalTrack::create("video", "VP8")};
   struct Shared {
     std::promise<Future<void>> secondAdded;
+    std::atomic<bool> secondSet{false};
     std::atomic<int> bulkGot{0};
   };
   auto shared = std::make_shared<Shared>();
@@ -1104,6 +1144,7 @@ TEST_F(StandbyTest, MediaAddedAsThePrimaryDiesGoesOnThePromotedStandby) {
     bulkSent = bulk.send(std::vector<std::uint8_t>(4 << 20, 7), bId);
     firstAdded = a->addStream({"one", {tracks[0]}}, bId, nlohmann::json("1"));
     firstAdded.then([shared, a, bId, track = tracks[1]](const Future<void>&) {
+      if (shared->secondSet.exchange(true)) return;
       shared->secondAdded.set_value(a->addStream({"two", {track}}, bId, nlohmann::json("2")));
     });
     aCore->dropPrimaryForTest(bId);
@@ -1135,6 +1176,7 @@ TEST_F(StandbyTest, MediaAddedAsThePrimaryDiesGoesOnThePromotedStandby) {
 TEST_F(StandbyTest, MediaAddedWhileThePeerSwitchesUsWaitsForTheSwitch) {
   struct Shared {
     std::promise<std::pair<Future<void>, Future<void>>> added;  // first stream, second stream
+    std::atomic<bool> joined{false};
     std::atomic<int> hellos{0};
   };
   auto shared = std::make_shared<Shared>();
@@ -1149,7 +1191,7 @@ TEST_F(StandbyTest, MediaAddedWhileThePeerSwitchesUsWaitsForTheSwitch) {
       events[0].joins.push_back(id);
     }
     auto room = weakA.lock();
-    if (!room) return;
+    if (!room || shared->joined.exchange(true)) return;  // once (a join again fails the test)
     auto first = room->addStream({"one", {tracks[0]}}, id, nlohmann::json("1"));
     send("hello", id).then([shared, first, weakA, id, track = tracks[1]](const Future<void>&) {
       auto room = weakA.lock();
@@ -1224,20 +1266,22 @@ TEST_F(StandbyTest, MediaAddedWhileTheNextConnectionIsOnItsWayGoesOnIt) {
 TEST_F(RoomTest, MetadataOfMediaRemovedBeforeItWentOutIsNotSent) {
   MediaInbox bInbox;
   auto goneAdded = std::make_shared<std::promise<Future<void>>>();
+  auto joined = std::make_shared<std::atomic<bool>>(false);
   auto gone = LocalTrack::create("video", "VP8");
   auto kept = LocalTrack::create("video", "VP8");
   auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
     for (auto& room : rooms) room->leave().waitFor(5s);
   });
   auto a = joinNew();
-  a->onPeerJoin([goneAdded, gone, kept, weakA = std::weak_ptr<Room>(a)](const std::string& id) {
-    auto room = weakA.lock();
-    if (!room) return;
-    auto future = room->addStream({"gone", {gone}}, id, nlohmann::json("gone"));
-    room->removeStream({"gone", {gone}}, id);
-    room->addStream({"kept", {kept}}, id);
-    goneAdded->set_value(future);
-  });
+  a->onPeerJoin(
+      [goneAdded, joined, gone, kept, weakA = std::weak_ptr<Room>(a)](const std::string& id) {
+        auto room = weakA.lock();
+        if (!room || joined->exchange(true)) return;  // once (a join again fails the test)
+        auto future = room->addStream({"gone", {gone}}, id, nlohmann::json("gone"));
+        room->removeStream({"gone", {gone}}, id);
+        room->addStream({"kept", {kept}}, id);
+        goneAdded->set_value(future);
+      });
   auto b = joinNew();
   bInbox.listen(*b);
   auto goneFuture = goneAdded->get_future();
