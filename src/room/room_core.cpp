@@ -564,11 +564,7 @@ void RoomCore::handleData(const std::string& peerId, const room::Peer* from,
         if (it->second.peer.get() == from) reassembler = &it->second.reassembler;
       }
     }
-    for (auto* list : {&it->second.standbys, &it->second.closing}) {
-      for (auto& standby : *list) {
-        if (standby.peer.get() == from) reassembler = &standby.reassembler;
-      }
-    }
+    if (auto* standby = standbyOf(it->second, from)) reassembler = &standby->reassembler;
   }
   if (!reassembler) {
     g_debug("trystero: %s: %zu bytes on a connection the room no longer holds: dropped",
@@ -675,11 +671,10 @@ void RoomCore::handleInternal(const std::string& peerId, const room::Peer* from,
     auto it = peers_.find(peerId);
     if (it == peers_.end()) return;
     NextMediaMeta* slots = nullptr;
-    if (it->second.peer.get() == from) slots = &it->second.nextMeta;
-    for (auto* list : {&it->second.standbys, &it->second.closing}) {
-      for (auto& standby : *list) {
-        if (standby.peer.get() == from) slots = &standby.nextMeta;
-      }
+    if (it->second.peer.get() == from) {
+      slots = &it->second.nextMeta;
+    } else if (auto* standby = standbyOf(it->second, from)) {
+      slots = &standby->nextMeta;
     }
     if (slots) (type == kStream ? slots->stream : slots->track) = std::move(meta);
   }
@@ -755,6 +750,15 @@ void RoomCore::renegotiate(const std::string& peerId, const room::Peer* from,
         g_debug("trystero: %s: our answer: %s", peerId.c_str(), mediaSummary(answer->sdp).c_str());
         self->signalOn(peerId, current, "answer", answer->sdp);
       });
+}
+
+RoomCore::Standby* RoomCore::standbyOf(PeerState& state, const room::Peer* from) {
+  for (auto* list : {&state.standbys, &state.closing}) {
+    for (auto& standby : *list) {
+      if (standby.peer.get() == from) return &standby;
+    }
+  }
+  return nullptr;
 }
 
 std::shared_ptr<room::Peer> RoomCore::connectionFrom(const PeerState& state,

@@ -225,6 +225,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   void renegotiate(const std::string& peerId, const room::Peer* from, const room::Message& message);
   // The connection (primary or standby) a message came on; null if it is neither.
   static std::shared_ptr<room::Peer> connectionFrom(const PeerState& state, const room::Peer* from);
+  // The standby (kept or closing) a message came on; null if it is neither.
+  static Standby* standbyOf(PeerState& state, const room::Peer* from);
   // A connection accepts the peer's audio and video from now on; what comes on it reaches our
   // tracks while it is the primary.
   void receiveMediaOn(const std::string& peerId, const std::shared_ptr<room::Peer>& connection);
