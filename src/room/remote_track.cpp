@@ -1,5 +1,6 @@
 #include "room/remote_track.hpp"
 
+#include "loop/loop.hpp"
 #include "media/h264.hpp"
 #include "media/opus.hpp"
 #include "media/rtp.hpp"
@@ -52,8 +53,18 @@ void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
   if (ended) return;
   auto packet = media::parseRtp(bytes);
   if (!packet) return;
+  if (retransmissionRequester) {
+    auto missing = lossRecovery_.onPacket(packet->sequenceNumber);
+    if (!missing.empty()) retransmissionRequester(std::move(missing));
+  }
   auto result = assembler_->push(*packet);
   framesLost += result.framesLost;
+  // A lost video frame leaves the decoder without its reference until the next keyframe, which
+  // a browser sends only when asked.
+  if (kind == "video" && keyframeRequester &&
+      lossRecovery_.onFramesLost(result.framesLost, loop::nowMs())) {
+    keyframeRequester();
+  }
   if (result.frames.empty()) return;
   std::shared_ptr<std::function<void(const MediaFrame&)>> handler;
   {

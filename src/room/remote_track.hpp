@@ -8,8 +8,10 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "media/frame_assembler.hpp"
+#include "media/loss_recovery.hpp"
 #include "trystero/trystero.hpp"
 
 namespace trystero {
@@ -22,8 +24,11 @@ struct RemoteTrack::State {
   // Shared, not copied per frame: a handler keeps its own state (a mutable lambda's counters)
   // from frame to frame, and no frame pays for copying it. Guarded by handlerMutex.
   std::shared_ptr<std::function<void(const MediaFrame&)>> onFrame;
-  // Set once by the room when the track is created: sends a PLI from the loop thread.
+  // Set once by the room when the track is created: send a PLI, or a NACK for these packets,
+  // from the loop thread (any thread may call them). Video only asks for packets again: only
+  // video is held for resending.
   std::function<void()> keyframeRequester;
+  std::function<void(std::vector<std::uint16_t>)> retransmissionRequester;
   std::atomic<bool> ended{false};
   std::function<void()> onEnded;  // guarded by handlerMutex
 
@@ -38,6 +43,7 @@ struct RemoteTrack::State {
 
  private:
   std::unique_ptr<media::FrameAssembler> assembler_;
+  media::LossRecovery lossRecovery_;
 };
 
 }  // namespace trystero

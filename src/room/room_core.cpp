@@ -405,6 +405,11 @@ std::size_t RoomCore::connectionCount(const std::string& peerId) const {
   return it == peers_.end() ? 0 : 1 + it->second.standbys.size();
 }
 
+const room::Peer* RoomCore::primaryForTest(const std::string& peerId) const {
+  auto it = peers_.find(peerId);
+  return it == peers_.end() ? nullptr : it->second.peer.get();
+}
+
 void RoomCore::dropPrimaryForTest(const std::string& peerId) {
   auto it = peers_.find(peerId);
   if (it == peers_.end()) return;
@@ -885,15 +890,27 @@ void RoomCore::remoteTrack(const std::string& peerId,
   if (it == peers_.end()) return;
   auto state = RemoteTrack::State::create(media.trackId, media.kind, media.codec, media.clockRate);
   if (!state) return;
-  state->keyframeRequester = [&loop = loop_, weak = weak_from_this(), peerId, mid = media.mid] {
-    loop.post([weak, peerId, mid] {
+  // Feedback goes to the section on whichever connection is the primary when it is sent.
+  auto onSection = [&loop = loop_, weak = weak_from_this(), peerId, mid = media.mid](
+                       std::function<void(rtc::PeerConnection&, const std::string&)> f) {
+    loop.post([weak, peerId, mid, f = std::move(f)] {
       auto self = weak.lock();
       if (!self) return;
       auto it = self->peers_.find(peerId);
       auto* pc = it == self->peers_.end() ? nullptr : connectionOf(it->second);
-      if (pc) pc->requestKeyframe(mid);
+      if (pc) f(*pc, mid);
     });
   };
+  state->keyframeRequester = [onSection] {
+    onSection([](rtc::PeerConnection& pc, const std::string& mid) { pc.requestKeyframe(mid); });
+  };
+  if (media.kind == "video") {
+    state->retransmissionRequester = [onSection](std::vector<std::uint16_t> missing) {
+      onSection([missing = std::move(missing)](rtc::PeerConnection& pc, const std::string& mid) {
+        pc.requestRetransmission(mid, missing);
+      });
+    };
+  }
   // Another track on the same section (the peer's codec or track changed): the old one ended.
   if (auto old = std::exchange(it->second.tracks[media.mid], state)) {
     userCode([old] { old->end(); });

@@ -86,6 +86,8 @@ class RoomCore : public std::enable_shared_from_this<RoomCore> {
   }
   // Connections held for a peer: 0 (not connected), 1 (its primary), more with standbys.
   std::size_t connectionCount(const std::string& peerId) const;
+  // Test hook: the peer's primary connection (to tell which one it is), or null.
+  const room::Peer* primaryForTest(const std::string& peerId) const;
   // Test hook: destroys the peer's primary connection and handles it as closed (a standby, if
   // open, takes over; else the peer leaves).
   void dropPrimaryForTest(const std::string& peerId);

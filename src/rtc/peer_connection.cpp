@@ -493,11 +493,14 @@ struct PeerConnection::Impl {
 
   bool sendNack(const std::string& mid, const std::vector<std::uint16_t>& sequenceNumbers) {
     if (sequenceNumbers.empty()) return false;
-    return sendFeedback(mid, [&](std::uint32_t ssrc) {
+    const bool sent = sendFeedback(mid, [&](std::uint32_t ssrc) {
       return media::GenericNack::fromLost(receiverSsrc, ssrc, sequenceNumbers);
     });
+    if (sent) stats.rtpRequested += sequenceNumbers.size();
+    return sent;
   }
   const std::uint32_t receiverSsrc = randomU32();
+  std::function<bool(const std::string&, std::uint16_t)> dropOutgoingRtp;  // test hook
 
   void requestKeyframe(const std::string& mid) {
     if (!onKeyframeRequest) return;
@@ -722,7 +725,7 @@ struct PeerConnection::Impl {
       auto bytes = media::serializeRtp(packet);
       if (!bytes) return false;
       if (srtp->protectRtp(*bytes) != SrtpSession::Error::None) return false;
-      ice->send(*bytes);
+      if (!dropOutgoingRtp || !dropOutgoingRtp(mid, packet.sequenceNumber)) ice->send(*bytes);
       local.history.store(packet.sequenceNumber, *bytes);
       local.packets++;
       local.octets += static_cast<std::uint32_t>(payloads[i].size());
@@ -1129,6 +1132,11 @@ void PeerConnection::removeLocalMedia(const std::string& mid) {
 bool PeerConnection::sendFrame(const std::string& mid, std::span<const std::uint8_t> frame,
                                std::uint32_t rtpTimestamp) {
   return impl_->sendFrame(mid, frame, rtpTimestamp);
+}
+
+void PeerConnection::dropOutgoingRtpForTest(
+    std::function<bool(const std::string&, std::uint16_t)> drop) {
+  impl_->dropOutgoingRtp = std::move(drop);
 }
 
 bool PeerConnection::requestRetransmission(const std::string& mid,

@@ -172,8 +172,8 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
     // What we sent: RTP packets, RTCP sender reports, keyframe requests (PLI/FIR) received.
     std::uint64_t rtpOut = 0, rtcpOut = 0, keyframeRequests = 0;
     std::uint64_t keyframeRequestsSent = 0;
-    // NACKs: packets sent again, and asked for but no longer held.
-    std::uint64_t rtpRetransmitted = 0, nackMisses = 0;
+    // NACKs: packets sent again, and asked for but no longer held; packets we asked for.
+    std::uint64_t rtpRetransmitted = 0, nackMisses = 0, rtpRequested = 0;
     // Report blocks the peer sent on what we send, the loss it last reported, and the round
     // trip those blocks give (-1 until one echoed a sender report of ours).
     std::uint64_t reportBlocksIn = 0;
@@ -183,6 +183,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
     std::uint64_t receiverReportsSent = 0;
   };
   Stats stats() const;
+  // Test hook: media packets for which drop(mid, sequence number) holds are not sent the first
+  // time (as if lost on the way); they stay held for NACKs. Loop thread.
+  void dropOutgoingRtpForTest(std::function<bool(const std::string&, std::uint16_t)> drop);
 
  private:
   struct Impl;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
@@ -95,50 +97,44 @@ std::shared_ptr<Room> join(Identity& identity, const Config& config, const std::
       [&] { return identity.signaller->join(config, roomId, std::move(onError)); });
 }
 
-namespace {
+std::size_t MediaInbox::frameCount(const std::string& kind) {
+  std::lock_guard lock(mutex);
+  return frames[kind].size();
+}
 
-struct MediaSide {
-  std::mutex mutex;
-  std::vector<std::pair<std::string, Metadata>> streams;                 // stream id, meta
-  std::map<std::string, std::vector<std::vector<std::uint8_t>>> frames;  // by kind
-  std::vector<std::string> kinds, ended;
-  std::vector<std::shared_ptr<RemoteTrack>> held;
-  std::atomic<int> keyframeRequests{0};
+std::size_t MediaInbox::trackCount() {
+  std::lock_guard lock(mutex);
+  return tracks.size();
+}
 
-  std::size_t count(const std::string& kind) {
-    std::lock_guard lock(mutex);
-    return frames[kind].size();
-  }
-  std::size_t tracks() {
-    std::lock_guard lock(mutex);
-    return kinds.size();
-  }
-  std::size_t endedCount() {
-    std::lock_guard lock(mutex);
-    return ended.size();
-  }
-};
+std::vector<std::string> MediaInbox::endedKinds() {
+  std::lock_guard lock(mutex);
+  return ended;
+}
 
-void listenForMedia(Room& room, const std::shared_ptr<MediaSide>& side) {
-  room.onPeerTrack([side](std::shared_ptr<RemoteTrack> track, const std::string&,
-                          const std::string&, const Metadata&) {
-    std::lock_guard lock(side->mutex);
-    side->kinds.push_back(track->kind());
-    side->held.push_back(track);
-    track->onFrame([side, kind = track->kind()](const MediaFrame& frame) {
-      std::lock_guard lock(side->mutex);
-      side->frames[kind].push_back(frame.data);
+void listenForMedia(Room& room, const std::shared_ptr<MediaInbox>& inbox) {
+  room.onPeerTrack([inbox](std::shared_ptr<RemoteTrack> track, const std::string&,
+                           const std::string&, const Metadata& meta) {
+    std::lock_guard lock(inbox->mutex);
+    inbox->tracks.emplace_back(track->kind(), meta);
+    inbox->trackIds.push_back(track->id());
+    inbox->held.push_back(track);
+    track->onEnded([inbox, kind = track->kind()] {
+      std::lock_guard lock(inbox->mutex);
+      inbox->ended.push_back(kind);
     });
-    track->onEnded([side, kind = track->kind()] {
-      std::lock_guard lock(side->mutex);
-      side->ended.push_back(kind);
+    track->onFrame([inbox, kind = track->kind()](const MediaFrame& frame) {
+      std::lock_guard lock(inbox->mutex);
+      inbox->frames[kind].push_back(frame);
     });
   });
-  room.onPeerStream([side](const std::string& streamId, const std::string&, const Metadata& meta) {
-    std::lock_guard lock(side->mutex);
-    side->streams.emplace_back(streamId, meta);
+  room.onPeerStream([inbox](const std::string& streamId, const std::string&, const Metadata& meta) {
+    std::lock_guard lock(inbox->mutex);
+    inbox->streams.emplace_back(streamId, meta);
   });
 }
+
+namespace {
 
 std::vector<std::uint8_t> numberedFrame(std::size_t size, int index, bool keyframe) {
   std::vector<std::uint8_t> data(size);
@@ -151,28 +147,31 @@ std::vector<std::uint8_t> numberedFrame(std::size_t size, int index, bool keyfra
 }  // namespace
 
 void expectMediaBothWays(Room& a, const std::string& aId, Room& b, const std::string& bId) {
-  auto aGot = std::make_shared<MediaSide>(), bGot = std::make_shared<MediaSide>();
+  auto aGot = std::make_shared<MediaInbox>(), bGot = std::make_shared<MediaInbox>();
   listenForMedia(a, aGot);
   listenForMedia(b, bGot);
   LocalStream fromA{"stream-a",
                     {LocalTrack::create("video", "VP8"), LocalTrack::create("audio", "opus")}};
   LocalStream fromB{"stream-b",
                     {LocalTrack::create("video", "VP8"), LocalTrack::create("audio", "opus")}};
-  for (auto [stream, counter] : {std::pair{&fromA, bGot}, std::pair{&fromB, aGot}}) {
-    stream->tracks[0]->onKeyframeRequest(
-        [side = counter](const std::string&) { side->keyframeRequests++; });
-  }
+  // Keyframe requests from b (a's stream), from a (b's).
+  auto keyframeRequests = std::make_shared<std::array<std::atomic<int>, 2>>();
+  fromA.tracks[0]->onKeyframeRequest(
+      [keyframeRequests](const std::string&) { (*keyframeRequests)[1]++; });
+  fromB.tracks[0]->onKeyframeRequest(
+      [keyframeRequests](const std::string&) { (*keyframeRequests)[0]++; });
   a.addStream(fromA, bId, nlohmann::json{{"from", "a"}});
   b.addStream(fromB, aId, nlohmann::json{{"from", "b"}});
   // Each receiver asks for a keyframe once its video track is there.
   EXPECT_TRUE(eventually([&] {
-    return aGot->tracks() == 2 && bGot->tracks() == 2 && aGot->keyframeRequests > 0 &&
-           bGot->keyframeRequests > 0;
-  })) << aGot->tracks()
-      << " " << bGot->tracks();
+    return aGot->trackCount() == 2 && bGot->trackCount() == 2 && (*keyframeRequests)[0] > 0 &&
+           (*keyframeRequests)[1] > 0;
+  })) << aGot->trackCount()
+      << " " << bGot->trackCount();
   for (const auto& side : {aGot, bGot}) {
     std::lock_guard lock(side->mutex);
-    std::vector<std::string> kinds = side->kinds;
+    std::vector<std::string> kinds;
+    for (const auto& track : side->tracks) kinds.push_back(track.first);
     std::sort(kinds.begin(), kinds.end());
     EXPECT_EQ(kinds, (std::vector<std::string>{"audio", "video"}));
     ASSERT_FALSE(side->streams.empty());
@@ -195,23 +194,24 @@ void expectMediaBothWays(Room& a, const std::string& aId, Room& b, const std::st
     const std::size_t want = static_cast<std::size_t>(batch + 1) * 5;
     ASSERT_TRUE(eventually(
         [&] {
-          return aGot->count("video") == want && bGot->count("video") == want &&
-                 aGot->count("audio") == want && bGot->count("audio") == want;
+          return aGot->frameCount("video") == want && bGot->frameCount("video") == want &&
+                 aGot->frameCount("audio") == want && bGot->frameCount("audio") == want;
         },
         std::chrono::seconds(10)))
-        << aGot->count("video") << " " << bGot->count("video") << " " << aGot->count("audio") << " "
-        << bGot->count("audio");
+        << aGot->frameCount("video") << " " << bGot->frameCount("video") << " "
+        << aGot->frameCount("audio") << " " << bGot->frameCount("audio");
   }
   for (const auto& side : {aGot, bGot}) {
     std::lock_guard lock(side->mutex);
     for (int i = 0; i < kFrames; ++i) {
-      EXPECT_EQ(side->frames["video"][i], numberedFrame(1800, i, i == 0)) << i;
-      EXPECT_EQ(side->frames["audio"][i], numberedFrame(90, i, true)) << i;
+      EXPECT_EQ(side->frames["video"][i].data, numberedFrame(1800, i, i == 0)) << i;
+      EXPECT_EQ(side->frames["audio"][i].data, numberedFrame(90, i, true)) << i;
     }
   }
   a.removeStream(fromA);
   b.removeStream(fromB);
-  EXPECT_TRUE(eventually([&] { return aGot->endedCount() == 2 && bGot->endedCount() == 2; }));
+  EXPECT_TRUE(
+      eventually([&] { return aGot->endedKinds().size() == 2 && bGot->endedKinds().size() == 2; }));
   a.onPeerTrack(nullptr);
   a.onPeerStream(nullptr);
   b.onPeerTrack(nullptr);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,6 +79,25 @@ struct Inbox {
     return items;
   }
 };
+
+// What one room received of its peers' media: tracks and streams as announced, frames per kind.
+// Filled on the loop thread; read under `mutex`. The handlers hold the inbox (listenForMedia
+// takes it shared), so a track's last frame or end never outlives it.
+struct MediaInbox {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, Metadata>> tracks;   // kind, meta
+  std::vector<std::string> trackIds;                      // the sender's
+  std::vector<std::pair<std::string, Metadata>> streams;  // stream id, meta
+  std::map<std::string, std::vector<MediaFrame>> frames;  // by kind
+  std::vector<std::shared_ptr<RemoteTrack>> held;
+  std::vector<std::string> ended;  // kinds
+
+  std::size_t frameCount(const std::string& kind);
+  std::size_t trackCount();
+  std::vector<std::string> endedKinds();
+};
+// Sets the room's onPeerTrack and onPeerStream to record into `inbox`.
+void listenForMedia(Room& room, const std::shared_ptr<MediaInbox>& inbox);
 
 // Media between two rooms that see each other (gtest assertions): each adds a stream (VP8 video
 // and Opus audio) toward the other with metadata; each gets onPeerTrack for both kinds and

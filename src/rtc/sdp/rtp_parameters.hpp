@@ -99,8 +99,9 @@ struct LocalCodec {
 // Opus 48000/2 (minptime=10;useinbandfec=1), with no feedback.
 std::vector<LocalCodec> defaultAudioCodecs();
 // VP8, then H.264 constrained baseline (packetization-mode=1, profile-level-id=42e01f); both
-// with nack pli and ccm fir (we answer a keyframe request; no retransmission buffer, so no
-// plain nack), and goog-remb (we send a generous estimate so that a browser keeps its rate).
+// with nack (resent from what we hold; we ask for packets a gap skipped), nack pli and ccm fir
+// (keyframe requests, both ways), and goog-remb (we send a generous estimate so that a browser
+// keeps its rate).
 std::vector<LocalCodec> defaultVideoCodecs();
 
 // The offered codecs we accept, in the offer's order with the offer's payload types and fmtp,

@@ -16,6 +16,7 @@
 #include "room/signaller.hpp"
 #include "strategies/local/local_strategy.hpp"
 #include "support/eventually.hpp"
+#include "support/room_helpers.hpp"
 
 using namespace trystero;
 using namespace std::chrono_literals;
@@ -105,6 +106,8 @@ std::shared_ptr<Room> join(Identity& identity, const Config& config, const std::
 }
 
 using trystero::testing::eventually;
+using trystero::testing::listenForMedia;
+using trystero::testing::MediaInbox;
 
 struct Joined {
   std::mutex mutex;
@@ -132,6 +135,10 @@ class RoomTest : public ::testing::Test {
     identities.push_back(makeIdentity(bus, config));
     rooms.push_back(join(identities.back(), config, roomId));
     return rooms.back();
+  }
+  std::shared_ptr<RoomCore> core(std::size_t i) {
+    return loop::Loop::shared().invoke(
+        [&] { return identities[i].signaller->core("san_narciso_3d", "yoyodyne"); });
   }
 
   std::shared_ptr<strategies::LocalBus> bus;
@@ -378,52 +385,6 @@ struct PeerEvents {
   }
 };
 
-// What one room received of a peer's media: tracks and streams as announced, frames per kind.
-struct MediaInbox {
-  std::mutex mutex;
-  std::vector<std::pair<std::string, Metadata>> tracks;   // kind, meta
-  std::vector<std::string> trackIds;                      // the sender's
-  std::vector<std::pair<std::string, Metadata>> streams;  // stream id, meta
-  std::map<std::string, std::vector<MediaFrame>> frames;  // by kind
-  std::vector<std::shared_ptr<RemoteTrack>> held;
-  std::vector<std::string> ended;  // kinds
-
-  void listen(Room& room) {
-    room.onPeerTrack([this](std::shared_ptr<RemoteTrack> track, const std::string&,
-                            const std::string&, const Metadata& meta) {
-      std::lock_guard lock(mutex);
-      tracks.emplace_back(track->kind(), meta);
-      trackIds.push_back(track->id());
-      held.push_back(track);
-      track->onEnded([this, kind = track->kind()] {
-        std::lock_guard lock(mutex);
-        ended.push_back(kind);
-      });
-      track->onFrame([this, kind = track->kind()](const MediaFrame& frame) {
-        std::lock_guard lock(mutex);
-        frames[kind].push_back(frame);
-      });
-    });
-    room.onPeerStream(
-        [this](const std::string& streamId, const std::string&, const Metadata& meta) {
-          std::lock_guard lock(mutex);
-          streams.emplace_back(streamId, meta);
-        });
-  }
-  std::size_t frameCount(const std::string& kind) {
-    std::lock_guard lock(mutex);
-    return frames[kind].size();
-  }
-  std::size_t trackCount() {
-    std::lock_guard lock(mutex);
-    return tracks.size();
-  }
-  std::vector<std::string> endedKinds() {
-    std::lock_guard lock(mutex);
-    return ended;
-  }
-};
-
 MediaFrame pattern(std::size_t size, std::uint8_t first, std::uint32_t timestamp) {
   MediaFrame frame;
   frame.data.resize(size);
@@ -520,8 +481,8 @@ class StandbyTest : public ::testing::Test {
   }
   // a (rooms[0]) and b (rooms[1]), each recording the other's media in inbox[0] / inbox[1].
   void joinListening(const room::Timing& aTiming, const room::Timing& bTiming) {
-    inbox[0].listen(*joinNew(aTiming));
-    inbox[1].listen(*joinNew(bTiming));
+    listenForMedia(*joinNew(aTiming), inbox[0]);
+    listenForMedia(*joinNew(bTiming), inbox[1]);
   }
   bool bothHoldTwoConnections(std::chrono::milliseconds within = 30s) {
     return eventually([&] { return connections(0, 1) == 2 && connections(1, 0) == 2; }, within);
@@ -564,7 +525,8 @@ class StandbyTest : public ::testing::Test {
 
   // Before the rooms: they outlive the rooms (TearDown leaves), whose handlers write to them.
   PeerEvents events[2];
-  MediaInbox inbox[2];
+  std::shared_ptr<MediaInbox> inbox[2] = {std::make_shared<MediaInbox>(),
+                                          std::make_shared<MediaInbox>()};
   std::vector<std::shared_ptr<strategies::LocalBus>> buses;
   std::vector<Identity> identities;
   std::vector<std::shared_ptr<Room>> rooms;
@@ -600,13 +562,16 @@ TEST_F(StandbyTest, FirstPicksDifferAndNobodyLeaves) {
 // (which b discarded unread, as trystero does) is sent again on the new one.
 TEST_F(StandbyTest, JsLikeRemoteDestroysOurPrimaryAndTheStandbyTakesOver) {
   auto a = joinNew(standbyTiming(1, 200ms, 3000ms));
-  // a greets b as soon as it joins, on whichever connection it keeps first.
+  auto aCore = core(0);
+  // a greets b as soon as it joins, on whichever connection it keeps first (relay 0's).
+  auto firstPick = std::make_shared<std::atomic<const room::Peer*>>(nullptr);
   auto aEarly = a->makeAction("early");
-  a->onPeerJoin([&, send = aEarly.send](const std::string& id) {
+  a->onPeerJoin([&, aCore, firstPick, send = aEarly.send](const std::string& id) {
     {
       std::lock_guard lock(events[0].mutex);
       events[0].joins.push_back(id);
     }
+    firstPick->store(aCore->primaryForTest(id));  // onPeerJoin runs on the loop thread
     send("early", id);
   });
   auto b = joinNew(standbyTiming(0, 500ms, 3000ms, /*keepStandbys=*/false));
@@ -618,8 +583,15 @@ TEST_F(StandbyTest, JsLikeRemoteDestroysOurPrimaryAndTheStandbyTakesOver) {
     early++;
   });
   ASSERT_TRUE(eventually([&] { return events[0].joinCount() == 1 && events[1].joinCount() == 1; }));
-  ASSERT_TRUE(eventually([&] { return connections(0, 1) == 1 && connections(1, 0) == 1; }, 10s));
-  std::this_thread::sleep_for(1500ms);  // past b's late open of relay 0's connection
+  // b's late open of relay 0's connection made it destroy that one: a holds relay 1's only.
+  std::string bId = identities[1].id;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto primary = loop::Loop::shared().invoke([&] { return aCore->primaryForTest(bId); });
+        return primary && primary != firstPick->load() && connections(0, 1) == 1 &&
+               connections(1, 0) == 1;
+      },
+      10s));
   exchange(a, b);
   EXPECT_EQ(early, 1);
   EXPECT_EQ(connections(0, 1), 1u);
@@ -677,16 +649,17 @@ TEST_F(StandbyTest, PromotionRestartsAHalfSentMessage) {
     std::lock_guard lock(mutex);
     return !received.empty();
   }));
-  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(connections(0, 1), 1u);
+  ASSERT_TRUE(eventually([&] { return connections(1, 0) == 1; }));
+  // Messages on the one connection left, each way: a second copy of the big one (or of
+  // "small") would have arrived before them.
+  exchange(a, b);
   {
     std::lock_guard lock(mutex);
     ASSERT_EQ(received.size(), 1u);
     EXPECT_TRUE(received[0] == bytes);
   }
   EXPECT_EQ(small, 1);
-  EXPECT_EQ(connections(0, 1), 1u);
-  ASSERT_TRUE(eventually([&] { return connections(1, 0) == 1; }));
-  exchange(a, b);
   EXPECT_EQ(events[0].leaveCount(), 0u);
   EXPECT_EQ(events[1].leaveCount(), 0u);
   bBig.receive(nullptr);
@@ -784,11 +757,12 @@ TEST_F(StandbyTest, MessagesInFlightWhileStandbysEndAllArriveOnce) {
 // first call only, as the JS fires them, then the other's frames whole and in order. The receiver
 // asks for a keyframe when it starts. A removed track stops; the other keeps going.
 TEST_F(RoomTest, NativePeersStreamToEachOtherThroughCrossingOffers) {
-  MediaInbox aInbox, bInbox;
+  auto aHeld = std::make_shared<MediaInbox>(), bHeld = std::make_shared<MediaInbox>();
+  MediaInbox &aInbox = *aHeld, &bInbox = *bHeld;
   auto a = joinNew();
   auto b = joinNew();
-  aInbox.listen(*a);
-  bInbox.listen(*b);
+  listenForMedia(*a, aHeld);
+  listenForMedia(*b, bHeld);
   ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
   struct Sender {
     std::shared_ptr<LocalTrack> video = LocalTrack::create("video", "VP8");
@@ -866,10 +840,11 @@ TEST_F(RoomTest, NativePeersStreamToEachOtherThroughCrossingOffers) {
 // the first one's section, with no new onPeerTrack on the receiver, timestamps carried on from
 // the first track's, and a keyframe request to the second track; the first one reaches nobody.
 TEST_F(RoomTest, ReplaceTrackSendsTheNewTracksFramesOnTheSameSection) {
-  MediaInbox inbox;
+  auto held = std::make_shared<MediaInbox>();
+  MediaInbox& inbox = *held;
   auto a = joinNew();
   auto b = joinNew();
-  inbox.listen(*b);
+  listenForMedia(*b, held);
   ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
   auto first = LocalTrack::create("video", "VP8");
   auto second = LocalTrack::create("video", "VP8");
@@ -925,8 +900,8 @@ TEST_F(RoomTest, ReplaceTrackSendsTheNewTracksFramesOnTheSameSection) {
 TEST_F(StandbyTest, StreamsGoOnOnThePromotedStandby) {
   joinListening(standbyTiming(1, 300ms, 9000ms), standbyTiming(1, 300ms, 9000ms));
   auto a = rooms[0], b = rooms[1];
-  MediaInbox& aInbox = inbox[0];
-  MediaInbox& bInbox = inbox[1];
+  MediaInbox& aInbox = *inbox[0];
+  MediaInbox& bInbox = *inbox[1];
   ASSERT_TRUE(bothHoldTwoConnections());
   std::string aId = identities[0].id, bId = identities[1].id;
   auto aVideo = LocalTrack::create("video", "VP8");
@@ -993,8 +968,8 @@ TEST_F(StandbyTest, StreamsGoOnOnThePromotedStandby) {
 TEST_F(StandbyTest, StreamsAddedWhileThePicksDifferArriveOnceTheyConverge) {
   joinListening(standbyTiming(1, 1000ms, 2000ms), standbyTiming(0, 1000ms, 2000ms));
   auto a = rooms[0], b = rooms[1];
-  MediaInbox& aInbox = inbox[0];
-  MediaInbox& bInbox = inbox[1];
+  MediaInbox& aInbox = *inbox[0];
+  MediaInbox& bInbox = *inbox[1];
   ASSERT_TRUE(bothHoldTwoConnections(5s));
   auto aVideo = LocalTrack::create("video", "VP8");
   auto bVideo = LocalTrack::create("video", "VP8");
@@ -1030,7 +1005,7 @@ TEST_F(StandbyTest, StreamsAddedWhileThePicksDifferArriveOnceTheyConverge) {
 TEST_F(StandbyTest, StreamsSentOnAStandbyKeepTheirOwnMetadata) {
   joinListening(standbyTiming(1, 1000ms, 2000ms), standbyTiming(0, 1000ms, 2000ms));
   auto a = rooms[0], b = rooms[1];
-  MediaInbox& aInbox = inbox[0];
+  MediaInbox& aInbox = *inbox[0];
   ASSERT_TRUE(bothHoldTwoConnections(5s));
   std::vector<std::shared_ptr<LocalTrack>> tracks = {LocalTrack::create("video", "VP8"),
                                                      LocalTrack::create("video", "VP8")};
@@ -1064,7 +1039,7 @@ TEST_F(StandbyTest, StreamsSentOnAStandbyKeepTheirOwnMetadata) {
 TEST_F(StandbyTest, SeveralStreamsGoAgainEachWithItsOwnMetadata) {
   joinListening(standbyTiming(1, 300ms, 9000ms), standbyTiming(1, 300ms, 9000ms));
   auto a = rooms[0];
-  MediaInbox& bInbox = inbox[1];
+  MediaInbox& bInbox = *inbox[1];
   ASSERT_TRUE(bothHoldTwoConnections());
   std::string bId = identities[1].id;
   std::vector<std::shared_ptr<LocalTrack>> tracks;
@@ -1121,7 +1096,7 @@ TEST_F(StandbyTest, SeveralStreamsGoAgainEachWithItsOwnMetadata) {
 TEST_F(StandbyTest, MediaAddedAsThePrimaryDiesGoesOnThePromotedStandby) {
   joinListening(standbyTiming(1, 300ms, 9000ms), standbyTiming(1, 300ms, 9000ms));
   auto a = rooms[0], b = rooms[1];
-  MediaInbox& bInbox = inbox[1];
+  MediaInbox& bInbox = *inbox[1];
   ASSERT_TRUE(bothHoldTwoConnections());
   exchange(a, b);  // each side's primary is heard: sends go out at once
   std::string bId = identities[1].id;
@@ -1200,8 +1175,8 @@ TEST_F(StandbyTest, MediaAddedWhileThePeerSwitchesUsWaitsForTheSwitch) {
     });
   });
   auto b = joinNew(standbyTiming(0, 1500ms, 9000ms));
-  inbox[1].listen(*b);
-  MediaInbox& bInbox = inbox[1];
+  listenForMedia(*b, inbox[1]);
+  MediaInbox& bInbox = *inbox[1];
   auto bHello = b->makeAction("hello");
   bHello.receive(
       [shared](const Payload&, const std::string&, const Metadata&) { ++shared->hellos; });
@@ -1231,7 +1206,7 @@ TEST_F(StandbyTest, MediaAddedWhileThePeerSwitchesUsWaitsForTheSwitch) {
 TEST_F(StandbyTest, MediaAddedWhileTheNextConnectionIsOnItsWayGoesOnIt) {
   joinListening(standbyTiming(1, 2000ms, 9000ms), standbyTiming(1, 0ms, 9000ms));
   auto a = rooms[0];
-  MediaInbox& bInbox = inbox[1];
+  MediaInbox& bInbox = *inbox[1];
   ASSERT_TRUE(eventually([&] { return events[0].joinCount() == 1 && events[1].joinCount() == 1; }));
   std::string bId = identities[1].id;
   auto track = LocalTrack::create("video", "VP8");
@@ -1264,7 +1239,8 @@ TEST_F(StandbyTest, MediaAddedWhileTheNextConnectionIsOnItsWayGoesOnIt) {
 // onPeerJoin): the metadata is not sent, so it cannot pair with the next stream, and its future
 // fails.
 TEST_F(RoomTest, MetadataOfMediaRemovedBeforeItWentOutIsNotSent) {
-  MediaInbox bInbox;
+  auto bHeld = std::make_shared<MediaInbox>();
+  MediaInbox& bInbox = *bHeld;
   auto goneAdded = std::make_shared<std::promise<Future<void>>>();
   auto joined = std::make_shared<std::atomic<bool>>(false);
   auto gone = LocalTrack::create("video", "VP8");
@@ -1283,7 +1259,7 @@ TEST_F(RoomTest, MetadataOfMediaRemovedBeforeItWentOutIsNotSent) {
         goneAdded->set_value(future);
       });
   auto b = joinNew();
-  bInbox.listen(*b);
+  listenForMedia(*b, bHeld);
   auto goneFuture = goneAdded->get_future();
   ASSERT_EQ(goneFuture.wait_for(20s), std::future_status::ready);
   EXPECT_TRUE(fails(goneFuture.get()));
@@ -1298,13 +1274,14 @@ TEST_F(RoomTest, MetadataOfMediaRemovedBeforeItWentOutIsNotSent) {
 // A track added again to a peer it already goes to: no new section, so its metadata is not sent
 // (it would pair with the next stream) and the call fails, as the JS's addTrack throws.
 TEST_F(RoomTest, AddingMediaThatAlreadyGoesToThePeerFails) {
-  MediaInbox bInbox;
+  auto bHeld = std::make_shared<MediaInbox>();
+  MediaInbox& bInbox = *bHeld;
   auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
     for (auto& room : rooms) room->leave().waitFor(5s);
   });
   auto a = joinNew();
   auto b = joinNew();
-  bInbox.listen(*b);
+  listenForMedia(*b, bHeld);
   ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
   const auto bId = identities[1].id;
   auto video = LocalTrack::create("video", "VP8");
@@ -1319,4 +1296,137 @@ TEST_F(RoomTest, AddingMediaThatAlreadyGoesToThePeerFails) {
   ASSERT_EQ(bInbox.streams.size(), 2u);
   EXPECT_EQ(bInbox.streams[0], std::make_pair(std::string("one"), Metadata(nlohmann::json("1"))));
   EXPECT_EQ(bInbox.streams[1], std::make_pair(std::string("other"), Metadata()));
+}
+
+namespace {
+
+// Video frames that are not keyframes (VP8: bit 0 of the first byte set), told apart by bytes
+// 1 and 2; `size` spreads one over several packets.
+MediaFrame deltaFrame(std::size_t size, std::uint16_t index, std::uint32_t timestamp) {
+  MediaFrame frame = pattern(size, 0x31, timestamp);
+  frame.data[1] = static_cast<std::uint8_t>(index >> 8);
+  frame.data[2] = static_cast<std::uint8_t>(index);
+  return frame;
+}
+
+// a sends b one video track, which flows; the connection a sends it on.
+rtc::PeerConnection* sendingConnection(const std::shared_ptr<RoomCore>& aCore,
+                                       const std::string& bId) {
+  return loop::Loop::shared().invoke([&]() -> rtc::PeerConnection* {
+    const auto* primary = aCore->primaryForTest(bId);
+    return primary ? primary->connection() : nullptr;
+  });
+}
+
+}  // namespace
+
+// Packets lost on the way (the sender drops some the first time): the receiver asks for them as
+// soon as the next packet shows the gap, the sender sends them again from what it holds, and
+// every frame arrives whole and in order, none counted lost.
+TEST_F(RoomTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
+  auto bHeld = std::make_shared<MediaInbox>();
+  MediaInbox& bInbox = *bHeld;
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  auto a = joinNew();
+  auto b = joinNew();
+  listenForMedia(*b, bHeld);
+  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
+  const auto aId = identities[0].id, bId = identities[1].id;
+  auto video = LocalTrack::create("video", "VP8");
+  ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
+  auto* aConnection = sendingConnection(core(0), bId);
+  auto* bConnection = sendingConnection(core(1), aId);
+  ASSERT_TRUE(aConnection && bConnection);
+  std::shared_ptr<RemoteTrack> received;
+  {
+    std::lock_guard lock(bInbox.mutex);
+    received = bInbox.held.at(0);
+  }
+  const auto lostBefore = received->framesLost();
+
+  // One packet in five is not sent the first time: 3 packets a frame, so a frame in two or so
+  // loses one, the first, middle or last.
+  auto dropped = std::make_shared<std::atomic<int>>(0);
+  loop::Loop::shared().invoke([&] {
+    aConnection->dropOutgoingRtpForTest([dropped](const std::string&, std::uint16_t sequence) {
+      if (sequence % 5 != 0) return false;
+      ++*dropped;
+      return true;
+    });
+  });
+  const std::size_t since = bInbox.frameCount("video");
+  constexpr std::uint16_t kFrames = 60;
+  for (std::uint16_t i = 0; i <= kFrames; ++i) {  // the last one only shows a tail lost before it
+    clock += 3000;
+    video->sendFrame(deltaFrame(2500, i, clock));
+    // A frame whose last packet was dropped completes once the next one shows the gap.
+    if (i > 0) {
+      ASSERT_TRUE(eventually([&] { return bInbox.frameCount("video") >= since + i; }, 10s))
+          << "frame " << i - 1 << " did not arrive";
+    }
+  }
+  {
+    std::lock_guard lock(bInbox.mutex);
+    const auto& frames = bInbox.frames["video"];
+    ASSERT_GE(frames.size(), since + kFrames);
+    for (std::uint16_t i = 0; i < kFrames; ++i) {
+      EXPECT_EQ(frames[since + i].data, deltaFrame(2500, i, 0).data) << "frame " << i;
+    }
+  }
+  EXPECT_GE(*dropped, 30);
+  EXPECT_EQ(received->framesLost(), lostBefore);
+  auto aStats = loop::Loop::shared().invoke([&] { return aConnection->stats(); });
+  auto bStats = loop::Loop::shared().invoke([&] { return bConnection->stats(); });
+  EXPECT_GE(bStats.rtpRequested, static_cast<std::uint64_t>(*dropped - 1));
+  EXPECT_GE(aStats.rtpRetransmitted, static_cast<std::uint64_t>(*dropped - 1));
+}
+
+// A burst too long to ask for packet by packet: the frames in it are lost for good, and the
+// receiver asks the sender for a keyframe (the sender's onKeyframeRequest), as a browser does.
+TEST_F(RoomTest, AVideoFrameLostForGoodMakesTheReceiverAskForAKeyframe) {
+  auto bHeld = std::make_shared<MediaInbox>();
+  MediaInbox& bInbox = *bHeld;
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  auto a = joinNew();
+  auto b = joinNew();
+  listenForMedia(*b, bHeld);
+  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
+  const auto bId = identities[1].id;
+  auto video = LocalTrack::create("video", "VP8");
+  auto keyframeRequests = std::make_shared<std::atomic<int>>(0);
+  video->onKeyframeRequest([keyframeRequests](const std::string&) { ++*keyframeRequests; });
+  ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
+  auto* aConnection = sendingConnection(core(0), bId);
+  ASSERT_TRUE(aConnection);
+  std::shared_ptr<RemoteTrack> received;
+  {
+    std::lock_guard lock(bInbox.mutex);
+    received = bInbox.held.at(0);
+  }
+  const int requestsBefore = *keyframeRequests;
+  auto toDrop = std::make_shared<std::atomic<int>>(100);  // one-packet frames: 100 in a row
+  loop::Loop::shared().invoke([&] {
+    aConnection->dropOutgoingRtpForTest(
+        [toDrop](const std::string&, std::uint16_t) { return toDrop->fetch_sub(1) > 0; });
+  });
+  std::uint16_t index = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (int i = 0; i < 10; ++i) {
+          clock += 3000;
+          video->sendFrame(deltaFrame(600, index++, clock));
+        }
+        return *keyframeRequests > requestsBefore;
+      },
+      15s))
+      << received->framesLost() << " frames lost";
+  EXPECT_GT(received->framesLost(), 0u);
 }
