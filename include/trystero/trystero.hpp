@@ -323,8 +323,9 @@ struct MediaFrame {
 };
 
 // A track a peer sends us, from onPeerTrack. Any thread may set the handler; frames arrive on
-// the network thread, complete and in order (frames lost on the way are skipped; decoding picks
-// up again at the next keyframe).
+// the network thread, complete and in order. Video packets lost on the way are asked for again;
+// a frame lost for good is skipped, and the track asks the sender for a keyframe, where decoding
+// picks up again.
 class RemoteTrack {
  public:
   struct State;

@@ -49,6 +49,12 @@ std::vector<RelaySocketInfo> relaySocketsOf(const std::string& name) {
   });
 }
 
+std::shared_ptr<RoomCore> coreOf(const std::string& name, const std::string& appId,
+                                 const std::string& roomId) {
+  auto it = signallers().find(name);
+  return it == signallers().end() ? nullptr : it->second->core(appId, roomId);
+}
+
 RelaySocketInfo describeRelaySocket(const net::RelaySocket& socket) {
   RelaySocketInfo info;
   info.url = socket.url();

@@ -27,6 +27,11 @@ std::shared_ptr<Room> joinWithStrategy(const std::string& name, const Config& co
 // The relay sockets of the named strategy (empty before its first join). Any thread.
 std::vector<RelaySocketInfo> relaySocketsOf(const std::string& name);
 
+// The core of a room joined through the named strategy, or null (tests and diagnostics). Loop
+// thread.
+std::shared_ptr<RoomCore> coreOf(const std::string& name, const std::string& appId,
+                                 const std::string& roomId);
+
 // What getRelaySockets() reports for one relay connection.
 RelaySocketInfo describeRelaySocket(const net::RelaySocket& socket);
 

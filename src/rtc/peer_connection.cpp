@@ -305,7 +305,7 @@ struct PeerConnection::Impl {
       }
       return;
     }
-    if (!media.rtp) return;
+    if (!media.rtp || droppedForTest(packetBuffer)) return;
     if (srtp->unprotectRtp(packetBuffer) != SrtpSession::Error::None) {
       stats.srtpRefused++;
       return;
@@ -323,6 +323,18 @@ struct PeerConnection::Impl {
     stats.rtpIn++;
     noteReception(*packet, *mid);
     media.rtp(*mid, packetBuffer);
+  }
+
+  bool droppedForTest(std::span<const std::uint8_t> rtp) const {
+    if (!dropIncomingRtp || rtp.size() < 12) return false;
+    const std::uint32_t ssrc = (std::uint32_t{rtp[8]} << 24) | (std::uint32_t{rtp[9]} << 16) |
+                               (std::uint32_t{rtp[10]} << 8) | rtp[11];
+    auto mid = midBySsrc.find(ssrc);
+    if (mid == midBySsrc.end()) return false;
+    auto section = acceptedMedia.find(mid->second);
+    if (section == acceptedMedia.end()) return false;
+    return dropIncomingRtp(section->second.kind,
+                           static_cast<std::uint16_t>((rtp[2] << 8) | rtp[3]));
   }
 
   void noteReception(const media::RtpPacket& packet, const std::string& mid) {
@@ -500,7 +512,8 @@ struct PeerConnection::Impl {
     return sent;
   }
   const std::uint32_t receiverSsrc = randomU32();
-  std::function<bool(const std::string&, std::uint16_t)> dropOutgoingRtp;  // test hook
+  std::function<bool(const std::string&, std::uint16_t)> dropOutgoingRtp;  // test hooks
+  std::function<bool(const std::string&, std::uint16_t)> dropIncomingRtp;
 
   void requestKeyframe(const std::string& mid) {
     if (!onKeyframeRequest) return;
@@ -1137,6 +1150,11 @@ bool PeerConnection::sendFrame(const std::string& mid, std::span<const std::uint
 void PeerConnection::dropOutgoingRtpForTest(
     std::function<bool(const std::string&, std::uint16_t)> drop) {
   impl_->dropOutgoingRtp = std::move(drop);
+}
+
+void PeerConnection::dropIncomingRtpForTest(
+    std::function<bool(const std::string&, std::uint16_t)> drop) {
+  impl_->dropIncomingRtp = std::move(drop);
 }
 
 bool PeerConnection::requestRetransmission(const std::string& mid,

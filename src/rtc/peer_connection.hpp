@@ -186,6 +186,9 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   // Test hook: media packets for which drop(mid, sequence number) holds are not sent the first
   // time (as if lost on the way); they stay held for NACKs. Loop thread.
   void dropOutgoingRtpForTest(std::function<bool(const std::string&, std::uint16_t)> drop);
+  // Test hook: media packets arriving for which drop(kind, sequence number) holds are dropped
+  // before SRTP sees them (as if lost on the way), once the section they belong to is known.
+  void dropIncomingRtpForTest(std::function<bool(const std::string&, std::uint16_t)> drop);
 
  private:
   struct Impl;

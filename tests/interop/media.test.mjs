@@ -9,6 +9,9 @@
 // onPeerStream only, as the JS) and receive frames of both (VP8 with keyframes, Opus); the data
 // channel must carry on (1 MB binaries both ways after each renegotiation), and neither side may
 // see the other leave. Twice, so that a second renegotiation on the same connection works too.
+// Loss: the native peer drops one video packet in eight on the way in (a test hook before SRTP);
+// it must ask for each (RTCP NACK), the browser must resend them (its outbound-rtp nackCount and
+// retransmittedPacketsSent), and no frame may be lost.
 //
 // The baseline for media into a browser: one browser adds the same stream toward another, which
 // must report onPeerStream (with the metadata) and onPeerTrack for both kinds, decode video frames
@@ -239,6 +242,46 @@ for (const BROWSER of ['chromium', 'firefox']) {
       console.log(`[media] ${BROWSER} replaceTrack: 320x240 keyframes on the same native track; removeStream: ${ended.map((x) => x.kind).join(' and ')} ended`);
       assert.equal(native.consume((o) => o.event === 'peer-leave').length, 0, 'native saw the browser leave');
       assert.equal(browser.consume((o) => o.event === 'peer-leave').length, 0, 'the browser saw native leave');
+    });
+
+    test(`${BROWSER} resends the video packets the native peer lost (RTCP NACK): no frame is lost`, { timeout: 3 * 60000 }, async (t) => {
+      const peers = await meetingPeers(t, shared, ['native', BROWSER], 'nack');
+      if (!peers) return;
+      const [native, browser] = peers;
+      const added = await browser.request({ cmd: 'add-stream', peerId: native.selfId }, 30000);
+      assert.equal(added.event, 'stream-added', JSON.stringify(added));
+      const nativeVideo = async () => {
+        const stats = await native.request({ cmd: 'media-stats' });
+        return { stats, video: stats.tracks.find((x) => x.kind === 'video') };
+      };
+      // Video flows first (its start, before a packet to count from, cannot be asked for).
+      let before;
+      for (const deadline = Date.now() + 20000; ;) {
+        before = await nativeVideo();
+        if (before.video?.frames >= 10) break;
+        if (Date.now() > deadline) assert.fail(`no video: ${JSON.stringify(before.stats)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // Then one packet in eight is lost on the way in.
+      const hooked = await native.request({ cmd: 'drop-incoming-rtp', peerId: browser.selfId, kind: 'video', every: 8 });
+      assert.equal(hooked.event, 'dropping-incoming-rtp', JSON.stringify(hooked));
+      let after;
+      for (const deadline = Date.now() + 40000; ;) {
+        after = await nativeVideo();
+        if (after.stats.droppedIncoming >= 15 && after.video.frames >= before.video.frames + 60) break;
+        if (Date.now() > deadline) assert.fail(`too few drops or frames: ${JSON.stringify(after.stats)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const sent = await browser.request({ cmd: 'receive-stats', peerId: native.selfId });
+      const video = sent.outbound.find((x) => x.kind === 'video');
+      assert.ok(video?.nackCount > 0, `${BROWSER} saw no NACK: ${JSON.stringify(sent.outbound)}`);
+      assert.ok(video.retransmittedPacketsSent > 0, `${BROWSER} resent nothing: ${JSON.stringify(sent.outbound)}`);
+      assert.equal(after.video.lost, before.video.lost,
+        `frames lost although ${after.stats.droppedIncoming} dropped packets were asked for: ${JSON.stringify(after.video)}`);
+      if (after.video.decoded) assert.equal(after.video.decoded.failed ?? 0, before.video.decoded?.failed ?? 0, JSON.stringify(after.video));
+      console.log(`[media] ${BROWSER} NACK: ${after.stats.droppedIncoming} of its video packets dropped on the way in; `
+        + `${BROWSER} got ${video.nackCount} NACKs and resent ${video.retransmittedPacketsSent} packets; `
+        + `${after.video.frames - before.video.frames} frames since, ${after.video.lost - before.video.lost} lost`);
     });
   });
 

@@ -1,7 +1,8 @@
 // A native room peer for the room-level interop suite, driven by JSON lines on stdin/stdout
-// (tests/interop/ROOM_PROTOCOL.md). It uses the public API only: trystero/trystero.hpp and the
-// strategy headers that exist in this tree (each guarded with __has_include, so the program
-// builds before a strategy lands; `--list-strategies` says which ones were compiled in).
+// (tests/interop/ROOM_PROTOCOL.md). It uses the public API only (but for one test hook,
+// drop-incoming-rtp): trystero/trystero.hpp and the strategy headers that exist in this tree (each
+// guarded with __has_include, so the program builds before a strategy lands; `--list-strategies`
+// says which ones were compiled in).
 //
 //   room_peer --strategy nostr|mqtt|torrent|firebase|supabase --app-id A --room R
 //             [--password P] --relay URL... [--supabase-key K] [--defer-join]
@@ -16,6 +17,12 @@
 
 #include <nlohmann/json.hpp>
 #include <trystero/trystero.hpp>
+
+#include "loop/loop.hpp"
+#include "room/peer.hpp"
+#include "room/registry.hpp"
+#include "room/room_core.hpp"
+#include "rtc/peer_connection.hpp"
 #ifdef TRYSTERO_HAVE_CODECS
 #include <trystero/codecs.hpp>
 #endif
@@ -41,6 +48,7 @@
 #define ROOM_PEER_HAS_SUPABASE 1
 #endif
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -54,6 +62,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -500,6 +509,8 @@ class RoomPeer {
                      {"droppedSignals", st.droppedSignals},
                      {"refusedConnections", st.refusedConnections}},
                     id));
+      } else if (cmd == "drop-incoming-rtp") {
+        dropIncomingRtp(msg, id);
       } else if (cmd == "echo-media") {
         tracks_->echo = true;
         emit(withId({{"event", "echoing"}}, id));
@@ -535,7 +546,11 @@ class RoomPeer {
         for (const auto& e : tracks_->echoes) {
           echoed.push_back({{"kind", e->kind()}, {"framesSent", e->framesSent()}});
         }
-        emit(withId({{"event", "media-stats"}, {"tracks", list}, {"echoes", echoed}}, id));
+        emit(withId({{"event", "media-stats"},
+                     {"tracks", list},
+                     {"echoes", echoed},
+                     {"droppedIncoming", droppedIncoming_->load()}},
+                    id));
       } else if (cmd == "join-times") {
         joinTimes(id);
       } else if (cmd == "expect-bulk" || cmd == "expect-many") {
@@ -861,6 +876,33 @@ class RoomPeer {
     return {};
   }
 
+  // drop-incoming-rtp {peerId, kind, every}: a test hook inside the library (the one place this
+  // program goes past the public API): from now on, each packet of `kind` from the peer whose
+  // sequence number is a multiple of `every` is lost on the way, once (its resend passes).
+  void dropIncomingRtp(const json& msg, const json& id) {
+    const std::string peerId = msg.value("peerId", "");
+    const std::string kind = msg.value("kind", "video");
+    const int every = std::max(2, msg.value("every", 10));
+    const bool hooked = trystero::loop::Loop::shared().invoke([&] {
+      auto core = trystero::room::coreOf(name_, config_.appId, roomId_);
+      const auto* primary = core ? core->primaryForTest(peerId) : nullptr;
+      auto* connection = primary ? primary->connection() : nullptr;
+      if (!connection) return false;
+      auto dropped = std::make_shared<std::set<std::uint16_t>>();  // network thread only
+      connection->dropIncomingRtpForTest([kind, every, dropped, count = droppedIncoming_](
+                                             const std::string& k, std::uint16_t sequence) {
+        if (k != kind || sequence % every != 0 || !dropped->insert(sequence).second) {
+          return false;
+        }
+        ++*count;
+        return true;
+      });
+      return true;
+    });
+    if (!hooked) return emitError("drop-incoming-rtp: no connection to " + peerId, id);
+    emit(withId({{"event", "dropping-incoming-rtp"}, {"peerId", peerId}}, id));
+  }
+
   void joinTimes(const json& id) {
     std::shared_ptr<JoinClock> clock;
     {
@@ -1060,6 +1102,8 @@ class RoomPeer {
   std::shared_ptr<GeneratedMedia> extra_;  // add-track's source
   trystero::LocalStream generatedStream_;
 #endif
+  std::shared_ptr<std::atomic<std::uint64_t>> droppedIncoming_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
   // Network thread only (onPeerJoin): how many greetings went out.
   std::shared_ptr<int> greetings_ = std::make_shared<int>(0);
 

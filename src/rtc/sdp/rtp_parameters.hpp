@@ -100,8 +100,8 @@ struct LocalCodec {
 std::vector<LocalCodec> defaultAudioCodecs();
 // VP8, then H.264 constrained baseline (packetization-mode=1, profile-level-id=42e01f); both
 // with nack (resent from what we hold; we ask for packets a gap skipped), nack pli and ccm fir
-// (keyframe requests, both ways), and goog-remb (we send a generous estimate so that a browser
-// keeps its rate).
+// (keyframe requests, both ways), and goog-remb (as browsers list it; we send no estimate, which
+// would only cap the sender's own loss-based one: it follows our receiver reports).
 std::vector<LocalCodec> defaultVideoCodecs();
 
 // The offered codecs we accept, in the offer's order with the offer's payload types and fmtp,

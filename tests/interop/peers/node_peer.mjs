@@ -341,7 +341,8 @@ export class RoomProtocolPeer {
 
   /**
    * receive-stats {peerId} (browsers only): what the WebRTC stack received and decoded from a
-   * peer (inbound-rtp), and what the RTCP of both directions said (remote-outbound-rtp: the
+   * peer (inbound-rtp), what it sent (outbound-rtp: NACKs and PLIs received, packets resent),
+   * and what the RTCP of both directions said (remote-outbound-rtp: the
    * sender's reports; remote-inbound-rtp: the peer's receiver reports on what we send).
    */
   /**
@@ -380,10 +381,16 @@ export class RoomProtocolPeer {
       return this.error(`receive-stats: ${e?.message ?? e}`, id);
     }
     const inbound = [];
+    const outbound = [];
     const remoteOutbound = [];
     const remoteInbound = [];
     report.forEach((r) => {
-      if (r.type === 'inbound-rtp') {
+      if (r.type === 'outbound-rtp') {
+        outbound.push({
+          kind: r.kind, mid: r.mid, packetsSent: r.packetsSent, nackCount: r.nackCount,
+          retransmittedPacketsSent: r.retransmittedPacketsSent, pliCount: r.pliCount,
+        });
+      } else if (r.type === 'inbound-rtp') {
         inbound.push({
           kind: r.kind, mid: r.mid, codec: report.get(r.codecId)?.mimeType,
           packetsReceived: r.packetsReceived, bytesReceived: r.bytesReceived,
@@ -398,7 +405,7 @@ export class RoomProtocolPeer {
       }
     });
     this.out({
-      event: 'receive-stats', id, peerId, inbound, remoteOutbound, remoteInbound,
+      event: 'receive-stats', id, peerId, inbound, outbound, remoteOutbound, remoteInbound,
       signalingState: pc.signalingState, connectionState: pc.connectionState,
     });
   }
