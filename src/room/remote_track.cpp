@@ -46,23 +46,48 @@ void RemoteTrack::State::end() {
     onEnded = nullptr;
     onFrame = nullptr;
   }
+  retryTimer_.cancel();
   if (handler) handler();
+}
+
+void RemoteTrack::State::recoverLostPackets(
+    loop::Loop& loop, std::function<void(std::vector<std::uint16_t>)> request) {
+  loop_ = &loop;
+  requestRetransmission_ = std::move(request);
+}
+
+void RemoteTrack::State::askFor(std::vector<std::uint16_t> missing) {
+  if (!missing.empty()) requestRetransmission_(std::move(missing));
+}
+
+// Packets still missing are asked for again when due even if nothing arrives meanwhile (the
+// sender paused, or the frame waiting for them was its last for now).
+void RemoteTrack::State::askAgainLater() {
+  if (retryTimer_ || lossRecovery_.outstanding() == 0) return;
+  retryTimer_ = loop_->after(std::chrono::milliseconds(lossRecovery_.limits().retryIntervalMs),
+                             [weak = weak_from_this()] {
+                               auto self = weak.lock();
+                               if (!self || self->ended) return;
+                               self->retryTimer_ = {};
+                               self->askFor(self->lossRecovery_.due(self->loop_->nowMs()));
+                               self->askAgainLater();
+                             });
 }
 
 void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
   if (ended) return;
   auto packet = media::parseRtp(bytes);
   if (!packet) return;
-  if (retransmissionRequester) {
-    auto missing = lossRecovery_.onPacket(packet->sequenceNumber);
-    if (!missing.empty()) retransmissionRequester(std::move(missing));
+  const auto now = loop_ ? loop_->nowMs() : loop::nowMs();
+  if (requestRetransmission_) {
+    askFor(lossRecovery_.onPacket(packet->sequenceNumber, now));
+    askAgainLater();
   }
   auto result = assembler_->push(*packet);
   framesLost += result.framesLost;
   // A lost video frame leaves the decoder without its reference until the next keyframe, which
   // a browser sends only when asked.
-  if (kind == "video" && keyframeRequester &&
-      lossRecovery_.onFramesLost(result.framesLost, loop::nowMs())) {
+  if (kind == "video" && keyframeRequester && lossRecovery_.onFramesLost(result.framesLost, now)) {
     keyframeRequester();
   }
   if (result.frames.empty()) return;

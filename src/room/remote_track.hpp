@@ -4,19 +4,21 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "loop/loop.hpp"
 #include "media/frame_assembler.hpp"
 #include "media/loss_recovery.hpp"
 #include "trystero/trystero.hpp"
 
 namespace trystero {
 
-struct RemoteTrack::State {
+struct RemoteTrack::State : std::enable_shared_from_this<RemoteTrack::State> {
   std::string id, kind, codec;
   std::uint32_t clockRate = 0;
   std::atomic<std::uint64_t> framesReceived{0}, framesLost{0};
@@ -24,11 +26,9 @@ struct RemoteTrack::State {
   // Shared, not copied per frame: a handler keeps its own state (a mutable lambda's counters)
   // from frame to frame, and no frame pays for copying it. Guarded by handlerMutex.
   std::shared_ptr<std::function<void(const MediaFrame&)>> onFrame;
-  // Set once by the room when the track is created: send a PLI, or a NACK for these packets,
-  // from the loop thread (any thread may call them). Video only asks for packets again: only
-  // video is held for resending.
+  // Set once by the room when the track is created: sends a PLI from the loop thread (any
+  // thread may call it).
   std::function<void()> keyframeRequester;
-  std::function<void(std::vector<std::uint16_t>)> retransmissionRequester;
   std::atomic<bool> ended{false};
   std::function<void()> onEnded;  // guarded by handlerMutex
 
@@ -38,12 +38,23 @@ struct RemoteTrack::State {
   // nullptr when the codec has no depacketizer here.
   static std::shared_ptr<State> create(std::string id, std::string kind, std::string codec,
                                        std::uint32_t clockRate);
-  // One decrypted RTP packet of the track; frames it completes go to onFrame.
+  // Set once by the room for video (only video is held for resending): packets that go
+  // missing are asked for with `request` (a NACK), again on `loop`'s timers while they stay
+  // missing. Loop thread.
+  void recoverLostPackets(loop::Loop& loop,
+                          std::function<void(std::vector<std::uint16_t>)> request);
+  // One decrypted RTP packet of the track; frames it completes go to onFrame. Loop thread.
   void push(std::span<const std::uint8_t> packet);
 
  private:
+  void askFor(std::vector<std::uint16_t> missing);
+  void askAgainLater();
+
   std::unique_ptr<media::FrameAssembler> assembler_;
   media::LossRecovery lossRecovery_;
+  loop::Loop* loop_ = nullptr;
+  std::function<void(std::vector<std::uint16_t>)> requestRetransmission_;
+  loop::Timer retryTimer_;
 };
 
 }  // namespace trystero

@@ -905,11 +905,11 @@ void RoomCore::remoteTrack(const std::string& peerId,
     onSection([](rtc::PeerConnection& pc, const std::string& mid) { pc.requestKeyframe(mid); });
   };
   if (media.kind == "video") {
-    state->retransmissionRequester = [onSection](std::vector<std::uint16_t> missing) {
+    state->recoverLostPackets(loop_, [onSection](std::vector<std::uint16_t> missing) {
       onSection([missing = std::move(missing)](rtc::PeerConnection& pc, const std::string& mid) {
         pc.requestRetransmission(mid, missing);
       });
-    };
+    });
   }
   // Another track on the same section (the peer's codec or track changed): the old one ended.
   if (auto old = std::exchange(it->second.tracks[media.mid], state)) {

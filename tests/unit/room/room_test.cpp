@@ -1385,6 +1385,71 @@ TEST_F(RoomTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
   EXPECT_GE(aStats.rtpRetransmitted, static_cast<std::uint64_t>(*dropped - 1));
 }
 
+// Packets lost on the way in, and lost again when resent: the receiver asks for them again
+// (on a timer: here nothing else arrives until the frame waiting for them is complete), and
+// every frame still arrives whole and in order.
+TEST_F(RoomTest, VideoPacketsLostAgainWhenResentAreAskedForAgain) {
+  auto bHeld = std::make_shared<MediaInbox>();
+  MediaInbox& bInbox = *bHeld;
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  auto a = joinNew();
+  auto b = joinNew();
+  listenForMedia(*b, bHeld);
+  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
+  const auto aId = identities[0].id, bId = identities[1].id;
+  auto video = LocalTrack::create("video", "VP8");
+  ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
+  auto* bConnection = sendingConnection(core(1), aId);
+  ASSERT_TRUE(bConnection);
+  std::shared_ptr<RemoteTrack> received;
+  {
+    std::lock_guard lock(bInbox.mutex);
+    received = bInbox.held.at(0);
+  }
+  const auto lostBefore = received->framesLost();
+  const auto requestedBefore = loop::Loop::shared().invoke([&] { return bConnection->stats(); });
+
+  // One packet in five arrives only the third time it is sent.
+  auto lostTwice = std::make_shared<std::atomic<int>>(0);
+  loop::Loop::shared().invoke([&] {
+    auto seen = std::make_shared<std::map<std::uint16_t, int>>();  // loop thread only
+    bConnection->dropIncomingRtpForTest(
+        [seen, lostTwice](const std::string& kind, std::uint16_t sequence) {
+          if (kind != "video" || sequence % 5 != 0) return false;
+          const int arrivals = ++(*seen)[sequence];
+          if (arrivals == 2) ++*lostTwice;
+          return arrivals <= 2;
+        });
+  });
+  const std::size_t since = bInbox.frameCount("video");
+  constexpr std::uint16_t kFrames = 30;
+  for (std::uint16_t i = 0; i <= kFrames; ++i) {
+    clock += 3000;
+    video->sendFrame(deltaFrame(2500, i, clock));
+    if (i > 0) {
+      ASSERT_TRUE(eventually([&] { return bInbox.frameCount("video") >= since + i; }, 10s))
+          << "frame " << i - 1 << " did not arrive";
+    }
+  }
+  {
+    std::lock_guard lock(bInbox.mutex);
+    const auto& frames = bInbox.frames["video"];
+    ASSERT_GE(frames.size(), since + kFrames);
+    for (std::uint16_t i = 0; i < kFrames; ++i) {
+      EXPECT_EQ(frames[since + i].data, deltaFrame(2500, i, 0).data) << "frame " << i;
+    }
+  }
+  EXPECT_GE(*lostTwice, 15);
+  EXPECT_EQ(received->framesLost(), lostBefore);
+  auto requested = loop::Loop::shared().invoke([&] { return bConnection->stats(); }).rtpRequested -
+                   requestedBefore.rtpRequested;
+  EXPECT_GE(requested, static_cast<std::uint64_t>(2 * (*lostTwice - 1)));
+}
+
 // A burst too long to ask for packet by packet: the frames in it are lost for good, and the
 // receiver asks the sender for a keyframe (the sender's onKeyframeRequest), as a browser does.
 TEST_F(RoomTest, AVideoFrameLostForGoodMakesTheReceiverAskForAKeyframe) {
