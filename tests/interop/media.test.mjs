@@ -11,7 +11,8 @@
 // see the other leave. Twice, so that a second renegotiation on the same connection works too.
 // Loss: the native peer drops one video packet in eight on the way in (a test hook before SRTP);
 // it must ask for each (RTCP NACK), the browser must resend them (its outbound-rtp nackCount and
-// retransmittedPacketsSent), and no frame may be lost.
+// retransmittedPacketsSent), and no frame may be lost. Then a burst of 80 is dropped: frames are
+// lost for good, and the native peer must ask for a keyframe (the browser's pliCount), which comes.
 //
 // The baseline for media into a browser: one browser adds the same stream toward another, which
 // must report onPeerStream (with the metadata) and onPeerTrack for both kinds, decode video frames
@@ -282,6 +283,24 @@ for (const BROWSER of ['chromium', 'firefox']) {
       console.log(`[media] ${BROWSER} NACK: ${after.stats.droppedIncoming} of its video packets dropped on the way in; `
         + `${BROWSER} got ${video.nackCount} NACKs and resent ${video.retransmittedPacketsSent} packets; `
         + `${after.video.frames - before.video.frames} frames since, ${after.video.lost - before.video.lost} lost`);
+
+      // A burst too long to ask for packet by packet: frames are lost for good, the native peer
+      // asks for a keyframe (PLI), the browser sends one, and decoding goes on from it.
+      const burst = await native.request({ cmd: 'drop-incoming-rtp', peerId: browser.selfId, kind: 'video', burst: 80 });
+      assert.equal(burst.event, 'dropping-incoming-rtp', JSON.stringify(burst));
+      let recovered;
+      let plis;
+      for (const deadline = Date.now() + 40000; ;) {
+        recovered = await nativeVideo();
+        plis = (await browser.request({ cmd: 'receive-stats', peerId: native.selfId })).outbound.find((x) => x.kind === 'video')?.pliCount ?? 0;
+        if (recovered.video.lost > after.video.lost && plis > (video.pliCount ?? 0)
+          && recovered.video.keyframes > after.video.keyframes && recovered.video.frames >= after.video.frames + 20) break;
+        if (Date.now() > deadline) assert.fail(`no keyframe asked for and sent after the burst (PLIs ${plis}): ${JSON.stringify(recovered.video)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      if (recovered.video.decoded) assert.ok(recovered.video.decoded.frames > (after.video.decoded?.frames ?? 0), JSON.stringify(recovered.video));
+      console.log(`[media] ${BROWSER} PLI: 80 packets dropped in a row; ${recovered.video.lost - after.video.lost} frames lost, `
+        + `${plis - (video.pliCount ?? 0)} PLIs, ${recovered.video.keyframes - after.video.keyframes} keyframes since`);
     });
   });
 

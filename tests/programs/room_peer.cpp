@@ -876,18 +876,31 @@ class RoomPeer {
     return {};
   }
 
-  // drop-incoming-rtp {peerId, kind, every}: a test hook inside the library (the one place this
-  // program goes past the public API): from now on, each packet of `kind` from the peer whose
-  // sequence number is a multiple of `every` is lost on the way, once (its resend passes).
+  // drop-incoming-rtp {peerId, kind, every | burst}: a test hook inside the library (the one
+  // place this program goes past the public API): from now on, each packet of `kind` from the
+  // peer whose sequence number is a multiple of `every` is lost on the way, once (its resend
+  // passes); or, with `burst`, the next `burst` packets of `kind` are.
   void dropIncomingRtp(const json& msg, const json& id) {
     const std::string peerId = msg.value("peerId", "");
     const std::string kind = msg.value("kind", "video");
     const int every = std::max(2, msg.value("every", 10));
+    const int burst = msg.value("burst", 0);
     const bool hooked = trystero::loop::Loop::shared().invoke([&] {
       auto core = trystero::room::coreOf(name_, config_.appId, roomId_);
       const auto* primary = core ? core->primaryForTest(peerId) : nullptr;
       auto* connection = primary ? primary->connection() : nullptr;
       if (!connection) return false;
+      if (burst > 0) {
+        connection->dropIncomingRtpForTest(
+            [kind, left = std::make_shared<int>(burst), count = droppedIncoming_](
+                const std::string& k, std::uint16_t) {
+              if (k != kind || *left <= 0) return false;
+              --*left;
+              ++*count;
+              return true;
+            });
+        return true;
+      }
       auto dropped = std::make_shared<std::set<std::uint16_t>>();  // network thread only
       connection->dropIncomingRtpForTest([kind, every, dropped, count = droppedIncoming_](
                                              const std::string& k, std::uint16_t sequence) {
