@@ -21,10 +21,12 @@ std::vector<std::uint16_t> LossRecovery::onPacket(std::uint16_t sequenceNumber,
   missing_.erase(sequenceNumber);
   const int ahead = distance(*newest_, sequenceNumber);
   if (ahead < -limits_.restartBehind) {
+    givenUp_ = givenUp_ || !missing_.empty();
     missing_.clear();
     newest_ = sequenceNumber;
   } else if (ahead > 0) {
     const auto skipped = static_cast<std::size_t>(ahead - 1);
+    if (skipped > limits_.maxMissingPerGap) givenUp_ = true;  // for a keyframe to cover
     if (skipped > 0 && skipped <= limits_.maxMissingPerGap) {
       for (auto s = static_cast<std::uint16_t>(*newest_ + 1); s != sequenceNumber; ++s) {
         missing_[s] = {nowMs, 1};
@@ -48,6 +50,7 @@ std::vector<std::uint16_t> LossRecovery::due(std::int64_t nowMs) {
       ++it;
     } else if (entry.requests >= limits_.maxRequests) {
       it = missing_.erase(it);  // given up: the reassembly loses its frame
+      givenUp_ = true;
     } else {
       entry.askedAtMs = nowMs;
       entry.requests++;
@@ -59,13 +62,24 @@ std::vector<std::uint16_t> LossRecovery::due(std::int64_t nowMs) {
   return ask;
 }
 
-// Packets further behind the newest than two gaps may be long are no longer followed: the
-// reassembly has given up on them.
+// Packets further behind the newest than two gaps may be long are no longer followed: they are
+// given up on.
 void LossRecovery::forgetOld() {
-  std::erase_if(missing_, [&](const auto& entry) {
-    const int behind = distance(entry.first, *newest_);
-    return behind <= 0 || static_cast<std::size_t>(behind) > 2 * limits_.maxMissingPerGap;
-  });
+  if (std::erase_if(missing_, [&](const auto& entry) {
+        const int behind = distance(entry.first, *newest_);
+        return behind <= 0 || static_cast<std::size_t>(behind) > 2 * limits_.maxMissingPerGap;
+      }) > 0) {
+    givenUp_ = true;
+  }
+}
+
+std::optional<std::int64_t> LossRecovery::nextDueMs() const {
+  std::optional<std::int64_t> next;
+  for (const auto& [sequence, entry] : missing_) {
+    const auto due = entry.askedAtMs + limits_.retryIntervalMs;
+    if (!next || due < *next) next = due;
+  }
+  return next;
 }
 
 bool LossRecovery::onFramesLost(std::size_t framesLost, std::int64_t nowMs) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace trystero::media {
@@ -41,6 +42,11 @@ class LossRecovery {
   // Those asked for before that are still missing and due again at nowMs (for a timer: a
   // sender may pause with a packet missing).
   std::vector<std::uint16_t> due(std::int64_t nowMs);
+  // When the next of them is due; nullopt when none is missing.
+  std::optional<std::int64_t> nextDueMs() const;
+  // Whether packets were given up on (asked for maxRequests times, too old to follow, or in a
+  // gap too long to ask for) since the last call: the reassembly should stop waiting for them.
+  bool takeGivenUp() { return std::exchange(givenUp_, false); }
   // Frames the reassembly gave up on; true when a keyframe should be asked for now.
   bool onFramesLost(std::size_t framesLost, std::int64_t nowMs);
 
@@ -60,6 +66,7 @@ class LossRecovery {
   std::map<std::uint16_t, Missing> missing_;
   std::optional<std::int64_t> lastKeyframeRequestMs_;
   std::uint64_t asked_ = 0;
+  bool givenUp_ = false;
 };
 
 }  // namespace trystero::media

@@ -1,5 +1,7 @@
 #include "room/remote_track.hpp"
 
+#include <algorithm>
+
 #include "loop/loop.hpp"
 #include "media/h264.hpp"
 #include "media/opus.hpp"
@@ -13,16 +15,24 @@ namespace {
 
 using rtc::sdp::text::equalsIgnoreCase;
 
+// Past twice the longest gap loss recovery asks for (it gives those up itself), below the
+// assembler's 512 waiting packets.
+constexpr std::size_t kVideoReorderPackets = 256;
+
 }  // namespace
 
 std::shared_ptr<RemoteTrack::State> RemoteTrack::State::create(std::string id, std::string kind,
                                                                std::string codec,
                                                                std::uint32_t clockRate) {
   std::unique_ptr<media::FrameAssembler> assembler;
+  // Video waits for what it asked to be resent: its loss recovery, not the number of packets
+  // run past a hole, decides when a frame is lost (kVideoReorderPackets only bounds it).
+  media::FrameAssembler::Limits video;
+  video.maxReorderPackets = kVideoReorderPackets;
   if (equalsIgnoreCase(codec, "VP8")) {
-    assembler = std::make_unique<media::FrameAssembler>(media::makeVp8Depacketizer());
+    assembler = std::make_unique<media::FrameAssembler>(media::makeVp8Depacketizer(video));
   } else if (equalsIgnoreCase(codec, "H264")) {
-    assembler = std::make_unique<media::FrameAssembler>(media::makeH264Depacketizer());
+    assembler = std::make_unique<media::FrameAssembler>(media::makeH264Depacketizer(video));
   } else if (equalsIgnoreCase(codec, "opus")) {
     assembler = std::make_unique<media::FrameAssembler>(media::makeOpusDepacketizer());
   } else {
@@ -61,17 +71,22 @@ void RemoteTrack::State::askFor(std::vector<std::uint16_t> missing) {
 }
 
 // Packets still missing are asked for again when due even if nothing arrives meanwhile (the
-// sender paused, or the frame waiting for them was its last for now).
+// sender paused, or the frame waiting for them was its last for now); those given up on no
+// longer hold up the frames behind them.
 void RemoteTrack::State::askAgainLater() {
-  if (retryTimer_ || lossRecovery_.outstanding() == 0) return;
-  retryTimer_ = loop_->after(std::chrono::milliseconds(lossRecovery_.limits().retryIntervalMs),
-                             [weak = weak_from_this()] {
-                               auto self = weak.lock();
-                               if (!self || self->ended) return;
-                               self->retryTimer_ = {};
-                               self->askFor(self->lossRecovery_.due(self->loop_->nowMs()));
-                               self->askAgainLater();
-                             });
+  if (retryTimer_) return;
+  auto next = lossRecovery_.nextDueMs();
+  if (!next) return;
+  const auto delay = std::max<std::int64_t>(1, *next - loop_->nowMs());
+  retryTimer_ = loop_->after(std::chrono::milliseconds(delay), [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self || self->ended) return;
+    self->retryTimer_ = {};
+    const auto now = self->loop_->nowMs();
+    self->askFor(self->lossRecovery_.due(now));
+    if (self->lossRecovery_.takeGivenUp()) self->settle(self->assembler_->skipMissing(), now);
+    self->askAgainLater();
+  });
 }
 
 void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
@@ -79,15 +94,26 @@ void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
   auto packet = media::parseRtp(bytes);
   if (!packet) return;
   const auto now = loop_ ? loop_->nowMs() : loop::nowMs();
+  if (requestRetransmission_) askFor(lossRecovery_.onPacket(packet->sequenceNumber, now));
+  auto result = assembler_->push(*packet);
   if (requestRetransmission_) {
-    askFor(lossRecovery_.onPacket(packet->sequenceNumber, now));
+    if (lossRecovery_.takeGivenUp()) {
+      auto skipped = assembler_->skipMissing();
+      result.framesLost += skipped.framesLost;
+      for (auto& frame : skipped.frames) result.frames.push_back(std::move(frame));
+    }
     askAgainLater();
   }
-  auto result = assembler_->push(*packet);
+  settle(std::move(result), now);
+}
+
+// Frames the assembler completed go to the handler; frames it lost count, and a lost video
+// frame makes us ask for a keyframe: the decoder has lost its reference until the next one,
+// which a browser sends only when asked.
+void RemoteTrack::State::settle(media::AssemblyResult result, std::int64_t nowMs) {
   framesLost += result.framesLost;
-  // A lost video frame leaves the decoder without its reference until the next keyframe, which
-  // a browser sends only when asked.
-  if (kind == "video" && keyframeRequester && lossRecovery_.onFramesLost(result.framesLost, now)) {
+  if (kind == "video" && keyframeRequester &&
+      lossRecovery_.onFramesLost(result.framesLost, nowMs)) {
     keyframeRequester();
   }
   if (result.frames.empty()) return;

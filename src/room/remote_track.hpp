@@ -49,6 +49,7 @@ struct RemoteTrack::State : std::enable_shared_from_this<RemoteTrack::State> {
  private:
   void askFor(std::vector<std::uint16_t> missing);
   void askAgainLater();
+  void settle(media::AssemblyResult result, std::int64_t nowMs);
 
   std::unique_ptr<media::FrameAssembler> assembler_;
   media::LossRecovery lossRecovery_;

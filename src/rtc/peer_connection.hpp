@@ -188,6 +188,7 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   void dropOutgoingRtpForTest(std::function<bool(const std::string&, std::uint16_t)> drop);
   // Test hook: media packets arriving for which drop(kind, sequence number) holds are dropped
   // before SRTP sees them (as if lost on the way), once the section they belong to is known.
+  // Loop thread.
   void dropIncomingRtpForTest(std::function<bool(const std::string&, std::uint16_t)> drop);
 
  private:

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <vector>
 
 using trystero::media::LossRecovery;
@@ -46,11 +47,15 @@ TEST(LossRecovery, ALongGapIsLeftToAKeyframe) {
   auto recovery = noRetries({.maxMissingPerGap = 4});
   recovery.onPacket(10, 0);
   EXPECT_EQ(recovery.onPacket(15, 0), (Sequence{11, 12, 13, 14}));
-  EXPECT_EQ(recovery.onPacket(21, 0), Sequence{});    // 5 skipped
+  EXPECT_FALSE(recovery.takeGivenUp());
+  EXPECT_EQ(recovery.onPacket(21, 0), Sequence{});  // 5 skipped: given up at once
+  EXPECT_TRUE(recovery.takeGivenUp());
+  EXPECT_FALSE(recovery.takeGivenUp());
   EXPECT_EQ(recovery.onPacket(23, 0), Sequence{22});  // counted from the newest again
   EXPECT_EQ(recovery.packetsAskedFor(), 5u);
-  // Those more than two gaps' length behind are no longer followed.
+  // Those more than two gaps' length behind are no longer followed: given up too.
   EXPECT_EQ(recovery.outstanding(), 1u);
+  EXPECT_TRUE(recovery.takeGivenUp());
 }
 
 TEST(LossRecovery, ASenderStartingOverIsFollowed) {
@@ -60,6 +65,7 @@ TEST(LossRecovery, ASenderStartingOverIsFollowed) {
   // Far behind (more than half the sequence space ahead reads as behind): no resend, a restart.
   EXPECT_EQ(recovery.onPacket(50000, 0), Sequence{});
   EXPECT_EQ(recovery.outstanding(), 0u);
+  EXPECT_TRUE(recovery.takeGivenUp());
   EXPECT_EQ(recovery.onPacket(50003, 0), (Sequence{50001, 50002}));
   // Behind by less: a resend of something older, which changes nothing.
   EXPECT_EQ(recovery.onPacket(49000, 0), Sequence{});
@@ -85,14 +91,21 @@ TEST(LossRecovery, WhatStaysMissingIsAskedForAgainAFewTimes) {
 // The timer's side: with nothing arriving, what is due is asked for again.
 TEST(LossRecovery, DueWithoutAPacketArriving) {
   LossRecovery recovery({.retryIntervalMs = 100, .maxRequests = 2});
+  EXPECT_EQ(recovery.nextDueMs(), std::nullopt);
   recovery.onPacket(1, 0);
   EXPECT_EQ(recovery.onPacket(3, 10), Sequence{2});
+  EXPECT_EQ(recovery.onPacket(5, 60), Sequence{4});
+  EXPECT_EQ(recovery.nextDueMs(), 110);
   EXPECT_EQ(recovery.due(109), Sequence{});
   EXPECT_EQ(recovery.due(110), Sequence{2});
+  EXPECT_EQ(recovery.nextDueMs(), 160);  // 4's turn comes first now
+  EXPECT_EQ(recovery.due(160), Sequence{4});
+  EXPECT_EQ(recovery.outstanding(), 2u);
+  EXPECT_FALSE(recovery.takeGivenUp());
+  EXPECT_EQ(recovery.due(210), Sequence{});  // 2 asked twice: given up
+  EXPECT_TRUE(recovery.takeGivenUp());
   EXPECT_EQ(recovery.outstanding(), 1u);
-  EXPECT_EQ(recovery.due(210), Sequence{});  // asked twice: given up
-  EXPECT_EQ(recovery.outstanding(), 0u);
-  EXPECT_EQ(recovery.packetsAskedFor(), 2u);
+  EXPECT_EQ(recovery.packetsAskedFor(), 4u);
 }
 
 TEST(LossRecovery, KeyframeRequestsForLostFramesAreSpacedOut) {

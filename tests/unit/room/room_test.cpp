@@ -1309,13 +1309,18 @@ MediaFrame deltaFrame(std::size_t size, std::uint16_t index, std::uint32_t times
   return frame;
 }
 
-// a sends b one video track, which flows; the connection a sends it on.
-rtc::PeerConnection* sendingConnection(const std::shared_ptr<RoomCore>& aCore,
-                                       const std::string& bId) {
-  return loop::Loop::shared().invoke([&]() -> rtc::PeerConnection* {
-    const auto* primary = aCore->primaryForTest(bId);
-    return primary ? primary->connection() : nullptr;
+// f(connection) on the loop thread, with the connection core keeps to peerId now (null if none):
+// looked up each time, never held.
+template <typename F>
+auto onConnection(const std::shared_ptr<RoomCore>& core, const std::string& peerId, F f) {
+  return loop::Loop::shared().invoke([&] {
+    const auto* primary = core->primaryForTest(peerId);
+    return f(primary ? primary->connection() : nullptr);
   });
+}
+bool hasConnection(rtc::PeerConnection* connection) { return connection != nullptr; }
+rtc::PeerConnection::Stats statsOf(rtc::PeerConnection* connection) {
+  return connection ? connection->stats() : rtc::PeerConnection::Stats{};
 }
 
 }  // namespace
@@ -1338,9 +1343,8 @@ TEST_F(RoomTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
   ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
   std::uint32_t clock = 0;
   ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
-  auto* aConnection = sendingConnection(core(0), bId);
-  auto* bConnection = sendingConnection(core(1), aId);
-  ASSERT_TRUE(aConnection && bConnection);
+  const auto aCore = core(0), bCore = core(1);
+  ASSERT_TRUE(onConnection(aCore, bId, hasConnection) && onConnection(bCore, aId, hasConnection));
   std::shared_ptr<RemoteTrack> received;
   {
     std::lock_guard lock(bInbox.mutex);
@@ -1351,12 +1355,13 @@ TEST_F(RoomTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
   // One packet in five is not sent the first time: 3 packets a frame, so a frame in two or so
   // loses one, the first, middle or last.
   auto dropped = std::make_shared<std::atomic<int>>(0);
-  loop::Loop::shared().invoke([&] {
-    aConnection->dropOutgoingRtpForTest([dropped](const std::string&, std::uint16_t sequence) {
-      if (sequence % 5 != 0) return false;
-      ++*dropped;
-      return true;
-    });
+  onConnection(aCore, bId, [&](rtc::PeerConnection* connection) {
+    if (connection)
+      connection->dropOutgoingRtpForTest([dropped](const std::string&, std::uint16_t sequence) {
+        if (sequence % 5 != 0) return false;
+        ++*dropped;
+        return true;
+      });
   });
   const std::size_t since = bInbox.frameCount("video");
   constexpr std::uint16_t kFrames = 60;
@@ -1379,8 +1384,8 @@ TEST_F(RoomTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
   }
   EXPECT_GE(*dropped, 30);
   EXPECT_EQ(received->framesLost(), lostBefore);
-  auto aStats = loop::Loop::shared().invoke([&] { return aConnection->stats(); });
-  auto bStats = loop::Loop::shared().invoke([&] { return bConnection->stats(); });
+  auto aStats = onConnection(aCore, bId, statsOf);
+  auto bStats = onConnection(bCore, aId, statsOf);
   EXPECT_GE(bStats.rtpRequested, static_cast<std::uint64_t>(*dropped - 1));
   EXPECT_GE(aStats.rtpRetransmitted, static_cast<std::uint64_t>(*dropped - 1));
 }
@@ -1403,27 +1408,28 @@ TEST_F(RoomTest, VideoPacketsLostAgainWhenResentAreAskedForAgain) {
   ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
   std::uint32_t clock = 0;
   ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
-  auto* bConnection = sendingConnection(core(1), aId);
-  ASSERT_TRUE(bConnection);
+  const auto bCore = core(1);
+  ASSERT_TRUE(onConnection(bCore, aId, hasConnection));
   std::shared_ptr<RemoteTrack> received;
   {
     std::lock_guard lock(bInbox.mutex);
     received = bInbox.held.at(0);
   }
   const auto lostBefore = received->framesLost();
-  const auto requestedBefore = loop::Loop::shared().invoke([&] { return bConnection->stats(); });
+  const auto requestedBefore = onConnection(bCore, aId, statsOf).rtpRequested;
 
   // One packet in five arrives only the third time it is sent.
   auto lostTwice = std::make_shared<std::atomic<int>>(0);
-  loop::Loop::shared().invoke([&] {
+  onConnection(bCore, aId, [&](rtc::PeerConnection* connection) {
     auto seen = std::make_shared<std::map<std::uint16_t, int>>();  // loop thread only
-    bConnection->dropIncomingRtpForTest(
-        [seen, lostTwice](const std::string& kind, std::uint16_t sequence) {
-          if (kind != "video" || sequence % 5 != 0) return false;
-          const int arrivals = ++(*seen)[sequence];
-          if (arrivals == 2) ++*lostTwice;
-          return arrivals <= 2;
-        });
+    if (connection)
+      connection->dropIncomingRtpForTest(
+          [seen, lostTwice](const std::string& kind, std::uint16_t sequence) {
+            if (kind != "video" || sequence % 5 != 0) return false;
+            const int arrivals = ++(*seen)[sequence];
+            if (arrivals == 2) ++*lostTwice;
+            return arrivals <= 2;
+          });
   });
   const std::size_t since = bInbox.frameCount("video");
   constexpr std::uint16_t kFrames = 30;
@@ -1445,9 +1451,69 @@ TEST_F(RoomTest, VideoPacketsLostAgainWhenResentAreAskedForAgain) {
   }
   EXPECT_GE(*lostTwice, 15);
   EXPECT_EQ(received->framesLost(), lostBefore);
-  auto requested = loop::Loop::shared().invoke([&] { return bConnection->stats(); }).rtpRequested -
-                   requestedBefore.rtpRequested;
+  auto requested = onConnection(bCore, aId, statsOf).rtpRequested - requestedBefore;
   EXPECT_GE(requested, static_cast<std::uint64_t>(2 * (*lostTwice - 1)));
+}
+
+// A packet that never comes, however often it is asked for, while the sender then pauses: after
+// the last request the receiver stops waiting for it (no later packet has to push it out), hands
+// on the frames behind it and asks for a keyframe.
+TEST_F(RoomTest, APacketNeverResentIsGivenUpOnAndAKeyframeAskedFor) {
+  auto bHeld = std::make_shared<MediaInbox>();
+  MediaInbox& bInbox = *bHeld;
+  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
+    for (auto& room : rooms) room->leave().waitFor(5s);
+  });
+  auto a = joinNew();
+  auto b = joinNew();
+  listenForMedia(*b, bHeld);
+  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
+  const auto aId = identities[0].id, bId = identities[1].id;
+  auto video = LocalTrack::create("video", "VP8");
+  auto keyframeRequests = std::make_shared<std::atomic<int>>(0);
+  video->onKeyframeRequest([keyframeRequests](const std::string&) { ++*keyframeRequests; });
+  ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
+  std::uint32_t clock = 0;
+  ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
+  const auto bCore = core(1);
+  ASSERT_TRUE(onConnection(bCore, aId, hasConnection));
+  std::shared_ptr<RemoteTrack> received;
+  {
+    std::lock_guard lock(bInbox.mutex);
+    received = bInbox.held.at(0);
+  }
+  ASSERT_TRUE(eventually([&] { return *keyframeRequests > 0; }));  // the one at the start
+  const int requestsBefore = *keyframeRequests;
+  const auto lostBefore = received->framesLost();
+  const auto requestedBefore = onConnection(bCore, aId, statsOf).rtpRequested;
+  // The next video packet to arrive never does, resent or not.
+  auto lost = std::make_shared<std::optional<std::uint16_t>>();  // loop thread only
+  onConnection(bCore, aId, [&](rtc::PeerConnection* connection) {
+    if (connection) {
+      connection->dropIncomingRtpForTest([lost](const std::string& kind, std::uint16_t sequence) {
+        if (kind != "video") return false;
+        if (!*lost) *lost = sequence;
+        return sequence == **lost;
+      });
+    }
+  });
+  const std::size_t since = bInbox.frameCount("video");
+  for (std::uint16_t i = 0; i < 3; ++i) {  // one packet each; then nothing
+    clock += 3000;
+    video->sendFrame(deltaFrame(600, i, clock));
+  }
+  ASSERT_TRUE(eventually([&] { return *keyframeRequests > requestsBefore; }, 10s))
+      << received->framesLost() << " frames lost";
+  ASSERT_TRUE(eventually([&] { return bInbox.frameCount("video") >= since + 2; }, 10s));
+  {
+    std::lock_guard lock(bInbox.mutex);
+    const auto& frames = bInbox.frames["video"];
+    ASSERT_EQ(frames.size(), since + 2);
+    EXPECT_EQ(frames[since].data, deltaFrame(600, 1, 0).data);
+    EXPECT_EQ(frames[since + 1].data, deltaFrame(600, 2, 0).data);
+  }
+  EXPECT_EQ(received->framesLost(), lostBefore + 1);
+  EXPECT_EQ(onConnection(bCore, aId, statsOf).rtpRequested - requestedBefore, 3u);
 }
 
 // A burst too long to ask for packet by packet: the frames in it are lost for good, and the
@@ -1469,18 +1535,21 @@ TEST_F(RoomTest, AVideoFrameLostForGoodMakesTheReceiverAskForAKeyframe) {
   ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
   std::uint32_t clock = 0;
   ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
-  auto* aConnection = sendingConnection(core(0), bId);
-  ASSERT_TRUE(aConnection);
+  const auto aCore = core(0);
+  ASSERT_TRUE(onConnection(aCore, bId, hasConnection));
   std::shared_ptr<RemoteTrack> received;
   {
     std::lock_guard lock(bInbox.mutex);
     received = bInbox.held.at(0);
   }
+  // The request each receiver makes as the track starts, before counting.
+  ASSERT_TRUE(eventually([&] { return *keyframeRequests > 0; }));
   const int requestsBefore = *keyframeRequests;
   auto toDrop = std::make_shared<std::atomic<int>>(100);  // one-packet frames: 100 in a row
-  loop::Loop::shared().invoke([&] {
-    aConnection->dropOutgoingRtpForTest(
-        [toDrop](const std::string&, std::uint16_t) { return toDrop->fetch_sub(1) > 0; });
+  onConnection(aCore, bId, [&](rtc::PeerConnection* connection) {
+    if (connection)
+      connection->dropOutgoingRtpForTest(
+          [toDrop](const std::string&, std::uint16_t) { return toDrop->fetch_sub(1) > 0; });
   });
   std::uint16_t index = 0;
   ASSERT_TRUE(eventually(
