@@ -15,24 +15,16 @@ namespace {
 
 using rtc::sdp::text::equalsIgnoreCase;
 
-// Past twice the longest gap loss recovery asks for (it gives those up itself), below the
-// assembler's 512 waiting packets.
-constexpr std::size_t kVideoReorderPackets = 256;
-
 }  // namespace
 
 std::shared_ptr<RemoteTrack::State> RemoteTrack::State::create(std::string id, std::string kind,
                                                                std::string codec,
                                                                std::uint32_t clockRate) {
   std::unique_ptr<media::FrameAssembler> assembler;
-  // Video waits for what it asked to be resent: its loss recovery, not the number of packets
-  // run past a hole, decides when a frame is lost (kVideoReorderPackets only bounds it).
-  media::FrameAssembler::Limits video;
-  video.maxReorderPackets = kVideoReorderPackets;
   if (equalsIgnoreCase(codec, "VP8")) {
-    assembler = std::make_unique<media::FrameAssembler>(media::makeVp8Depacketizer(video));
+    assembler = std::make_unique<media::FrameAssembler>(media::makeVp8Depacketizer());
   } else if (equalsIgnoreCase(codec, "H264")) {
-    assembler = std::make_unique<media::FrameAssembler>(media::makeH264Depacketizer(video));
+    assembler = std::make_unique<media::FrameAssembler>(media::makeH264Depacketizer());
   } else if (equalsIgnoreCase(codec, "opus")) {
     assembler = std::make_unique<media::FrameAssembler>(media::makeOpusDepacketizer());
   } else {
@@ -71,10 +63,9 @@ void RemoteTrack::State::askFor(std::vector<std::uint16_t> missing) {
 }
 
 // Packets still missing are asked for again when due even if nothing arrives meanwhile (the
-// sender paused, or the frame waiting for them was its last for now); those given up on no
-// longer hold up the frames behind them.
+// sender paused, or the frame waiting for them was its last for now).
 void RemoteTrack::State::askAgainLater() {
-  if (retryTimer_) return;
+  if (retryTimer_ || ended) return;
   auto next = lossRecovery_.nextDueMs();
   if (!next) return;
   const auto delay = std::max<std::int64_t>(1, *next - loop_->nowMs());
@@ -84,9 +75,28 @@ void RemoteTrack::State::askAgainLater() {
     self->retryTimer_ = {};
     const auto now = self->loop_->nowMs();
     self->askFor(self->lossRecovery_.due(now));
-    if (self->lossRecovery_.takeGivenUp()) self->settle(self->assembler_->skipMissing(), now);
+    media::AssemblyResult result;
+    self->stopWaitingForGivenUp(result, now);
+    self->settle(std::move(result), now);
     self->askAgainLater();
   });
+}
+
+// A packet given up on leaves its frame lost for good: the sender is asked for a keyframe at
+// once, and the frames behind the hole go on as soon as the first of them is complete (now, or
+// with a later packet), rather than after the assembler's reorder window.
+void RemoteTrack::State::stopWaitingForGivenUp(media::AssemblyResult& result, std::int64_t nowMs) {
+  if (lossRecovery_.takeGivenUp()) {
+    skipPending_ = true;
+    if (keyframeRequester && lossRecovery_.onFramesLost(1, nowMs)) keyframeRequester();
+  }
+  if (result.framesLost > 0) skipPending_ = false;  // the assembler gave up on it by itself
+  if (!skipPending_) return;
+  auto skipped = assembler_->skipMissing();
+  if (skipped.frames.empty() && skipped.framesLost == 0) return;  // nothing complete behind yet
+  skipPending_ = false;
+  result.framesLost += skipped.framesLost;
+  for (auto& frame : skipped.frames) result.frames.push_back(std::move(frame));
 }
 
 void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
@@ -97,11 +107,7 @@ void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
   if (requestRetransmission_) askFor(lossRecovery_.onPacket(packet->sequenceNumber, now));
   auto result = assembler_->push(*packet);
   if (requestRetransmission_) {
-    if (lossRecovery_.takeGivenUp()) {
-      auto skipped = assembler_->skipMissing();
-      result.framesLost += skipped.framesLost;
-      for (auto& frame : skipped.frames) result.frames.push_back(std::move(frame));
-    }
+    stopWaitingForGivenUp(result, now);
     askAgainLater();
   }
   settle(std::move(result), now);
@@ -123,6 +129,7 @@ void RemoteTrack::State::settle(media::AssemblyResult result, std::int64_t nowMs
     handler = onFrame;
   }
   for (auto& frame : result.frames) {
+    if (ended) return;  // the handler may have ended the track: no frame follows
     framesReceived++;
     if (!handler || !*handler) continue;
     (*handler)(MediaFrame{std::move(frame.data), frame.rtpTimestamp, frame.keyframe});

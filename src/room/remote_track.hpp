@@ -49,6 +49,7 @@ struct RemoteTrack::State : std::enable_shared_from_this<RemoteTrack::State> {
  private:
   void askFor(std::vector<std::uint16_t> missing);
   void askAgainLater();
+  void stopWaitingForGivenUp(media::AssemblyResult& result, std::int64_t nowMs);
   void settle(media::AssemblyResult result, std::int64_t nowMs);
 
   std::unique_ptr<media::FrameAssembler> assembler_;
@@ -56,6 +57,7 @@ struct RemoteTrack::State : std::enable_shared_from_this<RemoteTrack::State> {
   loop::Loop* loop_ = nullptr;
   std::function<void(std::vector<std::uint16_t>)> requestRetransmission_;
   loop::Timer retryTimer_;
+  bool skipPending_ = false;  // a packet was given up on; the assembler still waits for it
 };
 
 }  // namespace trystero

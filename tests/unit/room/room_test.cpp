@@ -1545,7 +1545,7 @@ TEST_F(RoomTest, AVideoFrameLostForGoodMakesTheReceiverAskForAKeyframe) {
   // The request each receiver makes as the track starts, before counting.
   ASSERT_TRUE(eventually([&] { return *keyframeRequests > 0; }));
   const int requestsBefore = *keyframeRequests;
-  auto toDrop = std::make_shared<std::atomic<int>>(100);  // one-packet frames: 100 in a row
+  auto toDrop = std::make_shared<std::atomic<int>>(100);  // 100 packets in a row
   onConnection(aCore, bId, [&](rtc::PeerConnection* connection) {
     if (connection)
       connection->dropOutgoingRtpForTest(
@@ -1556,7 +1556,7 @@ TEST_F(RoomTest, AVideoFrameLostForGoodMakesTheReceiverAskForAKeyframe) {
       [&] {
         for (int i = 0; i < 10; ++i) {
           clock += 3000;
-          video->sendFrame(deltaFrame(600, index++, clock));
+          video->sendFrame(deltaFrame(2500, index++, clock));  // three packets each
         }
         return *keyframeRequests > requestsBefore;
       },
