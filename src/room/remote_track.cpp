@@ -118,7 +118,7 @@ void RemoteTrack::State::push(std::span<const std::uint8_t> bytes) {
 // which a browser sends only when asked.
 void RemoteTrack::State::settle(media::AssemblyResult result, std::int64_t nowMs) {
   framesLost += result.framesLost;
-  if (kind == "video" && keyframeRequester &&
+  if (result.framesLost > 0 && kind == "video" && keyframeRequester &&
       lossRecovery_.onFramesLost(result.framesLost, nowMs)) {
     keyframeRequester();
   }

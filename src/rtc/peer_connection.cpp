@@ -327,14 +327,11 @@ struct PeerConnection::Impl {
 
   bool droppedForTest(std::span<const std::uint8_t> rtp) const {
     if (!dropIncomingRtp || rtp.size() < 12) return false;
-    const std::uint32_t ssrc = (std::uint32_t{rtp[8]} << 24) | (std::uint32_t{rtp[9]} << 16) |
-                               (std::uint32_t{rtp[10]} << 8) | rtp[11];
-    auto mid = midBySsrc.find(ssrc);
+    auto mid = midBySsrc.find(media::readU32(rtp, 8));
     if (mid == midBySsrc.end()) return false;
     auto section = acceptedMedia.find(mid->second);
     if (section == acceptedMedia.end()) return false;
-    return dropIncomingRtp(section->second.kind,
-                           static_cast<std::uint16_t>((rtp[2] << 8) | rtp[3]));
+    return dropIncomingRtp(section->second.kind, media::readU16(rtp, 2));
   }
 
   void noteReception(const media::RtpPacket& packet, const std::string& mid) {

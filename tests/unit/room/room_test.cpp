@@ -1325,33 +1325,69 @@ rtc::PeerConnection::Stats statsOf(rtc::PeerConnection* connection) {
 
 }  // namespace
 
+// a sends b one VP8 track, which flows before each test; `received` is b's track of it. What the
+// handlers and hooks write to is shared, so it outlives the rooms (TearDown leaves).
+class VideoLossTest : public RoomTest {
+ protected:
+  void TearDown() override {
+    // Released here, while the rooms still hold them: a core goes on the network thread.
+    aCore.reset();
+    bCore.reset();
+    received.reset();
+    RoomTest::TearDown();
+  }
+  void startVideo() {
+    auto a = joinNew();
+    auto b = joinNew();
+    listenForMedia(*b, bInbox);
+    ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
+    aId = identities[0].id;
+    bId = identities[1].id;
+    video->onKeyframeRequest([requests = keyframeRequests](const std::string&) { ++*requests; });
+    ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
+    ASSERT_TRUE(flowOnEach(*bInbox, {video}, 3, clock));
+    aCore = core(0);
+    bCore = core(1);
+    ASSERT_TRUE(onConnection(aCore, bId, hasConnection) && onConnection(bCore, aId, hasConnection));
+    std::lock_guard lock(bInbox->mutex);
+    received = bInbox->held.at(0);
+  }
+  // Delta frames 0 to count - 1 of `size` bytes, then one more, each sent once b has the one
+  // before the last (a frame whose last packet went missing completes only once the next packet
+  // shows the gap); then every one of them must have arrived whole and in order.
+  void sendInLockstep(std::uint16_t count, std::size_t size) {
+    const std::size_t since = bInbox->frameCount("video");
+    for (std::uint16_t i = 0; i <= count; ++i) {
+      clock += 3000;
+      video->sendFrame(deltaFrame(size, i, clock));
+      if (i > 0) {
+        ASSERT_TRUE(eventually([&] { return bInbox->frameCount("video") >= since + i; }, 10s))
+            << "frame " << i - 1 << " did not arrive";
+      }
+    }
+    std::lock_guard lock(bInbox->mutex);
+    const auto& frames = bInbox->frames["video"];
+    ASSERT_GE(frames.size(), since + count);
+    for (std::uint16_t i = 0; i < count; ++i) {
+      EXPECT_EQ(frames[since + i].data, deltaFrame(size, i, 0).data) << "frame " << i;
+    }
+  }
+
+  std::shared_ptr<MediaInbox> bInbox = std::make_shared<MediaInbox>();
+  std::shared_ptr<LocalTrack> video = LocalTrack::create("video", "VP8");
+  std::shared_ptr<std::atomic<int>> keyframeRequests = std::make_shared<std::atomic<int>>(0);
+  std::uint32_t clock = 0;
+  std::string aId, bId;
+  std::shared_ptr<RoomCore> aCore, bCore;
+  std::shared_ptr<RemoteTrack> received;
+};
+
 // Packets lost on the way (the sender drops some the first time): the receiver asks for them as
 // soon as the next packet shows the gap, the sender sends them again from what it holds, and
 // every frame arrives whole and in order, none counted lost.
-TEST_F(RoomTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
-  auto bHeld = std::make_shared<MediaInbox>();
-  MediaInbox& bInbox = *bHeld;
-  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
-    for (auto& room : rooms) room->leave().waitFor(5s);
-  });
-  auto a = joinNew();
-  auto b = joinNew();
-  listenForMedia(*b, bHeld);
-  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
-  const auto aId = identities[0].id, bId = identities[1].id;
-  auto video = LocalTrack::create("video", "VP8");
-  ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
-  std::uint32_t clock = 0;
-  ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
-  const auto aCore = core(0), bCore = core(1);
-  ASSERT_TRUE(onConnection(aCore, bId, hasConnection) && onConnection(bCore, aId, hasConnection));
-  std::shared_ptr<RemoteTrack> received;
-  {
-    std::lock_guard lock(bInbox.mutex);
-    received = bInbox.held.at(0);
-  }
+TEST_F(VideoLossTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
+  ASSERT_NO_FATAL_FAILURE(startVideo());
   const auto lostBefore = received->framesLost();
-
   // One packet in five is not sent the first time: 3 packets a frame, so a frame in two or so
   // loses one, the first, middle or last.
   auto dropped = std::make_shared<std::atomic<int>>(0);
@@ -1363,25 +1399,7 @@ TEST_F(RoomTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
         return true;
       });
   });
-  const std::size_t since = bInbox.frameCount("video");
-  constexpr std::uint16_t kFrames = 60;
-  for (std::uint16_t i = 0; i <= kFrames; ++i) {  // the last one only shows a tail lost before it
-    clock += 3000;
-    video->sendFrame(deltaFrame(2500, i, clock));
-    // A frame whose last packet was dropped completes once the next one shows the gap.
-    if (i > 0) {
-      ASSERT_TRUE(eventually([&] { return bInbox.frameCount("video") >= since + i; }, 10s))
-          << "frame " << i - 1 << " did not arrive";
-    }
-  }
-  {
-    std::lock_guard lock(bInbox.mutex);
-    const auto& frames = bInbox.frames["video"];
-    ASSERT_GE(frames.size(), since + kFrames);
-    for (std::uint16_t i = 0; i < kFrames; ++i) {
-      EXPECT_EQ(frames[since + i].data, deltaFrame(2500, i, 0).data) << "frame " << i;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(sendInLockstep(60, 2500));
   EXPECT_GE(*dropped, 30);
   EXPECT_EQ(received->framesLost(), lostBefore);
   auto aStats = onConnection(aCore, bId, statsOf);
@@ -1393,31 +1411,10 @@ TEST_F(RoomTest, LostVideoPacketsAreAskedForAndEveryFrameArrives) {
 // Packets lost on the way in, and lost again when resent: the receiver asks for them again
 // (on a timer: here nothing else arrives until the frame waiting for them is complete), and
 // every frame still arrives whole and in order.
-TEST_F(RoomTest, VideoPacketsLostAgainWhenResentAreAskedForAgain) {
-  auto bHeld = std::make_shared<MediaInbox>();
-  MediaInbox& bInbox = *bHeld;
-  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
-    for (auto& room : rooms) room->leave().waitFor(5s);
-  });
-  auto a = joinNew();
-  auto b = joinNew();
-  listenForMedia(*b, bHeld);
-  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
-  const auto aId = identities[0].id, bId = identities[1].id;
-  auto video = LocalTrack::create("video", "VP8");
-  ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
-  std::uint32_t clock = 0;
-  ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
-  const auto bCore = core(1);
-  ASSERT_TRUE(onConnection(bCore, aId, hasConnection));
-  std::shared_ptr<RemoteTrack> received;
-  {
-    std::lock_guard lock(bInbox.mutex);
-    received = bInbox.held.at(0);
-  }
+TEST_F(VideoLossTest, VideoPacketsLostAgainWhenResentAreAskedForAgain) {
+  ASSERT_NO_FATAL_FAILURE(startVideo());
   const auto lostBefore = received->framesLost();
   const auto requestedBefore = onConnection(bCore, aId, statsOf).rtpRequested;
-
   // One packet in five arrives only the third time it is sent.
   auto lostTwice = std::make_shared<std::atomic<int>>(0);
   onConnection(bCore, aId, [&](rtc::PeerConnection* connection) {
@@ -1431,24 +1428,7 @@ TEST_F(RoomTest, VideoPacketsLostAgainWhenResentAreAskedForAgain) {
             return arrivals <= 2;
           });
   });
-  const std::size_t since = bInbox.frameCount("video");
-  constexpr std::uint16_t kFrames = 30;
-  for (std::uint16_t i = 0; i <= kFrames; ++i) {
-    clock += 3000;
-    video->sendFrame(deltaFrame(2500, i, clock));
-    if (i > 0) {
-      ASSERT_TRUE(eventually([&] { return bInbox.frameCount("video") >= since + i; }, 10s))
-          << "frame " << i - 1 << " did not arrive";
-    }
-  }
-  {
-    std::lock_guard lock(bInbox.mutex);
-    const auto& frames = bInbox.frames["video"];
-    ASSERT_GE(frames.size(), since + kFrames);
-    for (std::uint16_t i = 0; i < kFrames; ++i) {
-      EXPECT_EQ(frames[since + i].data, deltaFrame(2500, i, 0).data) << "frame " << i;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(sendInLockstep(30, 2500));
   EXPECT_GE(*lostTwice, 15);
   EXPECT_EQ(received->framesLost(), lostBefore);
   auto requested = onConnection(bCore, aId, statsOf).rtpRequested - requestedBefore;
@@ -1458,30 +1438,8 @@ TEST_F(RoomTest, VideoPacketsLostAgainWhenResentAreAskedForAgain) {
 // A packet that never comes, however often it is asked for, while the sender then pauses: after
 // the last request the receiver stops waiting for it (no later packet has to push it out), hands
 // on the frames behind it and asks for a keyframe.
-TEST_F(RoomTest, APacketNeverResentIsGivenUpOnAndAKeyframeAskedFor) {
-  auto bHeld = std::make_shared<MediaInbox>();
-  MediaInbox& bInbox = *bHeld;
-  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
-    for (auto& room : rooms) room->leave().waitFor(5s);
-  });
-  auto a = joinNew();
-  auto b = joinNew();
-  listenForMedia(*b, bHeld);
-  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
-  const auto aId = identities[0].id, bId = identities[1].id;
-  auto video = LocalTrack::create("video", "VP8");
-  auto keyframeRequests = std::make_shared<std::atomic<int>>(0);
-  video->onKeyframeRequest([keyframeRequests](const std::string&) { ++*keyframeRequests; });
-  ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
-  std::uint32_t clock = 0;
-  ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
-  const auto bCore = core(1);
-  ASSERT_TRUE(onConnection(bCore, aId, hasConnection));
-  std::shared_ptr<RemoteTrack> received;
-  {
-    std::lock_guard lock(bInbox.mutex);
-    received = bInbox.held.at(0);
-  }
+TEST_F(VideoLossTest, APacketNeverResentIsGivenUpOnAndAKeyframeAskedFor) {
+  ASSERT_NO_FATAL_FAILURE(startVideo());
   ASSERT_TRUE(eventually([&] { return *keyframeRequests > 0; }));  // the one at the start
   const int requestsBefore = *keyframeRequests;
   const auto lostBefore = received->framesLost();
@@ -1497,17 +1455,17 @@ TEST_F(RoomTest, APacketNeverResentIsGivenUpOnAndAKeyframeAskedFor) {
       });
     }
   });
-  const std::size_t since = bInbox.frameCount("video");
+  const std::size_t since = bInbox->frameCount("video");
   for (std::uint16_t i = 0; i < 3; ++i) {  // one packet each; then nothing
     clock += 3000;
     video->sendFrame(deltaFrame(600, i, clock));
   }
   ASSERT_TRUE(eventually([&] { return *keyframeRequests > requestsBefore; }, 10s))
       << received->framesLost() << " frames lost";
-  ASSERT_TRUE(eventually([&] { return bInbox.frameCount("video") >= since + 2; }, 10s));
+  ASSERT_TRUE(eventually([&] { return bInbox->frameCount("video") >= since + 2; }, 10s));
   {
-    std::lock_guard lock(bInbox.mutex);
-    const auto& frames = bInbox.frames["video"];
+    std::lock_guard lock(bInbox->mutex);
+    const auto& frames = bInbox->frames["video"];
     ASSERT_EQ(frames.size(), since + 2);
     EXPECT_EQ(frames[since].data, deltaFrame(600, 1, 0).data);
     EXPECT_EQ(frames[since + 1].data, deltaFrame(600, 2, 0).data);
@@ -1518,30 +1476,8 @@ TEST_F(RoomTest, APacketNeverResentIsGivenUpOnAndAKeyframeAskedFor) {
 
 // A burst too long to ask for packet by packet: the frames in it are lost for good, and the
 // receiver asks the sender for a keyframe (the sender's onKeyframeRequest), as a browser does.
-TEST_F(RoomTest, AVideoFrameLostForGoodMakesTheReceiverAskForAKeyframe) {
-  auto bHeld = std::make_shared<MediaInbox>();
-  MediaInbox& bInbox = *bHeld;
-  auto leaveFirst = std::shared_ptr<void>(nullptr, [&](void*) {
-    for (auto& room : rooms) room->leave().waitFor(5s);
-  });
-  auto a = joinNew();
-  auto b = joinNew();
-  listenForMedia(*b, bHeld);
-  ASSERT_TRUE(eventually([&] { return a->getPeers().size() == 1 && b->getPeers().size() == 1; }));
-  const auto bId = identities[1].id;
-  auto video = LocalTrack::create("video", "VP8");
-  auto keyframeRequests = std::make_shared<std::atomic<int>>(0);
-  video->onKeyframeRequest([keyframeRequests](const std::string&) { ++*keyframeRequests; });
-  ASSERT_TRUE(resolves(a->addStream({"cam", {video}}, bId)));
-  std::uint32_t clock = 0;
-  ASSERT_TRUE(flowOnEach(bInbox, {video}, 3, clock));
-  const auto aCore = core(0);
-  ASSERT_TRUE(onConnection(aCore, bId, hasConnection));
-  std::shared_ptr<RemoteTrack> received;
-  {
-    std::lock_guard lock(bInbox.mutex);
-    received = bInbox.held.at(0);
-  }
+TEST_F(VideoLossTest, AVideoFrameLostForGoodMakesTheReceiverAskForAKeyframe) {
+  ASSERT_NO_FATAL_FAILURE(startVideo());
   // The request each receiver makes as the track starts, before counting.
   ASSERT_TRUE(eventually([&] { return *keyframeRequests > 0; }));
   const int requestsBefore = *keyframeRequests;
